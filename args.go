@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// usageLine is printed with every argument error.
+const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-drain DURATION] [-connect DURATION]"
+
+// usageText is printed by relaytcp -h.
+const usageText = usageLine + `
+
+Relays every TCP connection accepted on listenPort (all interfaces, IPv4 and
+IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
+
+  listenPort        local port to listen on, 1-65535
+  remoteHost        destination name or IP address (an IPv6 address as ::1 or [::1])
+  remotePort        destination port, 1-65535
+  -d                log all relayed data, one hex+ASCII file per connection
+                    (RLyymmddhhttnn.LOG in the current directory)
+  -q                do not print a line per connection
+  -drain DURATION   on stop, how long open connections may still finish (default 5s)
+  -connect DURATION how long to wait for the remote side to accept (default 10s)
+
+  relaytcp version  prints the version
+  relaytcp -h       prints this help
+
+Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
+3 cannot listen on the port, 4 cannot resolve remoteHost.`
+
+// DefaultDrainTimeout is how long open connections may finish after a stop.
+const DefaultDrainTimeout = 5 * time.Second
+
+// cliOptions are the parsed arguments of the command-line relay.
+type cliOptions struct {
+	listenPort     int
+	remoteHost     string
+	remotePort     int
+	dataLog        bool
+	quiet          bool
+	drain          time.Duration
+	connectTimeout time.Duration
+}
+
+// parseArgs parses the command-line relay's arguments. The three positional
+// arguments come in the manual's order; options may stand anywhere.
+func parseArgs(args []string) (cliOptions, error) {
+	opts := cliOptions{drain: DefaultDrainTimeout, connectTimeout: DefaultConnectTimeout}
+	var positional []string
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !isOption(arg) {
+			positional = append(positional, arg)
+			continue
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		switch name {
+		case "h", "help", "?":
+			return opts, errHelp
+		case "d":
+			opts.dataLog = true
+		case "q":
+			opts.quiet = true
+		case "drain", "connect":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return opts, fmt.Errorf("option %s needs a duration, like 5s", arg)
+				}
+				i++
+				value = args[i]
+			}
+			d, err := time.ParseDuration(value)
+			if err != nil || d < 0 || (name == "connect" && d == 0) {
+				return opts, fmt.Errorf("invalid duration %q for -%s (want e.g. 500ms, 5s, 1m)", value, name)
+			}
+			if name == "drain" {
+				opts.drain = d
+			} else {
+				opts.connectTimeout = d
+			}
+		default:
+			return opts, fmt.Errorf("unknown option %s", arg)
+		}
+		if hasValue && (name == "d" || name == "q") {
+			return opts, fmt.Errorf("option -%s takes no value: %s", name, arg)
+		}
+	}
+
+	switch {
+	case len(positional) < 3:
+		names := []string{"listenPort", "remoteHost", "remotePort"}
+		return opts, fmt.Errorf("missing %s", strings.Join(names[len(positional):], ", "))
+	case len(positional) > 3:
+		return opts, fmt.Errorf("unexpected argument %q", positional[3])
+	}
+	var err error
+	if opts.listenPort, err = parsePort("listen port", positional[0]); err != nil {
+		return opts, err
+	}
+	if opts.remoteHost, err = parseHost(positional[1]); err != nil {
+		return opts, err
+	}
+	if opts.remotePort, err = parsePort("remote port", positional[2]); err != nil {
+		return opts, err
+	}
+	return opts, nil
+}
+
+// errHelp is returned by parseArgs when the user asks for help.
+var errHelp = errors.New("help requested")
+
+// isOption reports whether arg is an option rather than a positional
+// argument. "-5" is taken as a (bad) port, so it gets the port's error.
+func isOption(arg string) bool {
+	if len(arg) < 2 || arg[0] != '-' {
+		return false
+	}
+	_, err := strconv.Atoi(arg)
+	return err != nil
+}
+
+// parsePort parses a TCP port, 1-65535, written in decimal digits only.
+func parsePort(what, s string) (int, error) {
+	if s == "" {
+		return 0, fmt.Errorf("invalid %s \"\": empty", what)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("invalid %s %q: not a number", what, s)
+	}
+	if n < 1 || n > 65535 {
+		return 0, fmt.Errorf("invalid %s %q: must be 1-65535", what, s)
+	}
+	return n, nil
+}
+
+// parseHost checks the form of a remote host, an IP literal (an IPv6 one
+// may be in brackets) or a DNS name, without resolving it, and returns it
+// without brackets.
+func parseHost(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("invalid remote host \"\": empty")
+	}
+	if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+		inner := s[1 : len(s)-1]
+		if ip := net.ParseIP(inner); ip != nil && strings.Contains(inner, ":") {
+			return inner, nil
+		}
+		return "", fmt.Errorf("invalid remote host %q: not an IPv6 address", s)
+	}
+	if net.ParseIP(s) != nil {
+		return s, nil
+	}
+	if err := checkHostName(s); err != nil {
+		return "", fmt.Errorf("invalid remote host %q: %v", s, err)
+	}
+	return s, nil
+}
+
+// checkHostName checks the form of a DNS host name: dot-separated labels of
+// letters, digits, '-' and '_', each 1-63 characters, 253 in all.
+func checkHostName(s string) error {
+	name := strings.TrimSuffix(s, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return fmt.Errorf("a host name has 1 to 253 characters")
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) == 0 || len(label) > 63 {
+			return fmt.Errorf("empty or too long label in the name")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return fmt.Errorf("a label may not start or end with '-'")
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return fmt.Errorf("character %q is not allowed in a host name", r)
+			}
+		}
+	}
+	return nil
+}

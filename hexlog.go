@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// The data log, in the manual's format: for every chunk read from one side, a
+// header line, then the bytes sixteen to a line, each as " %02X", then one
+// space and the same bytes as ASCII (0x20-0x7E as they are, others '.'),
+// then a blank line:
+//
+//	12:58:56 Packet from 192.168.1.13:54789 to 216.32.74.53:80
+//	 47 45 54 20 2F 20 48 54 54 50 2F 31 2E 31 0D 0A GET / HTTP/1.1..
+//	 0D 0A                                           ..
+//
+// The ASCII column of a short last line stays aligned with the lines above.
+
+// hexBytesPerLine is how many relayed bytes one data-log line shows.
+const hexBytesPerLine = 16
+
+// appendPacket appends one packet's data-log text to dst and returns it.
+func appendPacket(dst []byte, t time.Time, from, to string, p []byte) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	dst = t.AppendFormat(dst, "15:04:05")
+	dst = append(dst, " Packet from "...)
+	dst = append(dst, from...)
+	dst = append(dst, " to "...)
+	dst = append(dst, to...)
+	dst = append(dst, newline...)
+	for len(p) > 0 {
+		line := p[:min(hexBytesPerLine, len(p))]
+		p = p[len(line):]
+		for _, b := range line {
+			dst = append(dst, ' ', hexDigits[b>>4], hexDigits[b&0x0F])
+		}
+		for range hexBytesPerLine - len(line) {
+			dst = append(dst, "   "...)
+		}
+		dst = append(dst, ' ')
+		for _, b := range line {
+			if b < 0x20 || b > 0x7E {
+				b = '.'
+			}
+			dst = append(dst, b)
+		}
+		dst = append(dst, newline...)
+	}
+	return append(dst, newline...)
+}
+
+// dataLog is one connection's data log file, shared by its two directions.
+type dataLog struct {
+	name    string
+	onError func(error) // called once, with the first write error
+
+	mu     sync.Mutex
+	f      *os.File
+	failed bool
+}
+
+// dataLogDirection formats the packets of one direction of a connection.
+// Formatting happens outside the file's lock, in the direction's own buffer.
+type dataLogDirection struct {
+	log      *dataLog
+	from, to string
+	buf      []byte
+}
+
+// direction returns the logger for packets going from one address to the
+// other; on a nil dataLog it returns nil, which means "not logged".
+func (d *dataLog) direction(from, to string) *dataLogDirection {
+	if d == nil {
+		return nil
+	}
+	return &dataLogDirection{log: d, from: from, to: to}
+}
+
+// packet logs one chunk of relayed bytes. The file is written at once, so
+// the log can be followed while the connection runs. After a write error the
+// connection is no longer logged; the relay itself goes on.
+func (dd *dataLogDirection) packet(p []byte) {
+	dd.buf = appendPacket(dd.buf[:0], time.Now(), dd.from, dd.to, p)
+	d := dd.log
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.failed {
+		return
+	}
+	if _, err := d.f.Write(dd.buf); err != nil {
+		d.failed = true
+		if d.onError != nil {
+			d.onError(fmt.Errorf("write data log %s: %w", d.name, err))
+		}
+	}
+}
+
+// Close closes the file.
+func (d *dataLog) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.f.Close()
+}
+
+// dataLogNamer creates data log files named as the manual says:
+// RL + yymmddhhtt (local time) + a two-digit random number + .LOG. Names are
+// created exclusively, never overwritten. When all hundred names of a minute
+// are taken, it goes on with three digits, then four, and so on, so no
+// connection goes without its log. The zero value is ready to use.
+type dataLogNamer struct {
+	mu     sync.Mutex
+	minute string // the yymmddhhtt the width below applies to
+	width  int    // digits of the random part that still had room this minute
+}
+
+// maxDataLogDigits bounds the search for a free name.
+const maxDataLogDigits = 9
+
+// create makes a new data log file in dir for a connection opened at t.
+func (n *dataLogNamer) create(dir string, t time.Time) (*dataLog, error) {
+	minute := t.Format("0601021504")
+	n.mu.Lock()
+	width := 2
+	if n.minute == minute {
+		width = n.width
+	}
+	n.mu.Unlock()
+
+	for ; width <= maxDataLogDigits; width++ {
+		f, name, err := createUnique(dir, "RL"+minute, width)
+		if errors.Is(err, fs.ErrExist) {
+			continue // every name of this width is taken
+		}
+		if err != nil {
+			return nil, err
+		}
+		n.mu.Lock()
+		n.minute, n.width = minute, width
+		n.mu.Unlock()
+		return &dataLog{name: name, f: f}, nil
+	}
+	return nil, fmt.Errorf("create data log in %s: no free RL%s name", dir, minute)
+}
+
+// createUnique creates prefix+N+".LOG" in dir exclusively, N being a number
+// of width digits: a random one first, then the following ones in turn, so
+// every name of that width is tried once. It returns fs.ErrExist when all are
+// taken.
+func createUnique(dir, prefix string, width int) (*os.File, string, error) {
+	count := 1
+	for range width {
+		count *= 10
+	}
+	start := rand.IntN(count)
+	for i := range count {
+		name := filepath.Join(dir, fmt.Sprintf("%s%0*d.LOG", prefix, width, (start+i)%count))
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			return f, name, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, "", fmt.Errorf("create data log: %w", err)
+		}
+	}
+	return nil, "", fs.ErrExist
+}

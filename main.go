@@ -1,0 +1,189 @@
+// Command relaytcp relays TCP connections: every connection accepted on a
+// local port is forwarded to a remote host and port, byte for byte, in both
+// directions. It is a modern RelayTCP 1.0, for Windows and Linux:
+//
+//	relaytcp 1001 10.3.100.14 25        relay local port 1001 to 10.3.100.14:25
+//	relaytcp 1001 mail.example.com 25 -d  the same, logging all data in hex
+//
+// The relay core (relay.go) runs any number of routes; the command line runs
+// one of them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Exit codes, documented in the README.
+const (
+	exitOK      = 0 // stopped normally
+	exitRuntime = 1 // failed after start, or an internal error
+	exitUsage   = 2 // invalid arguments
+	exitBind    = 3 // the listen port could not be bound
+	exitResolve = 4 // the remote host name could not be resolved
+)
+
+// version and commit are set at build time with
+// -ldflags "-X main.version=1.2.3 -X main.commit=abcdef". When they are
+// not, the module's build information fills them in.
+var (
+	version = ""
+	commit  = ""
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run dispatches the command line and returns the exit code.
+func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "version" {
+		v, c := buildVersion()
+		fmt.Fprintf(stdout, "relaytcp %s (commit %s)\n", v, c)
+		return exitOK
+	}
+	opts, err := parseArgs(args)
+	if errors.Is(err, errHelp) {
+		fmt.Fprintln(stdout, usageText)
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "relaytcp: %v\n%s\n", err, usageLine)
+		return exitUsage
+	}
+	return runCommandLineRelay(opts, stdin, stdout, stderr)
+}
+
+// buildVersion returns the version without a leading "v", and the commit.
+func buildVersion() (v, c string) {
+	v, c = version, commit
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "0.0.0-dev"
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return strings.TrimPrefix(v, "v"), c
+}
+
+// runCommandLineRelay is the manual's RELAYTCP tool: one route from
+// opts.listenPort to the remote host, until ESC, Ctrl-C or SIGTERM.
+func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writer) int {
+	v, _ := buildVersion()
+	fmt.Fprintf(stdout, "RelayTCP v%s - Relay of TCP/IP sessions\n", v)
+
+	if err := checkResolvable(opts.remoteHost); err != nil {
+		fmt.Fprintf(stderr, "I can't resolve %s (%v)\n", opts.remoteHost, err)
+		return exitResolve
+	}
+
+	out, errs := newLineQueue(stdout), newLineQueue(stderr)
+	defer errs.Close()
+	defer out.Close()
+	relay := &Relay{Events: func(e Event) {
+		switch e.Kind {
+		case ConnOpened, ConnClosed:
+			if !opts.quiet {
+				out.Print(e.String())
+			}
+		default:
+			errs.Print(e.String())
+		}
+	}}
+	route := Route{
+		ListenAddr:     ":" + strconv.Itoa(opts.listenPort),
+		RemoteHost:     opts.remoteHost,
+		RemotePort:     opts.remotePort,
+		ConnectTimeout: opts.connectTimeout,
+	}
+	if opts.dataLog {
+		route.DataLogDir = "."
+	}
+	if err := relay.Start(0, route); err != nil {
+		detail := err.Error()
+		if isAddrInUse(err) {
+			detail = "address already in use"
+		} else if se := new(os.SyscallError); errors.As(err, &se) {
+			detail = se.Err.Error()
+		}
+		out.Close()
+		fmt.Fprintf(stderr, "Not bound to port %d ! (%s)\n", opts.listenPort, detail)
+		return exitBind
+	}
+
+	// A first ESC or signal starts the drain; a second one ends it at once.
+	stop := make(chan struct{}, 2)
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	restore, isTerminal := watchEscape(stdin, func() { stop <- struct{}{} })
+	defer restore()
+
+	out.Print(fmt.Sprintf("Listening on port %d", opts.listenPort))
+	out.Print("Ready to relay data to " + route.RemoteAddr())
+	if isTerminal {
+		out.Print("[ESC to cancel]")
+	}
+
+	select {
+	case <-stop:
+	case <-signals:
+	}
+	restore()
+	out.Print("Closing connections...")
+	ctx, cancel := context.WithTimeout(context.Background(), opts.drain)
+	defer cancel()
+	go func() {
+		select {
+		case <-signals:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	relay.Shutdown(ctx)
+	out.Print("It's all !")
+	return exitOK
+}
+
+// checkResolvable makes sure host resolves to at least one address, so that a
+// mistyped name is reported at start, as the manual does. Connections dial
+// the name again each time.
+func checkResolvable(host string) error {
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			return errors.New("no such host")
+		}
+		return err
+	}
+	if len(addrs) == 0 {
+		return errors.New("no addresses")
+	}
+	return nil
+}

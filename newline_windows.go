@@ -1,0 +1,4 @@
+package main
+
+// newline ends the lines of the log files: Windows text files use CRLF.
+const newline = "\r\n"

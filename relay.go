@@ -1,0 +1,448 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultConnectTimeout is how long a route waits for the remote side to
+// accept a connection when Route.ConnectTimeout is zero.
+const DefaultConnectTimeout = 10 * time.Second
+
+// Route is one forwarding rule: connections accepted on ListenAddr are relayed
+// to RemoteHost:RemotePort.
+type Route struct {
+	// ListenAddr is the local address to listen on, as for net.Listen:
+	// ":155" listens on every interface, IPv4 and IPv6.
+	ListenAddr string
+	// RemoteHost is the destination as a name or an IP literal. A name is
+	// resolved again for every connection, so DNS changes are followed.
+	RemoteHost string
+	// RemotePort is the destination port, 1-65535.
+	RemotePort int
+	// ConnectTimeout bounds the dial to the remote side; zero means
+	// DefaultConnectTimeout.
+	ConnectTimeout time.Duration
+	// DataLogDir, when not empty, turns on the data log: one hex+ASCII file
+	// per connection in that directory.
+	DataLogDir string
+}
+
+// RemoteAddr returns the destination in host:port form.
+func (rt Route) RemoteAddr() string {
+	return net.JoinHostPort(rt.RemoteHost, strconv.Itoa(rt.RemotePort))
+}
+
+func (rt Route) connectTimeout() time.Duration {
+	if rt.ConnectTimeout > 0 {
+		return rt.ConnectTimeout
+	}
+	return DefaultConnectTimeout
+}
+
+// Relay runs any number of routes, each identified by a number, and lets each
+// be started and stopped while the others keep running. The zero value is
+// ready to use.
+type Relay struct {
+	// Events, when set, receives every connection event. It is called from
+	// the connection's goroutines, so it must be quick and must not block.
+	Events func(Event)
+
+	mu     sync.Mutex
+	routes map[int]*routeListener
+	names  dataLogNamer
+}
+
+// Start listens for the route and relays its connections until Stop or
+// Shutdown. It returns the listen error, if any, and never blocks on clients.
+func (r *Relay) Start(id int, rt Route) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.routes[id]; ok {
+		return fmt.Errorf("route %d is already running", id)
+	}
+	ln, err := net.Listen("tcp", rt.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &routeListener{
+		id:     id,
+		route:  rt,
+		relay:  r,
+		ln:     ln.(*net.TCPListener),
+		conns:  make(map[*relayConn]struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	if r.routes == nil {
+		r.routes = make(map[int]*routeListener)
+	}
+	r.routes[id] = l
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return nil
+}
+
+// Addr returns the address route id listens on, or nil if it is not running.
+func (r *Relay) Addr(id int) net.Addr {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l, ok := r.routes[id]; ok {
+		return l.ln.Addr()
+	}
+	return nil
+}
+
+// Active returns the number of connections being relayed on all routes.
+func (r *Relay) Active() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, l := range r.routes {
+		n += l.active()
+	}
+	return n
+}
+
+// Stop stops route id: it stops accepting at once, lets the route's
+// connections finish until ctx is done, then closes what is left. Stopping a
+// route that is not running does nothing.
+func (r *Relay) Stop(ctx context.Context, id int) {
+	r.mu.Lock()
+	l, ok := r.routes[id]
+	delete(r.routes, id)
+	r.mu.Unlock()
+	if ok {
+		l.stop(ctx)
+	}
+}
+
+// Shutdown stops every route as Stop does, all at the same time.
+func (r *Relay) Shutdown(ctx context.Context) {
+	r.mu.Lock()
+	routes := r.routes
+	r.routes = nil
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range routes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.stop(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+func (r *Relay) emit(e Event) {
+	if r.Events != nil {
+		r.Events(e)
+	}
+}
+
+// routeListener is one running route: its listener, its accept loop and the
+// connections it has accepted.
+type routeListener struct {
+	id    int
+	route Route
+	relay *Relay
+	ln    *net.TCPListener
+
+	// ctx is cancelled when the route's remaining connections are forced
+	// closed; pending dials use it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	conns   map[*relayConn]struct{}
+	closing bool
+	wg      sync.WaitGroup // the accept loop and every connection
+	idle    chan struct{}  // closed when conns becomes empty while closing
+}
+
+// Accept back-off bounds: an accept error (too many open files, say) is
+// retried after minAcceptBackoff, doubling up to maxAcceptBackoff.
+const (
+	minAcceptBackoff = 5 * time.Millisecond
+	maxAcceptBackoff = time.Second
+)
+
+// acceptLoop accepts clients until the listener is closed. Errors never end
+// it: it backs off, reports the first error of an incident, and reports the
+// recovery when an accept succeeds again.
+func (l *routeListener) acceptLoop() {
+	defer l.wg.Done()
+	var backoff time.Duration
+	failures := 0
+	for {
+		client, err := l.ln.AcceptTCP()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if failures == 0 {
+				l.relay.emit(Event{Kind: AcceptFailed, Time: time.Now(), Route: l.id, Err: err})
+			}
+			failures++
+			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+				return
+			}
+			continue
+		}
+		if failures > 0 {
+			l.relay.emit(Event{Kind: AcceptRecovered, Time: time.Now(), Route: l.id, Failures: failures})
+			failures, backoff = 0, 0
+		}
+		c := &relayConn{route: l, client: client, start: time.Now()}
+		if !l.track(c) {
+			client.Close()
+			continue
+		}
+		l.wg.Add(1)
+		go c.serve()
+	}
+}
+
+// track registers c as active; it reports false once the route is closing.
+func (l *routeListener) track(c *relayConn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closing {
+		return false
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+func (l *routeListener) untrack(c *relayConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.conns, c)
+	if l.closing && len(l.conns) == 0 && l.idle != nil {
+		close(l.idle)
+		l.idle = nil
+	}
+}
+
+func (l *routeListener) active() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// stop closes the listener, waits for the connections to end until ctx is
+// done, then forces the rest closed and waits for every goroutine to return.
+func (l *routeListener) stop(ctx context.Context) {
+	l.mu.Lock()
+	l.closing = true
+	idle := make(chan struct{})
+	if len(l.conns) == 0 {
+		close(idle)
+	} else {
+		l.idle = idle
+	}
+	l.mu.Unlock()
+	l.ln.Close()
+
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
+	l.cancel()
+	l.mu.Lock()
+	for c := range l.conns {
+		c.abort(errStopped)
+	}
+	l.mu.Unlock()
+	l.wg.Wait()
+}
+
+// errStopped is the close reason of connections cut by a route stop.
+var errStopped = errors.New("relay stopped")
+
+// relayConn is one relayed client connection.
+type relayConn struct {
+	route  *routeListener
+	client *net.TCPConn
+	start  time.Time
+
+	mu     sync.Mutex
+	remote *net.TCPConn
+	reason error // why the connection ended first; nil until then
+	closed bool
+	upDone bool // client→remote finished first (for the close reason)
+}
+
+// serve dials the remote side and relays both directions until both end.
+// The calling goroutine copies remote→client; one more goroutine copies
+// client→remote.
+func (c *relayConn) serve() {
+	l := c.route
+	defer l.wg.Done()
+	defer l.untrack(c)
+
+	clientAddr := c.client.RemoteAddr().String()
+	d := net.Dialer{Timeout: l.route.connectTimeout()}
+	conn, err := d.DialContext(l.ctx, "tcp", l.route.RemoteAddr())
+	if err != nil {
+		c.client.SetLinger(0)
+		c.client.Close()
+		l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: clientAddr,
+			Remote: l.route.RemoteAddr(), Duration: time.Since(c.start), Err: err})
+		return
+	}
+	remote := conn.(*net.TCPConn)
+	if !c.setRemote(remote) {
+		remote.Close()
+		return
+	}
+	remoteAddr := remote.RemoteAddr().String()
+	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
+
+	var dlog *dataLog
+	if dir := l.route.DataLogDir; dir != "" {
+		dlog, err = l.relay.names.create(dir, opened.Time)
+		if err != nil {
+			l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
+		} else {
+			opened.DataLog = dlog.name
+			dlog.onError = func(err error) {
+				l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
+			}
+		}
+	}
+	l.relay.emit(opened)
+
+	var up int64
+	upDone := make(chan struct{})
+	go func() {
+		defer close(upDone)
+		up = c.pipe(remote, c.client, dlog.direction(clientAddr, remoteAddr), true)
+	}()
+	down := c.pipe(c.client, remote, dlog.direction(remoteAddr, clientAddr), false)
+	<-upDone
+	c.client.Close()
+	remote.Close()
+	if dlog != nil {
+		dlog.Close()
+	}
+
+	l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr,
+		Sent: up, Received: down, Duration: time.Since(c.start), Err: c.closeReason()})
+}
+
+// setRemote records the dialed remote connection; it reports false if the
+// connection was aborted while dialing.
+func (c *relayConn) setRemote(remote *net.TCPConn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.remote = remote
+	return true
+}
+
+// pipe copies src to dst until src ends. A clean end (EOF) is passed on as a
+// half-close of dst, so the other direction keeps flowing; an error aborts
+// both sides. With no data log the copy is io.Copy between two TCP
+// connections, which splices on Linux.
+func (c *relayConn) pipe(dst, src *net.TCPConn, dlog *dataLogDirection, fromClient bool) int64 {
+	var n int64
+	var err error
+	if dlog == nil {
+		n, err = io.Copy(dst, src)
+	} else {
+		n, err = copyLogged(dst, src, dlog)
+	}
+	if err != nil {
+		c.abort(err)
+		return n
+	}
+	c.mu.Lock()
+	if c.reason == nil && !c.closed {
+		c.upDone = fromClient
+		c.reason = errHalfClosed
+	}
+	c.mu.Unlock()
+	if err := dst.CloseWrite(); err != nil && !errors.Is(err, net.ErrClosed) {
+		c.abort(err)
+	}
+	return n
+}
+
+// errHalfClosed marks a connection whose first direction ended cleanly.
+var errHalfClosed = errors.New("closed")
+
+// abort closes both sides at once, resetting them so each peer learns the
+// stream did not end cleanly. The first reason given is kept.
+func (c *relayConn) abort(reason error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.reason == nil || c.reason == errHalfClosed {
+		c.reason = reason
+	}
+	c.client.SetLinger(0)
+	c.client.Close()
+	if c.remote != nil {
+		c.remote.SetLinger(0)
+		c.remote.Close()
+	}
+}
+
+// closeReason says in words why the connection ended.
+func (c *relayConn) closeReason() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.reason == errHalfClosed && c.upDone:
+		return errClientClosed
+	case c.reason == errHalfClosed:
+		return errServerClosed
+	}
+	return c.reason
+}
+
+// Close reasons of connections that ended cleanly, by who closed first.
+var (
+	errClientClosed = errors.New("client closed")
+	errServerClosed = errors.New("server closed")
+)
+
+// copyLogged copies src to dst like io.Copy, recording every chunk read in
+// the data log before it is written on.
+func copyLogged(dst, src *net.TCPConn, dlog *dataLogDirection) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			dlog.packet(buf[:nr])
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
