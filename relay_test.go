@@ -1,0 +1,217 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// startRoute starts a route on a free loopback port in r and returns its
+// address.
+func startRoute(t *testing.T, r *Relay, id int, remote net.Addr) string {
+	t.Helper()
+	ta := remote.(*net.TCPAddr)
+	rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: ta.IP.String(), RemotePort: ta.Port}
+	if err := r.Start(id, rt); err != nil {
+		t.Fatalf("start route %d: %v", id, err)
+	}
+	return r.Addr(id).String()
+}
+
+// roundTrip sends msg through addr to an echo server and checks the echo.
+func roundTrip(t *testing.T, addr, msg string) {
+	t.Helper()
+	c := dialTCP(t, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte(msg))
+	c.CloseWrite()
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != msg {
+		t.Fatalf("via %s got %q, %v; want %q", addr, got, err, msg)
+	}
+}
+
+// TestRelayRoutesIndependent: stopping one route leaves the others running,
+// including their open connections.
+func TestRelayRoutesIndependent(t *testing.T) {
+	echo := echoServer(t)
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	a := startRoute(t, r, 0, echo.Addr())
+	b := startRoute(t, r, 1, echo.Addr())
+	if err := r.Start(1, Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: 1}); err == nil {
+		t.Fatal("starting route 1 twice succeeded")
+	}
+
+	open := dialTCP(t, a) // a connection on route 0 stays open throughout
+	defer open.Close()
+	open.SetDeadline(time.Now().Add(10 * time.Second))
+	open.Write([]byte("one"))
+	io.ReadFull(open, make([]byte, 3))
+
+	r.Stop(context.Background(), 1)
+	if c, err := net.DialTimeout("tcp", b, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("route 1 still accepts after Stop")
+	}
+	roundTrip(t, a, "route 0 still works")
+	open.Write([]byte("two"))
+	if _, err := io.ReadFull(open, make([]byte, 3)); err != nil {
+		t.Fatalf("open connection on route 0 broken by stopping route 1: %v", err)
+	}
+	// A stopped route can start again.
+	b = startRoute(t, r, 1, echo.Addr())
+	roundTrip(t, b, "route 1 again")
+}
+
+// TestRelayShutdownDrains: Shutdown lets open connections finish until its
+// context ends, then closes them.
+func TestRelayShutdownDrains(t *testing.T) {
+	echo := echoServer(t)
+	var mu sync.Mutex
+	var closed []Event
+	r := &Relay{Events: func(e Event) {
+		if e.Kind == ConnClosed {
+			mu.Lock()
+			closed = append(closed, e)
+			mu.Unlock()
+		}
+	}}
+	addr := startRoute(t, r, 0, echo.Addr())
+	c := dialTCP(t, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.Write([]byte("x"))
+	io.ReadFull(c, make([]byte, 1))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		r.Shutdown(ctx)
+		close(done)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	c.Write([]byte("y")) // still relayed during the drain
+	if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+		t.Fatalf("no relay during the drain: %v", err)
+	}
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
+	}
+	if d := time.Since(start); d < 250*time.Millisecond {
+		t.Errorf("Shutdown returned after %v; want the 300ms drain", d)
+	}
+	if _, err := io.ReadAll(c); isTimeout(err) {
+		t.Error("connection still open after Shutdown")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(closed) != 1 || closed[0].Err != errStopped || closed[0].Sent != 2 || closed[0].Received != 2 {
+		t.Errorf("closed events %+v; want one, reason %v, 2 bytes each way", closed, errStopped)
+	}
+}
+
+// openFDs counts the process's open file descriptors (Linux only).
+func openFDs(t *testing.T) int {
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count fds: %v", err)
+	}
+	return len(entries)
+}
+
+// TestNoLeaksAfterManyConnections: after 1,000 relayed connections, the
+// goroutine and file descriptor counts are back where they started.
+func TestNoLeaksAfterManyConnections(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts fds through /proc/self/fd, which only Linux has")
+	}
+	echo := echoServer(t)
+	r := &Relay{}
+	addr := startRoute(t, r, 0, echo.Addr())
+	roundTrip(t, addr, "warm up")
+	time.Sleep(50 * time.Millisecond)
+	baseG, baseFD := runtime.NumGoroutine(), openFDs(t)
+
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 50)
+	for i := range 1000 {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			msg := "connection " + strconv.Itoa(i)
+			c.Write([]byte(msg))
+			if i%2 == 0 {
+				c.(*net.TCPConn).CloseWrite()
+				io.ReadAll(c)
+			} else {
+				io.ReadFull(c, make([]byte, len(msg))) // then close without half-close
+			}
+		}()
+	}
+	wg.Wait()
+	ok := eventually(10*time.Second, func() bool {
+		return r.Active() == 0 && runtime.NumGoroutine() <= baseG && openFDs(t) <= baseFD
+	})
+	if !ok {
+		t.Fatalf("after 1,000 connections: %d active, goroutines %d (baseline %d), fds %d (baseline %d)",
+			r.Active(), runtime.NumGoroutine(), baseG, openFDs(t), baseFD)
+	}
+	r.Shutdown(context.Background())
+}
+
+// TestRelayIPv6 relays to an IPv6 remote (::1) from a route listening on all
+// interfaces, reached over IPv6 and IPv4.
+func TestRelayIPv6(t *testing.T) {
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln6.Close()
+	serveEach(ln6, func(c *net.TCPConn) {
+		defer c.Close()
+		io.Copy(c, c)
+		c.CloseWrite()
+	})
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	rt := Route{ListenAddr: ":0", RemoteHost: "::1", RemotePort: portOf(ln6.Addr())}
+	if err := r.Start(0, rt); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(portOf(r.Addr(0)))
+	roundTrip(t, net.JoinHostPort("::1", port), "over IPv6")
+	roundTrip(t, net.JoinHostPort("127.0.0.1", port), "over IPv4")
+}
+
+// TestRelayDialsByName: a route whose remote is a name dials that name.
+func TestRelayDialsByName(t *testing.T) {
+	echo := echoServer(t)
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "localhost", RemotePort: portOf(echo.Addr())}
+	if err := r.Start(0, rt); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, r.Addr(0).String(), "by name")
+}
