@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -57,6 +56,8 @@ type Relay struct {
 	mu     sync.Mutex
 	routes map[int]*routeListener
 	names  dataLogNamer
+	poller *idlePoller // created with the first route; nil where unsupported
+	noIdle bool        // the idle poller could not be created: use goroutines
 }
 
 // Start listens for the route and relays its connections until Stop or
@@ -127,8 +128,8 @@ func (r *Relay) Stop(ctx context.Context, id int) {
 // Shutdown stops every route as Stop does, all at the same time.
 func (r *Relay) Shutdown(ctx context.Context) {
 	r.mu.Lock()
-	routes := r.routes
-	r.routes = nil
+	routes, poller := r.routes, r.poller
+	r.routes, r.poller = nil, nil
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range routes {
@@ -139,6 +140,25 @@ func (r *Relay) Shutdown(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
+	if poller != nil {
+		poller.Close()
+	}
+}
+
+// idlePoller returns the relay's idle poller, creating it on first use, or
+// nil where the platform has none (each direction then has a goroutine).
+func (r *Relay) idlePoller() *idlePoller {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.poller == nil && !r.noIdle {
+		p, err := newIdlePoller()
+		if err != nil {
+			r.noIdle = true
+			return nil
+		}
+		r.poller = p
+	}
+	return r.poller
 }
 
 func (r *Relay) emit(e Event) {
@@ -224,6 +244,12 @@ func (l *routeListener) track(c *relayConn) bool {
 	return true
 }
 
+// connDone is called once per accepted connection, when it is over.
+func (l *routeListener) connDone(c *relayConn) {
+	l.untrack(c)
+	l.wg.Done()
+}
+
 func (l *routeListener) untrack(c *relayConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -260,189 +286,13 @@ func (l *routeListener) stop(ctx context.Context) {
 	}
 	l.cancel()
 	l.mu.Lock()
+	left := make([]*relayConn, 0, len(l.conns))
 	for c := range l.conns {
-		c.abort(errStopped)
+		left = append(left, c)
 	}
 	l.mu.Unlock()
+	for _, c := range left {
+		c.abort(errStopped)
+	}
 	l.wg.Wait()
-}
-
-// errStopped is the close reason of connections cut by a route stop.
-var errStopped = errors.New("relay stopped")
-
-// relayConn is one relayed client connection.
-type relayConn struct {
-	route  *routeListener
-	client *net.TCPConn
-	start  time.Time
-
-	mu     sync.Mutex
-	remote *net.TCPConn
-	reason error // why the connection ended first; nil until then
-	closed bool
-	upDone bool // client→remote finished first (for the close reason)
-}
-
-// serve dials the remote side and relays both directions until both end.
-// The calling goroutine copies remote→client; one more goroutine copies
-// client→remote.
-func (c *relayConn) serve() {
-	l := c.route
-	defer l.wg.Done()
-	defer l.untrack(c)
-
-	clientAddr := c.client.RemoteAddr().String()
-	d := net.Dialer{Timeout: l.route.connectTimeout()}
-	conn, err := d.DialContext(l.ctx, "tcp", l.route.RemoteAddr())
-	if err != nil {
-		c.client.SetLinger(0)
-		c.client.Close()
-		l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: clientAddr,
-			Remote: l.route.RemoteAddr(), Duration: time.Since(c.start), Err: err})
-		return
-	}
-	remote := conn.(*net.TCPConn)
-	if !c.setRemote(remote) {
-		remote.Close()
-		return
-	}
-	remoteAddr := remote.RemoteAddr().String()
-	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
-
-	var dlog *dataLog
-	if dir := l.route.DataLogDir; dir != "" {
-		dlog, err = l.relay.names.create(dir, opened.Time)
-		if err != nil {
-			l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
-		} else {
-			opened.DataLog = dlog.name
-			dlog.onError = func(err error) {
-				l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
-			}
-		}
-	}
-	l.relay.emit(opened)
-
-	var up int64
-	upDone := make(chan struct{})
-	go func() {
-		defer close(upDone)
-		up = c.pipe(remote, c.client, dlog.direction(clientAddr, remoteAddr), true)
-	}()
-	down := c.pipe(c.client, remote, dlog.direction(remoteAddr, clientAddr), false)
-	<-upDone
-	c.client.Close()
-	remote.Close()
-	if dlog != nil {
-		dlog.Close()
-	}
-
-	l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr,
-		Sent: up, Received: down, Duration: time.Since(c.start), Err: c.closeReason()})
-}
-
-// setRemote records the dialed remote connection; it reports false if the
-// connection was aborted while dialing.
-func (c *relayConn) setRemote(remote *net.TCPConn) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return false
-	}
-	c.remote = remote
-	return true
-}
-
-// pipe copies src to dst until src ends. A clean end (EOF) is passed on as a
-// half-close of dst, so the other direction keeps flowing; an error aborts
-// both sides. With no data log the copy is io.Copy between two TCP
-// connections, which splices on Linux.
-func (c *relayConn) pipe(dst, src *net.TCPConn, dlog *dataLogDirection, fromClient bool) int64 {
-	var n int64
-	var err error
-	if dlog == nil {
-		n, err = io.Copy(dst, src)
-	} else {
-		n, err = copyLogged(dst, src, dlog)
-	}
-	if err != nil {
-		c.abort(err)
-		return n
-	}
-	c.mu.Lock()
-	if c.reason == nil && !c.closed {
-		c.upDone = fromClient
-		c.reason = errHalfClosed
-	}
-	c.mu.Unlock()
-	if err := dst.CloseWrite(); err != nil && !errors.Is(err, net.ErrClosed) {
-		c.abort(err)
-	}
-	return n
-}
-
-// errHalfClosed marks a connection whose first direction ended cleanly.
-var errHalfClosed = errors.New("closed")
-
-// abort closes both sides at once, resetting them so each peer learns the
-// stream did not end cleanly. The first reason given is kept.
-func (c *relayConn) abort(reason error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
-	}
-	c.closed = true
-	if c.reason == nil || c.reason == errHalfClosed {
-		c.reason = reason
-	}
-	c.client.SetLinger(0)
-	c.client.Close()
-	if c.remote != nil {
-		c.remote.SetLinger(0)
-		c.remote.Close()
-	}
-}
-
-// closeReason says in words why the connection ended.
-func (c *relayConn) closeReason() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.reason == errHalfClosed && c.upDone:
-		return errClientClosed
-	case c.reason == errHalfClosed:
-		return errServerClosed
-	}
-	return c.reason
-}
-
-// Close reasons of connections that ended cleanly, by who closed first.
-var (
-	errClientClosed = errors.New("client closed")
-	errServerClosed = errors.New("server closed")
-)
-
-// copyLogged copies src to dst like io.Copy, recording every chunk read in
-// the data log before it is written on.
-func copyLogged(dst, src *net.TCPConn, dlog *dataLogDirection) (int64, error) {
-	buf := make([]byte, 64<<10)
-	var n int64
-	for {
-		nr, rerr := src.Read(buf)
-		if nr > 0 {
-			dlog.packet(buf[:nr])
-			nw, werr := dst.Write(buf[:nr])
-			n += int64(nw)
-			if werr != nil {
-				return n, werr
-			}
-		}
-		if rerr == io.EOF {
-			return n, nil
-		}
-		if rerr != nil {
-			return n, rerr
-		}
-	}
 }

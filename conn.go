@@ -1,0 +1,259 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Close reasons of a relayed connection, for the Closed line.
+var (
+	errStopped      = errors.New("relay stopped")
+	errClientClosed = errors.New("client closed")
+	errServerClosed = errors.New("server closed")
+)
+
+// relayConn is one relayed client connection and its two directions.
+//
+// A direction that ends cleanly (EOF) is passed on as a half-close of the
+// other side, and the other direction keeps flowing; an error in either
+// direction aborts both sides. When both directions have ended, both
+// connections are closed and the Closed event is reported.
+type relayConn struct {
+	route  *routeListener
+	client *net.TCPConn
+	start  time.Time
+
+	mu      sync.Mutex
+	remote  *net.TCPConn
+	halves  [2]*halfConn // client→remote, remote→client; nil until dialed
+	pending int          // directions still running
+	aborted bool
+	reason  error  // why it ended; the first direction to end sets it
+	finish  func() // closes and reports the connection after both directions
+}
+
+// halfConn is one direction of a relayConn: bytes read from src are written
+// to dst.
+type halfConn struct {
+	conn       *relayConn
+	src, dst   *net.TCPConn
+	fromClient bool
+	bytes      atomic.Int64
+	done       atomic.Bool
+	dlog       *dataLogDirection // nil: not logged
+
+	// Used by the idle poller (Linux): while parked, the direction has no
+	// goroutine and waits in the poller for src to become readable.
+	poller *idlePoller
+	raw    syscall.RawConn
+	key    uint32
+	added  bool // registered with the poller's epoll at least once
+}
+
+// serve dials the remote side and starts relaying. It runs in its own
+// goroutine per accepted client.
+func (c *relayConn) serve() {
+	l := c.route
+	clientAddr := c.client.RemoteAddr().String()
+	d := net.Dialer{Timeout: l.route.connectTimeout()}
+	conn, err := d.DialContext(l.ctx, "tcp", l.route.RemoteAddr())
+	if err != nil {
+		c.client.SetLinger(0)
+		c.client.Close()
+		l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: clientAddr,
+			Remote: l.route.RemoteAddr(), Duration: time.Since(c.start), Err: err})
+		l.connDone(c)
+		return
+	}
+	remote := conn.(*net.TCPConn)
+	remoteAddr := remote.RemoteAddr().String()
+	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
+
+	var dlog *dataLog
+	if dir := l.route.DataLogDir; dir != "" {
+		logErr := func(err error) {
+			l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
+		}
+		if dlog, err = l.relay.names.create(dir, opened.Time); err != nil {
+			logErr(err)
+		} else {
+			opened.DataLog = dlog.name
+			dlog.onError = logErr
+		}
+	}
+
+	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr)}
+	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
+	finish := func() {
+		c.client.Close()
+		remote.Close()
+		if dlog != nil {
+			dlog.Close()
+		}
+		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr,
+			Sent: up.bytes.Load(), Received: down.bytes.Load(), Duration: time.Since(c.start), Err: c.closeReason()})
+		l.connDone(c)
+	}
+	if !c.setRemote(remote, up, down, finish) {
+		remote.Close()
+		if dlog != nil {
+			dlog.Close()
+		}
+		l.connDone(c)
+		return
+	}
+	l.relay.emit(opened)
+
+	if p := l.relay.idlePoller(); p != nil && dlog == nil {
+		// No goroutine waits for an idle direction: the server's side waits
+		// in the poller, and this goroutine reads what the client has
+		// already sent, then leaves the client's side to the poller too.
+		up.attach(p)
+		down.attach(p)
+		down.park()
+		up.pump()
+		return
+	}
+	go up.copy()
+	down.copy()
+}
+
+// setRemote records the dialed remote connection and the two directions; it
+// reports false if the connection was aborted while dialing.
+func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.aborted {
+		return false
+	}
+	c.remote = remote
+	c.halves = [2]*halfConn{up, down}
+	c.pending = 2
+	c.finish = finish
+	return true
+}
+
+// copy relays the direction with one goroutine until it ends: io.Copy
+// between the two TCP connections (which splices on Linux), or a copy that
+// logs each chunk.
+func (h *halfConn) copy() {
+	var n int64
+	var err error
+	if h.dlog == nil {
+		n, err = io.Copy(h.dst, h.src)
+	} else {
+		n, err = copyLogged(h.dst, h.src, h.dlog)
+	}
+	h.bytes.Add(n)
+	h.finish(err)
+}
+
+// finish ends the direction, once: cleanly (err nil) by half-closing dst,
+// or by aborting the whole connection.
+func (h *halfConn) finish(err error) {
+	if !h.done.CompareAndSwap(false, true) {
+		return
+	}
+	c := h.conn
+	if err == nil {
+		c.mu.Lock()
+		if c.reason == nil {
+			c.reason = errServerClosed
+			if h.fromClient {
+				c.reason = errClientClosed
+			}
+		}
+		c.mu.Unlock()
+		if cerr := h.dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			err = cerr
+		}
+	}
+	if err != nil {
+		c.abort(err)
+	}
+	c.directionDone()
+}
+
+// directionDone counts one direction as ended and finishes the connection
+// after the second.
+func (c *relayConn) directionDone() {
+	c.mu.Lock()
+	c.pending--
+	last := c.pending == 0
+	c.mu.Unlock()
+	if last {
+		c.finish()
+	}
+}
+
+// abort closes both sides at once, resetting them so each peer learns that
+// the stream did not end cleanly, and ends the directions waiting in the
+// poller. The reason is kept unless an error came first.
+func (c *relayConn) abort(reason error) {
+	c.mu.Lock()
+	if c.aborted {
+		c.mu.Unlock()
+		return
+	}
+	c.aborted = true
+	if c.reason == nil || c.reason == errClientClosed || c.reason == errServerClosed {
+		c.reason = reason
+	}
+	remote, halves := c.remote, c.halves
+	c.mu.Unlock()
+
+	c.client.SetLinger(0)
+	c.client.Close()
+	if remote != nil {
+		remote.SetLinger(0)
+		remote.Close()
+	}
+	for _, h := range halves {
+		if h != nil && h.unpark() {
+			h.finish(reason)
+		}
+	}
+}
+
+// isAborted reports whether abort has run.
+func (c *relayConn) isAborted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.aborted
+}
+
+// closeReason returns why the connection ended.
+func (c *relayConn) closeReason() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// copyLogged copies src to dst like io.Copy, recording every chunk read in
+// the data log before it is written on.
+func copyLogged(dst, src *net.TCPConn, dlog *dataLogDirection) (int64, error) {
+	buf := make([]byte, 64<<10)
+	var n int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			dlog.packet(buf[:nr])
+			nw, werr := dst.Write(buf[:nr])
+			n += int64(nw)
+			if werr != nil {
+				return n, werr
+			}
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}

@@ -1,0 +1,256 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Idle connections without goroutines (Linux).
+//
+// A goroutine blocked in io.Copy holds its grown stack and, while splicing,
+// a pipe (2 fds and the kernel's pipe buffer) for as long as its connection
+// is idle: about 59 KiB of machine memory per idle relayed connection here
+// (../shared/PERFORMANCE-FACTS.md). Instead, a direction with nothing to
+// read parks in the idlePoller: its source socket is registered one-shot in
+// an epoll set of our own, and no goroutine, buffer or pipe is held. When
+// the socket becomes readable, the poller starts a goroutine that reads with
+// a plain non-blocking read into a pooled buffer and writes it on; when a
+// read fills the buffer the flow is bulk, and the goroutine lets the kernel
+// move the next bulkStep bytes with io.CopyN between the two TCP connections
+// (splice). Go's own netpoller keeps its registration of the same sockets;
+// the two epoll sets do not interfere.
+
+const (
+	// pumpBufferSize is the read buffer of an active direction.
+	pumpBufferSize = 16 << 10
+	// bulkStep is how much a bulk direction splices before it checks again
+	// whether it went idle.
+	bulkStep = 4 << 20
+)
+
+// idlePoller waits, in one goroutine, for any parked direction's source to
+// become readable.
+type idlePoller struct {
+	epfd   int
+	wakefd int // eventfd that tells the loop to exit
+
+	// buffers holds the read buffers of active directions; a parked
+	// direction holds none.
+	buffers sync.Pool
+
+	mu      sync.Mutex
+	parked  map[uint32]*halfConn
+	nextKey uint32
+	closed  bool
+	done    chan struct{}
+}
+
+// wakeKey is the epoll key of the eventfd; halfConn keys never take it.
+const wakeKey = 0
+
+// newIdlePoller creates the epoll set and starts its loop.
+func newIdlePoller() (*idlePoller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeKey}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wakefd)
+		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
+	}
+	p := &idlePoller{epfd: epfd, wakefd: wakefd, parked: make(map[uint32]*halfConn), done: make(chan struct{})}
+	p.buffers.New = func() any { b := make([]byte, pumpBufferSize); return &b }
+	go p.loop()
+	return p, nil
+}
+
+// loop hands every direction whose source became readable to a new
+// goroutine, until Close.
+func (p *idlePoller) loop() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 256)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return // only a closed or broken epoll fd gets here
+		}
+		for _, ev := range events[:n] {
+			key := uint32(ev.Fd)
+			if key == wakeKey {
+				return
+			}
+			p.mu.Lock()
+			h, ok := p.parked[key]
+			delete(p.parked, key)
+			p.mu.Unlock()
+			if ok {
+				go h.pump()
+			}
+		}
+	}
+}
+
+// Close stops the loop and releases the epoll set. Parked directions must
+// have been ended (their connections aborted) before.
+func (p *idlePoller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	unix.Write(p.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	<-p.done
+	unix.Close(p.wakefd)
+	return unix.Close(p.epfd)
+}
+
+// attach makes the direction use poller p.
+func (h *halfConn) attach(p *idlePoller) {
+	h.poller = p
+	h.raw, _ = h.src.SyscallConn()
+}
+
+// park waits in the poller, without a goroutine, until src is readable. If
+// the direction cannot be parked it is ended with the error.
+func (h *halfConn) park() {
+	p := h.poller
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		h.finish(errStopped)
+		return
+	}
+	for {
+		p.nextKey++
+		if _, taken := p.parked[p.nextKey]; !taken && p.nextKey != wakeKey {
+			break
+		}
+	}
+	h.key = p.nextKey
+	p.parked[h.key] = h
+	op := unix.EPOLL_CTL_MOD
+	if !h.added {
+		op = unix.EPOLL_CTL_ADD
+	}
+	h.added = true
+	p.mu.Unlock()
+
+	// Control holds the fd open, so it cannot be closed and its number
+	// reused by another connection while it is registered.
+	var ctlErr error
+	err := h.raw.Control(func(fd uintptr) {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(h.key)}
+		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
+	})
+	if err == nil && ctlErr != nil {
+		err = fmt.Errorf("epoll_ctl: %w", ctlErr)
+	}
+	if err != nil {
+		if h.unpark() {
+			h.finish(err)
+		}
+		return
+	}
+	// An abort that ran before we were in the map could not end us.
+	if h.conn.isAborted() && h.unpark() {
+		h.finish(errStopped)
+	}
+}
+
+// unpark takes the direction out of the poller. It reports whether it was
+// parked; if so, the caller owns it (no goroutine will be started for it).
+func (h *halfConn) unpark() bool {
+	p := h.poller
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.parked[h.key] != h {
+		return false
+	}
+	delete(p.parked, h.key)
+	return true
+}
+
+// pump relays what src has to read, then parks the direction again.
+func (h *halfConn) pump() {
+	buffers := &h.poller.buffers
+	bufp := buffers.Get().(*[]byte)
+	defer func() {
+		if bufp != nil {
+			buffers.Put(bufp)
+		}
+	}()
+	for {
+		buf := *bufp
+		n, err := h.readNow(buf)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			buffers.Put(bufp)
+			bufp = nil
+			h.park()
+			return
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			h.finish(err)
+			return
+		case n == 0:
+			h.finish(nil) // EOF
+			return
+		}
+		nw, err := h.dst.Write(buf[:n])
+		h.bytes.Add(int64(nw))
+		if err != nil {
+			h.finish(err)
+			return
+		}
+		if n == len(buf) {
+			// Bulk: let the kernel splice the next bulkStep bytes.
+			m, err := io.CopyN(h.dst, h.src, bulkStep)
+			h.bytes.Add(m)
+			if err == io.EOF {
+				h.finish(nil)
+				return
+			}
+			if err != nil {
+				h.finish(err)
+				return
+			}
+		}
+	}
+}
+
+// readNow reads what src has without waiting: EAGAIN means nothing yet.
+func (h *halfConn) readNow(buf []byte) (int, error) {
+	var n int
+	var rerr error
+	err := h.raw.Read(func(fd uintptr) bool {
+		n, rerr = unix.Read(int(fd), buf)
+		return true // never wait in Go's poller: parking is ours
+	})
+	if err != nil {
+		return 0, err // the connection was closed
+	}
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, nil
+}
