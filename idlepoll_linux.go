@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -20,16 +22,16 @@ import (
 // the socket becomes readable, the poller starts a goroutine that reads with
 // a plain non-blocking read into a pooled buffer and writes it on; when a
 // read fills the buffer the flow is bulk, and the goroutine lets the kernel
-// move the next bulkStep bytes with io.CopyN between the two TCP connections
-// (splice). Go's own netpoller keeps its registration of the same sockets;
+// move it with io.Copy between the two TCP connections (splice) until the
+// flow pauses for spliceIdleGrace. Go's own netpoller keeps its registration of the same sockets;
 // the two epoll sets do not interfere.
 
 const (
 	// pumpBufferSize is the read buffer of an active direction.
 	pumpBufferSize = 16 << 10
-	// bulkStep is how much a bulk direction splices before it checks again
-	// whether it went idle.
-	bulkStep = 4 << 20
+	// spliceIdleGrace is how long a bulk direction waits for more data in
+	// splice, holding a pipe, before it goes back to reading and parking.
+	spliceIdleGrace = 50 * time.Millisecond
 )
 
 // idlePoller waits, in one goroutine, for any parked direction's source to
@@ -222,18 +224,37 @@ func (h *halfConn) pump() {
 			h.finish(err)
 			return
 		}
-		if n == len(buf) {
-			// Bulk: let the kernel splice the next bulkStep bytes.
-			m, err := io.CopyN(h.dst, h.src, bulkStep)
-			h.bytes.Add(m)
-			if err == io.EOF {
-				h.finish(nil)
-				return
-			}
-			if err != nil {
+		if n == len(buf) && h.spliceWhileBusy() {
+			return
+		}
+	}
+}
+
+// spliceWhileBusy lets the kernel move a bulk flow: io.Copy between the two
+// TCP connections (splice), with a read deadline so that it returns, and
+// gives its pipe back, once src has had nothing to read for spliceIdleGrace.
+// It reports whether the direction has ended.
+func (h *halfConn) spliceWhileBusy() (ended bool) {
+	for {
+		if err := h.src.SetReadDeadline(time.Now().Add(spliceIdleGrace)); err != nil {
+			h.finish(err)
+			return true
+		}
+		n, err := io.Copy(h.dst, h.src)
+		h.bytes.Add(n)
+		switch {
+		case err == nil:
+			h.finish(nil) // EOF
+			return true
+		case !errors.Is(err, os.ErrDeadlineExceeded):
+			h.finish(err)
+			return true
+		case n == 0: // quiet for a whole grace period: back to reading
+			if err := h.src.SetReadDeadline(time.Time{}); err != nil {
 				h.finish(err)
-				return
+				return true
 			}
+			return false
 		}
 	}
 }

@@ -215,3 +215,48 @@ func TestRelayDialsByName(t *testing.T) {
 	}
 	roundTrip(t, r.Addr(0).String(), "by name")
 }
+
+// TestIdleConnectionsHoldNoPipes: an idle relayed connection costs the relay
+// its two sockets only, no splice pipes (Linux, where idle directions park
+// in the idle poller).
+func TestIdleConnectionsHoldNoPipes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the idle poller is Linux only; counts fds through /proc/self/fd")
+	}
+	// An echo server that does not splice, so that only the relay could
+	// hold pipes.
+	echo := newLocalListener(t)
+	serveEach(echo, func(c *net.TCPConn) {
+		defer c.Close()
+		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, make([]byte, 32<<10))
+	})
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	addr := startRoute(t, r, 0, echo.Addr())
+	roundTrip(t, addr, "warm up")
+	time.Sleep(50 * time.Millisecond)
+	base := openFDs(t)
+	const n = 100
+	for i := range n {
+		c := dialTCP(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		// A large message makes the direction take the bulk (splice) path
+		// before it goes idle, so pipes would show if they were kept.
+		msg := randomBytes(uint64(i), 100_000)
+		go c.Write(msg)
+		if _, err := io.ReadFull(c, make([]byte, len(msg))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait out the splice grace period, and let the GC close the pipes that
+	// Go's splice keeps in its pool once no connection holds them.
+	time.Sleep(200 * time.Millisecond)
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(50 * time.Millisecond)
+	// Per connection: the test's client and server sockets, and the relay's two.
+	if got := openFDs(t) - base; got > 4*n+10 {
+		t.Fatalf("%d idle connections hold %d fds; want at most %d (4 per connection, no pipes)", n, got, 4*n+10)
+	}
+}
