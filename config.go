@@ -1,0 +1,329 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// RouteSpec is one configured route. Its text form, used by the registry,
+// the config file, the route commands and the admin menu, is
+// "LOCALPORT REMOTEHOST REMOTEPORT", as in "155 192.168.1.200 110".
+type RouteSpec struct {
+	LocalPort  int
+	RemoteHost string
+	RemotePort int
+}
+
+// ParseRouteSpec parses a route's text form. The host's form is checked; it
+// is not resolved (the service resolves it when the route starts).
+func ParseRouteSpec(s string) (RouteSpec, error) {
+	fields := strings.Fields(s)
+	names := []string{"local port", "remote host", "remote port"}
+	if len(fields) < 3 {
+		return RouteSpec{}, fmt.Errorf("missing %s in %q (want LOCALPORT REMOTEHOST REMOTEPORT)", names[len(fields)], s)
+	}
+	if len(fields) > 3 {
+		return RouteSpec{}, fmt.Errorf("unexpected %q after the remote port in %q", fields[3], s)
+	}
+	var r RouteSpec
+	var err error
+	if r.LocalPort, err = parsePort("local port", fields[0]); err != nil {
+		return RouteSpec{}, err
+	}
+	if r.RemoteHost, err = parseHost(fields[1]); err != nil {
+		return RouteSpec{}, err
+	}
+	if r.RemotePort, err = parsePort("remote port", fields[2]); err != nil {
+		return RouteSpec{}, err
+	}
+	return r, nil
+}
+
+// String returns the route's text form.
+func (r RouteSpec) String() string {
+	host := r.RemoteHost
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return fmt.Sprintf("%d %s %d", r.LocalPort, host, r.RemotePort)
+}
+
+// Route returns the relay route for the spec: listening on every interface.
+func (r RouteSpec) Route() Route {
+	return Route{ListenAddr: ":" + strconv.Itoa(r.LocalPort), RemoteHost: r.RemoteHost, RemotePort: r.RemotePort}
+}
+
+// Config is the service's configuration, wherever it is stored.
+type Config struct {
+	// LogDir is where the connection and data logs go; empty means the
+	// platform's default (defaultLogDir).
+	LogDir string
+	// Debug turns the data logs on.
+	Debug bool
+	// Routes, numbered from 0 in this order.
+	Routes []RouteSpec
+}
+
+// Validate checks the routes as a whole: two routes may not share a local
+// port.
+func (c *Config) Validate() error {
+	seen := make(map[int]int, len(c.Routes))
+	for i, r := range c.Routes {
+		if first, dup := seen[r.LocalPort]; dup {
+			return fmt.Errorf("route %d: local port %d is already used by route %d", i, r.LocalPort, first)
+		}
+		seen[r.LocalPort] = i
+	}
+	return nil
+}
+
+// AddRoute appends a route, refusing a local port that is already used.
+func (c *Config) AddRoute(r RouteSpec) error {
+	for i, old := range c.Routes {
+		if old.LocalPort == r.LocalPort {
+			return fmt.Errorf("local port %d is already used by route %d", r.LocalPort, i)
+		}
+	}
+	c.Routes = append(c.Routes, r)
+	return nil
+}
+
+// DeleteRoute removes route n; the routes after it move down by one.
+func (c *Config) DeleteRoute(n int) error {
+	if n < 0 || n >= len(c.Routes) {
+		return fmt.Errorf("no route %d (%s)", n, routeRange(len(c.Routes)))
+	}
+	c.Routes = append(c.Routes[:n], c.Routes[n+1:]...)
+	return nil
+}
+
+// routeRange describes the valid route numbers.
+func routeRange(n int) string {
+	switch n {
+	case 0:
+		return "there are no routes"
+	case 1:
+		return "the only route is 0"
+	}
+	return fmt.Sprintf("routes are 0 to %d", n-1)
+}
+
+// parseRouteNumber parses a route number given by the user.
+func parseRouteNumber(s string, count int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid route number %q (%s)", s, routeRange(count))
+	}
+	if n >= count {
+		return 0, fmt.Errorf("no route %d (%s)", n, routeRange(count))
+	}
+	return n, nil
+}
+
+// parseDebug parses the Debug setting: "1" on, "0" or empty off.
+func parseDebug(s string) (bool, error) {
+	switch strings.TrimSpace(s) {
+	case "1":
+		return true, nil
+	case "0", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid debug value %q (want 0 or 1)", s)
+}
+
+// The config file (Linux and other non-Windows systems).
+//
+//	# relaytcp service configuration
+//	logdir /var/log/relaytcp
+//	debug 0
+//	route 155 192.168.1.200 110
+//	route 1088 www.example.com 80
+//
+// Blank lines and lines starting with # are kept as they are when the file
+// is rewritten.
+
+// DefaultConfigPath is where the service and the route commands look for
+// their configuration, unless RELAYTCP_CONFIG or -config says otherwise.
+const DefaultConfigPath = "/etc/relaytcp/relaytcp.conf"
+
+// configFile is a config file as read, so that saving it keeps its comments
+// and the order of its lines.
+type configFile struct {
+	path  string
+	lines []string
+}
+
+// loadConfigFile reads and parses a config file. A missing file is an
+// empty configuration.
+func loadConfigFile(path string) (*Config, *configFile, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return &Config{}, &configFile{path: path}, nil
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := parseConfig(path, string(data))
+	if err != nil {
+		return nil, nil, err
+	}
+	lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
+	return cfg, &configFile{path: path, lines: lines}, nil
+}
+
+// parseConfig parses the config file text; name is used in errors.
+func parseConfig(name, text string) (*Config, error) {
+	cfg := &Config{}
+	seenLogDir, seenDebug := false, false
+	for i, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
+		where := fmt.Sprintf("%s:%d", name, i+1)
+		key, rest := splitSetting(line)
+		switch {
+		case key == "" || strings.HasPrefix(key, "#"):
+		case key == "logdir":
+			if seenLogDir {
+				return nil, fmt.Errorf("%s: logdir given twice", where)
+			}
+			if rest == "" {
+				return nil, fmt.Errorf("%s: logdir needs a directory", where)
+			}
+			seenLogDir, cfg.LogDir = true, rest
+		case key == "debug":
+			if seenDebug {
+				return nil, fmt.Errorf("%s: debug given twice", where)
+			}
+			d, err := parseDebug(rest)
+			if err != nil || rest == "" {
+				return nil, fmt.Errorf("%s: invalid debug value %q (want 0 or 1)", where, rest)
+			}
+			seenDebug, cfg.Debug = true, d
+		case key == "route":
+			r, err := ParseRouteSpec(rest)
+			if err != nil {
+				return nil, fmt.Errorf("%s: route %d: %v", where, len(cfg.Routes), err)
+			}
+			cfg.Routes = append(cfg.Routes, r)
+		default:
+			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug or route)", where, key)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	return cfg, nil
+}
+
+// splitSetting splits a config line into its first word and the rest,
+// trimmed (a logdir may contain spaces).
+func splitSetting(line string) (key, rest string) {
+	line = strings.TrimSpace(line)
+	if i := strings.IndexAny(line, " \t"); i >= 0 {
+		return line[:i], strings.TrimSpace(line[i+1:])
+	}
+	return line, ""
+}
+
+// save writes cfg to the file atomically (a temporary file renamed over
+// it). Comments and blank lines stay where they were; settings are updated
+// in place, routes beyond the old ones follow the last route line.
+func (f *configFile) save(cfg *Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	var out []string
+	routeIdx, lastRoute := 0, -1
+	wroteLogDir, wroteDebug := false, false
+	for _, line := range f.lines {
+		key, _ := splitSetting(line)
+		switch key {
+		case "logdir":
+			if cfg.LogDir != "" && !wroteLogDir {
+				out = append(out, "logdir "+cfg.LogDir)
+			}
+			wroteLogDir = true
+		case "debug":
+			if !wroteDebug {
+				out = append(out, "debug "+boolDigit(cfg.Debug))
+			}
+			wroteDebug = true
+		case "route":
+			if routeIdx < len(cfg.Routes) {
+				out = append(out, "route "+cfg.Routes[routeIdx].String())
+				lastRoute = len(out) - 1
+			}
+			routeIdx++
+		default:
+			out = append(out, line)
+		}
+	}
+	var head []string
+	if !wroteLogDir && cfg.LogDir != "" {
+		head = append(head, "logdir "+cfg.LogDir)
+	}
+	if !wroteDebug && cfg.Debug {
+		head = append(head, "debug 1")
+	}
+	var more []string
+	for ; routeIdx < len(cfg.Routes); routeIdx++ {
+		more = append(more, "route "+cfg.Routes[routeIdx].String())
+	}
+	if lastRoute >= 0 {
+		out = append(out[:lastRoute+1], append(more, out[lastRoute+1:]...)...)
+	} else {
+		out = append(out, more...)
+	}
+	if len(f.lines) == 0 {
+		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, route LOCALPORT REMOTEHOST REMOTEPORT"}, head...)
+	}
+	out = append(head, out...)
+	text := strings.Join(out, "\n") + "\n"
+	if err := writeFileAtomic(f.path, []byte(text), 0o644); err != nil {
+		return err
+	}
+	f.lines = out
+	return nil
+}
+
+func boolDigit(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// writeFileAtomic replaces path with data: readers see the old file or the
+// new one, never a part.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create config directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write config: %w", err)
+	}
+	return nil
+}

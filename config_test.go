@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseRouteSpec(t *testing.T) {
+	good := []struct {
+		in   string
+		want RouteSpec
+	}{
+		{"155 192.168.1.200 110", RouteSpec{155, "192.168.1.200", 110}},
+		{"  1088\twww.mydomaindot.com   80 ", RouteSpec{1088, "www.mydomaindot.com", 80}},
+		{"8080 [::1] 9000", RouteSpec{8080, "::1", 9000}},
+		{"8080 ::1 9000", RouteSpec{8080, "::1", 9000}},
+	}
+	for _, tt := range good {
+		got, err := ParseRouteSpec(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseRouteSpec(%q) = %+v, %v; want %+v", tt.in, got, err, tt.want)
+		}
+		again, err := ParseRouteSpec(got.String())
+		if err != nil || again != got {
+			t.Errorf("String %q does not parse back: %+v, %v", got.String(), again, err)
+		}
+	}
+	bad := []struct{ in, want string }{
+		{"", "missing local port"},
+		{"155", "missing remote host"},
+		{"155 host", "missing remote port"},
+		{"155 host 110 extra", `unexpected "extra"`},
+		{"0 host 110", `invalid local port "0"`},
+		{"155 ho$t 110", `invalid remote host "ho$t"`},
+		{"155 host 70000", `invalid remote port "70000"`},
+	}
+	for _, tt := range bad {
+		if _, err := ParseRouteSpec(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseRouteSpec(%q) error %v; want one containing %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+func TestParseConfigErrorsNameLineAndRoute(t *testing.T) {
+	tests := []struct{ text, want string }{
+		{"route 155 a 1\nroute 156 b x\n", `relaytcp.conf:2: route 1: invalid remote port "x"`},
+		{"rout 155 a 1\n", `relaytcp.conf:1: unknown setting "rout"`},
+		{"debug 2\n", `relaytcp.conf:1: invalid debug value "2"`},
+		{"logdir\n", "relaytcp.conf:1: logdir needs a directory"},
+		{"route 155 a 1\nroute 155 b 2\n", "route 1: local port 155 is already used by route 0"},
+	}
+	for _, tt := range tests {
+		_, err := parseConfig("relaytcp.conf", tt.text)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("parseConfig(%q) error %v; want %q", tt.text, err, tt.want)
+		}
+	}
+}
+
+// TestConfigFileSaveKeepsComments edits a config file and checks that the
+// comments stay and the routes are in order.
+func TestConfigFileSaveKeepsComments(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "relaytcp.conf")
+	orig := "# my relays\nlogdir /var/log/relay tcp\n\n# mail\nroute 155 192.168.1.200 110\nroute 25 mail 25\n# end\n"
+	os.WriteFile(path, []byte(orig), 0o644)
+	cfg, f, err := loadConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.LogDir != "/var/log/relay tcp" || len(cfg.Routes) != 2 || cfg.Debug {
+		t.Fatalf("loaded %+v", cfg)
+	}
+	cfg.DeleteRoute(0)
+	cfg.AddRoute(RouteSpec{8080, "web", 80})
+	cfg.Debug = true
+	if err := f.save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	want := "debug 1\n# my relays\nlogdir /var/log/relay tcp\n\n# mail\nroute 25 mail 25\nroute 8080 web 80\n# end\n"
+	if string(data) != want {
+		t.Fatalf("saved:\n%s\nwant:\n%s", data, want)
+	}
+	again, _, err := loadConfigFile(path)
+	if err != nil || !reflect.DeepEqual(again, cfg) {
+		t.Fatalf("reloaded %+v, %v; want %+v", again, err, cfg)
+	}
+}
+
+// TestConfigThousandRoutes: no 40-route limit.
+func TestConfigThousandRoutes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "relaytcp.conf")
+	cfg, f, err := loadConfigFile(path) // missing: empty
+	if err != nil || len(cfg.Routes) != 0 {
+		t.Fatalf("missing file: %+v, %v", cfg, err)
+	}
+	for i := range 1000 {
+		if err := cfg.AddRoute(RouteSpec{10000 + i, fmt.Sprintf("host%d.example", i), 80}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cfg.AddRoute(RouteSpec{10005, "dup", 1}); err == nil || !strings.Contains(err.Error(), "already used by route 5") {
+		t.Fatalf("duplicate port: %v", err)
+	}
+	if err := f.save(cfg); err != nil {
+		t.Fatal(err)
+	}
+	again, _, err := loadConfigFile(path)
+	if err != nil || len(again.Routes) != 1000 || again.Routes[999] != cfg.Routes[999] {
+		t.Fatalf("reloaded %d routes, %v", len(again.Routes), err)
+	}
+	if err := again.DeleteRoute(1000); err == nil || !strings.Contains(err.Error(), "routes are 0 to 999") {
+		t.Fatalf("delete 1000: %v", err)
+	}
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of relaytcp: formatting, vet for Linux, Windows and macOS,
+# the Go tests with the race detector, and the Windows build's tests under
+# wine. Installs what it needs when missing (run as root on Debian, as CI does).
+#
+#   scripts/test.sh            everything
+#   SKIP_WINE=1 scripts/test.sh  everything but the wine run
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export PATH="$PATH:/usr/local/go/bin:$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+command -v go >/dev/null || { echo "test.sh: Go is not installed (https://go.dev/dl/)" >&2; exit 1; }
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l . | grep -v '^vendor/' || true)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" "$unformatted" >&2
+	exit 1
+fi
+
+step "go vet (linux, windows, darwin)"
+go vet ./...
+GOOS=windows GOARCH=amd64 go vet ./...
+GOOS=windows GOARCH=386 go vet ./...
+GOOS=darwin GOARCH=arm64 go vet ./...
+
+step "go test -race"
+# Enough descriptors for the 500-connection test and its subprocess.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+go test -race -count=1 -timeout 10m ./...
+
+if [ "${SKIP_WINE:-}" = 1 ]; then
+	echo "SKIP_WINE=1: the Windows tests under wine were not run"
+else
+	step "Windows build's tests under wine"
+	scripts/wine-test.sh
+fi
