@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -35,10 +36,13 @@ const (
 )
 
 // idlePoller waits, in one goroutine, for any parked direction's source to
-// become readable.
+// become readable. The epoll fd itself is waited on through Go's netpoller
+// (an epoll set is readable when it has events), so the loop goroutine parks
+// like any network goroutine instead of holding a thread in epoll_wait.
 type idlePoller struct {
-	epfd   int
-	wakefd int // eventfd that tells the loop to exit
+	ep   *os.File // the epoll set
+	epfd int
+	raw  syscall.RawConn
 
 	// buffers holds the read buffers of active directions; a parked
 	// direction holds none.
@@ -51,27 +55,23 @@ type idlePoller struct {
 	done    chan struct{}
 }
 
-// wakeKey is the epoll key of the eventfd; halfConn keys never take it.
-const wakeKey = 0
-
 // newIdlePoller creates the epoll set and starts its loop.
 func newIdlePoller() (*idlePoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
-	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("set epoll fd non-blocking: %w", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "relaytcp-idle-poller")
+	raw, err := ep.SyscallConn()
 	if err != nil {
-		unix.Close(epfd)
-		return nil, fmt.Errorf("eventfd: %w", err)
+		ep.Close()
+		return nil, fmt.Errorf("idle poller: %w", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeKey}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &ev); err != nil {
-		unix.Close(epfd)
-		unix.Close(wakefd)
-		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
-	}
-	p := &idlePoller{epfd: epfd, wakefd: wakefd, parked: make(map[uint32]*halfConn), done: make(chan struct{})}
+	p := &idlePoller{ep: ep, epfd: epfd, raw: raw, parked: make(map[uint32]*halfConn), done: make(chan struct{})}
 	p.buffers.New = func() any { b := make([]byte, pumpBufferSize); return &b }
 	go p.loop()
 	return p, nil
@@ -83,18 +83,24 @@ func (p *idlePoller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		var n int
+		var waitErr error
+		err := p.raw.Read(func(fd uintptr) bool {
+			n, waitErr = unix.EpollWait(int(fd), events, 0)
+			// Nothing ready: wait in Go's netpoller for the set to be.
+			return waitErr != nil || n > 0
+		})
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
+			return // the poller was closed
+		}
+		if waitErr != nil {
+			if errors.Is(waitErr, unix.EINTR) {
 				continue
 			}
-			return // only a closed or broken epoll fd gets here
+			return
 		}
 		for _, ev := range events[:n] {
 			key := uint32(ev.Fd)
-			if key == wakeKey {
-				return
-			}
 			p.mu.Lock()
 			h, ok := p.parked[key]
 			delete(p.parked, key)
@@ -116,10 +122,9 @@ func (p *idlePoller) Close() error {
 	}
 	p.closed = true
 	p.mu.Unlock()
-	unix.Write(p.wakefd, []byte{1, 0, 0, 0, 0, 0, 0, 0})
+	err := p.ep.Close() // wakes the loop: its raw Read fails
 	<-p.done
-	unix.Close(p.wakefd)
-	return unix.Close(p.epfd)
+	return err
 }
 
 // attach makes the direction use poller p.
@@ -140,7 +145,7 @@ func (h *halfConn) park() {
 	}
 	for {
 		p.nextKey++
-		if _, taken := p.parked[p.nextKey]; !taken && p.nextKey != wakeKey {
+		if _, taken := p.parked[p.nextKey]; !taken {
 			break
 		}
 	}
@@ -224,7 +229,16 @@ func (h *halfConn) pump() {
 			h.finish(err)
 			return
 		}
-		if n == len(buf) && h.spliceWhileBusy() {
+		if n < len(buf) {
+			// Most likely all there was. Parking is level-triggered, so
+			// anything that came meanwhile wakes us at once: this saves
+			// the read that would only say EAGAIN.
+			buffers.Put(bufp)
+			bufp = nil
+			h.park()
+			return
+		}
+		if h.spliceWhileBusy() {
 			return
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -69,6 +70,9 @@ func TestEscapeStopsRelay(t *testing.T) {
 	master.Write([]byte("\x1b[A"))
 	time.Sleep(200 * time.Millisecond)
 	roundTrip(t, "127.0.0.1:"+strconv.Itoa(port), "still running")
+	if !eventually(5*time.Second, func() bool { return strings.Contains(p.output(), " Closed ") }) {
+		t.Fatalf("no Closed line for the round trip:\n%s", p.output())
+	}
 
 	master.Write([]byte{escKey})
 	if code := p.wait(t, 20*time.Second); code != 0 {
