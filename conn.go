@@ -60,7 +60,7 @@ type halfConn struct {
 func (c *relayConn) serve() {
 	l := c.route
 	clientAddr := c.client.RemoteAddr().String()
-	d := net.Dialer{Timeout: l.route.connectTimeout()}
+	d := net.Dialer{Timeout: l.route.connectTimeout(), KeepAliveConfig: keepAlive}
 	conn, err := d.DialContext(l.ctx, "tcp", l.route.RemoteAddr())
 	if err != nil {
 		c.client.SetLinger(0)
@@ -168,9 +168,14 @@ func (h *halfConn) finish(err error) {
 				c.reason = errClientClosed
 			}
 		}
+		// When the other direction has ended too, both connections are
+		// closed next, which sends the FIN: no shutdown needed.
+		lastDirection := c.pending == 1
 		c.mu.Unlock()
-		if cerr := h.dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
-			err = cerr
+		if !lastDirection {
+			if cerr := h.dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+				err = cerr
+			}
 		}
 	}
 	if err != nil {
