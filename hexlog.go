@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 )
@@ -27,33 +28,59 @@ const hexBytesPerLine = 16
 
 // appendPacket appends one packet's data-log text to dst and returns it.
 func appendPacket(dst []byte, t time.Time, from, to string, p []byte) []byte {
-	const hexDigits = "0123456789ABCDEF"
 	dst = t.AppendFormat(dst, "15:04:05")
 	dst = append(dst, " Packet from "...)
 	dst = append(dst, from...)
 	dst = append(dst, " to "...)
 	dst = append(dst, to...)
 	dst = append(dst, newline...)
-	for len(p) > 0 {
-		line := p[:min(hexBytesPerLine, len(p))]
-		p = p[len(line):]
-		for _, b := range line {
-			dst = append(dst, ' ', hexDigits[b>>4], hexDigits[b&0x0F])
+	// Every line has the same length, padded or not: fill them in place.
+	const lineLen = dataLogLineLen
+	lines := (len(p) + hexBytesPerLine - 1) / hexBytesPerLine
+	dst = slices.Grow(dst, lines*lineLen+len(newline))
+	for len(p) >= hexBytesPerLine {
+		start := len(dst)
+		dst = dst[:start+lineLen]
+		formatFullLine((*[lineLen]byte)(dst[start:]), (*[hexBytesPerLine]byte)(p))
+		p = p[hexBytesPerLine:]
+	}
+	if len(p) > 0 {
+		var full [lineLen]byte
+		formatFullLine(&full, (*[hexBytesPerLine]byte)(append(p[:len(p):len(p)], make([]byte, hexBytesPerLine-len(p))...)))
+		// Blank the missing bytes' hex and cut the ASCII column short.
+		for i := 3 * len(p); i < 3*hexBytesPerLine; i++ {
+			full[i] = ' '
 		}
-		for range hexBytesPerLine - len(line) {
-			dst = append(dst, "   "...)
-		}
-		dst = append(dst, ' ')
-		for _, b := range line {
-			if b < 0x20 || b > 0x7E {
-				b = '.'
-			}
-			dst = append(dst, b)
-		}
+		dst = append(dst, full[:3*hexBytesPerLine+1+len(p)]...)
 		dst = append(dst, newline...)
 	}
 	return append(dst, newline...)
 }
+
+// dataLogLineLen is the length of a data-log line with all sixteen bytes.
+const dataLogLineLen = 3*hexBytesPerLine + 1 + hexBytesPerLine + len(newline)
+
+// formatFullLine writes one data-log line for sixteen bytes. Fixed-size
+// arrays let the compiler drop the bounds checks: this is the hot loop of -d.
+func formatFullLine(line *[dataLogLineLen]byte, p *[hexBytesPerLine]byte) {
+	for i, b := range p {
+		line[3*i] = ' '
+		line[3*i+1] = hexDigits[b>>4]
+		line[3*i+2] = hexDigits[b&0x0F]
+		line[3*hexBytesPerLine+1+i] = printable[b]
+	}
+	line[3*hexBytesPerLine] = ' '
+	copy(line[3*hexBytesPerLine+1+hexBytesPerLine:], newline)
+}
+
+// printable maps each byte to itself if it is printable ASCII, else '.'.
+const printable = "................................" +
+	" !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~." +
+	"................................................................" +
+	"................................................................"
+
+// hexDigits are the upper-case hex digits the data log uses.
+const hexDigits = "0123456789ABCDEF"
 
 // dataLog is one connection's data log file, shared by its two directions.
 type dataLog struct {

@@ -178,3 +178,14 @@ func TestDataLogCreateError(t *testing.T) {
 		t.Fatalf("got %v; want a create data log error", err)
 	}
 }
+
+// BenchmarkAppendPacket formats 64 KiB chunks, the relay's logged read size.
+func BenchmarkAppendPacket(b *testing.B) {
+	data := randomBytes(9, 64<<10)
+	var buf []byte
+	when := time.Now()
+	b.SetBytes(int64(len(data)))
+	for range b.N {
+		buf = appendPacket(buf[:0], when, "192.168.1.13:54789", "216.32.74.53:80", data)
+	}
+}
