@@ -44,7 +44,7 @@ func TestBulkBothWays(t *testing.T) {
 		serverGot <- result{sum, n, err}
 		<-sent // closing before the write is done would cut it short
 	})
-	p := startRelay(t, t.TempDir(), "127.0.0.1", portOf(ln.Addr()), "-q")
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(ln.Addr()), "-q")
 	c := dialTCP(t, p.addr())
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Minute))
@@ -71,7 +71,7 @@ func TestBulkBothWays(t *testing.T) {
 func TestConcurrentConnections(t *testing.T) {
 	const conns = 500
 	echo := echoServer(t)
-	p := startRelay(t, t.TempDir(), "127.0.0.1", portOf(echo.Addr()))
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(echo.Addr()))
 	var wg sync.WaitGroup
 	errs := make(chan error, conns)
 	start := make(chan struct{})
@@ -145,7 +145,7 @@ func TestHalfClose(t *testing.T) {
 		c.Write([]byte("after EOF: " + string(got)))
 		c.CloseWrite()
 	})
-	p := startRelay(t, t.TempDir(), "127.0.0.1", portOf(ln.Addr()))
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(ln.Addr()))
 	c := dialTCP(t, p.addr())
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -166,7 +166,7 @@ func TestHalfClose(t *testing.T) {
 // once and the failure is reported.
 func TestRemoteRefuses(t *testing.T) {
 	port := freePort(t) // nothing listens there
-	p := startRelay(t, t.TempDir(), "127.0.0.1", port)
+	p := startRelay(t, tempDir(t), "127.0.0.1", port)
 	start := time.Now()
 	// On loopback the relay's reset can even beat the end of the client's
 	// connect, which then fails with "connection reset": closed at once too.
@@ -215,7 +215,7 @@ func TestRemoteResetsMidStream(t *testing.T) {
 		c.Write(buf)
 		c.Close()
 	})
-	p := startRelay(t, t.TempDir(), "127.0.0.1", portOf(ln.Addr()))
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(ln.Addr()))
 	c := dialTCP(t, p.addr())
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -255,7 +255,7 @@ func TestPortInUse(t *testing.T) {
 	}
 	defer ln.Close()
 	port := strconv.Itoa(portOf(ln.Addr()))
-	p := startProc(t, t.TempDir(), port, "127.0.0.1", "80")
+	p := startProc(t, tempDir(t), port, "127.0.0.1", "80")
 	if code := p.wait(t, 20*time.Second); code != exitBind {
 		t.Fatalf("exit code %d; want %d\n%s", code, exitBind, p.output())
 	}
@@ -267,7 +267,7 @@ func TestPortInUse(t *testing.T) {
 
 // TestUnresolvableHost: the manual's "I can't resolve" error, exit code 4.
 func TestUnresolvableHost(t *testing.T) {
-	p := startProc(t, t.TempDir(), strconv.Itoa(freePort(t)), "no-such-host.invalid", "80")
+	p := startProc(t, tempDir(t), strconv.Itoa(freePort(t)), "no-such-host.invalid", "80")
 	if code := p.wait(t, 30*time.Second); code != exitResolve {
 		t.Fatalf("exit code %d; want %d\n%s", code, exitResolve, p.output())
 	}
@@ -303,7 +303,7 @@ func TestArgumentErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, "_"), func(t *testing.T) {
-			p := startProc(t, t.TempDir(), tt.args...)
+			p := startProc(t, tempDir(t), tt.args...)
 			if code := p.wait(t, 20*time.Second); code != exitUsage {
 				t.Fatalf("exit code %d; want %d", code, exitUsage)
 			}
@@ -317,11 +317,11 @@ func TestArgumentErrors(t *testing.T) {
 
 // TestHelpAndVersion: -h prints usage and exits 0; version prints it.
 func TestHelpAndVersion(t *testing.T) {
-	p := startProc(t, t.TempDir(), "-h")
+	p := startProc(t, tempDir(t), "-h")
 	if code := p.wait(t, 20*time.Second); code != 0 || !strings.Contains(p.output(), usageLine) {
 		t.Fatalf("-h: exit %d, output %s", code, p.output())
 	}
-	p = startProc(t, t.TempDir(), "version")
+	p = startProc(t, tempDir(t), "version")
 	if code := p.wait(t, 20*time.Second); code != 0 || !strings.HasPrefix(p.stdoutLines()[0], "relaytcp ") {
 		t.Fatalf("version: exit %d, output %s", code, p.output())
 	}
@@ -339,7 +339,7 @@ func TestDataLogRoundTrip(t *testing.T) {
 		c.Write(down)
 		c.CloseWrite()
 	})
-	dir := t.TempDir()
+	dir := tempDir(t)
 	p := startRelay(t, dir, "127.0.0.1", portOf(ln.Addr()), "-d")
 	c := dialTCP(t, p.addr())
 	defer c.Close()
@@ -405,7 +405,7 @@ func TestStopWithActiveConnections(t *testing.T) {
 		defer c.Close()
 		io.Copy(c, c)
 	})
-	p := startRelay(t, t.TempDir(), "127.0.0.1", portOf(ln.Addr()), "-drain", "1s")
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(ln.Addr()), "-drain", "1s")
 	busy := dialTCP(t, p.addr())
 	defer busy.Close()
 	busy.SetDeadline(time.Now().Add(10 * time.Second))

@@ -64,7 +64,7 @@ func TestParseConfigErrorsNameLineAndRoute(t *testing.T) {
 // TestConfigFileSaveKeepsComments edits a config file and checks that the
 // comments stay and the routes are in order.
 func TestConfigFileSaveKeepsComments(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "relaytcp.conf")
+	path := filepath.Join(tempDir(t), "relaytcp.conf")
 	orig := "# my relays\nlogdir /var/log/relay tcp\n\n# mail\nroute 155 192.168.1.200 110\nroute 25 mail 25\n# end\n"
 	os.WriteFile(path, []byte(orig), 0o644)
 	cfg, f, err := loadConfigFile(path)
@@ -93,7 +93,7 @@ func TestConfigFileSaveKeepsComments(t *testing.T) {
 
 // TestConfigThousandRoutes: no 40-route limit.
 func TestConfigThousandRoutes(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "relaytcp.conf")
+	path := filepath.Join(tempDir(t), "sub", "relaytcp.conf")
 	cfg, f, err := loadConfigFile(path) // missing: empty
 	if err != nil || len(cfg.Routes) != 0 {
 		t.Fatalf("missing file: %+v, %v", cfg, err)

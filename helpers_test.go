@@ -271,3 +271,16 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+// tempDir is t.TempDir, except that a directory that cannot be removed is
+// left behind instead of failing the test: under wine 8, Go 1.26's
+// os.RemoveAll fails with "Invalid function" (the prefix is deleted anyway).
+func tempDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "relaytcp-test-")
+	if err != nil {
+		t.Fatalf("temp dir: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
+}

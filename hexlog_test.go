@@ -115,7 +115,7 @@ func TestAppendPacketAllBytes(t *testing.T) {
 // manual's two random digits allow: all get their own file, the first 100
 // with the manual's name, the rest with a longer one.
 func TestDataLogNamesNeverRunOut(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	var names dataLogNamer
 	when := time.Date(2026, 11, 24, 22, 15, 30, 0, time.Local)
 	seen := map[string]bool{}
@@ -154,7 +154,7 @@ func TestDataLogNamesNeverRunOut(t *testing.T) {
 // with one error and relaying is not affected (packet does not panic).
 func TestDataLogWriteErrorStopsLogging(t *testing.T) {
 	var names dataLogNamer
-	d, err := names.create(t.TempDir(), time.Now())
+	d, err := names.create(tempDir(t), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +172,7 @@ func TestDataLogWriteErrorStopsLogging(t *testing.T) {
 // TestDataLogCreateError: an unwritable directory gives a clear error.
 func TestDataLogCreateError(t *testing.T) {
 	var names dataLogNamer
-	missing := filepath.Join(t.TempDir(), "no", "such", "dir")
+	missing := filepath.Join(tempDir(t), "no", "such", "dir")
 	_, err := names.create(missing, time.Now())
 	if err == nil || !os.IsNotExist(err) && !strings.Contains(err.Error(), "create data log") {
 		t.Fatalf("got %v; want a create data log error", err)

@@ -56,7 +56,7 @@ func TestEscapeStopsRelay(t *testing.T) {
 	}
 	echo := echoServer(t)
 	port := freePort(t)
-	p := startProcWith(t, t.TempDir(), func(cmd *exec.Cmd) {
+	p := startProcWith(t, tempDir(t), func(cmd *exec.Cmd) {
 		cmd.Stdin = tty
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	}, strconv.Itoa(port), "127.0.0.1", strconv.Itoa(portOf(echo.Addr())))

@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# Sourced by the scripts that run relaytcp's Windows build under wine.
+#
+#   source scripts/wine-env.sh
+#   wine_setup        # a fresh, warm wine prefix in a temporary directory
+#   wine ...          # WINEPREFIX, WINEDEBUG and WINEARCH are exported
+#   wine_teardown     # stops that prefix's wineserver and deletes it
+#
+# See ../shared/WINDOWS-ON-LINUX.md for why each step is there.
+
+wine_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# wine_install installs wine and the mingw binutils when missing (Debian, as
+# root). apt-get update runs once, and only when something is missing.
+wine_install() {
+	local missing=()
+	command -v wine >/dev/null || missing+=(wine wine64)
+	command -v x86_64-w64-mingw32-as >/dev/null || missing+=(binutils-mingw-w64-x86-64)
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "wine-env: installing ${missing[*]}" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# wine_build_prng_dll builds the bcryptprimitives.dll forwarder into $1:
+# Go >= 1.24 needs ProcessPrng from it, and wine 8 has no such DLL.
+wine_build_prng_dll() {
+	local out=$1
+	x86_64-w64-mingw32-as -o "$out/dllmain.o" "$wine_root/scripts/wine/dllmain.s"
+	x86_64-w64-mingw32-ld --dll -e DllMain --subsystem windows \
+		-o "$out/bcryptprimitives.dll" "$out/dllmain.o" "$wine_root/scripts/wine/bcryptprimitives.def"
+}
+
+# wine_setup makes a fresh 64-bit prefix that reports Windows 10, with the
+# forwarder DLL, and keeps its wineserver running until wine_teardown.
+wine_setup() {
+	wine_install
+	WINE_TMP=$(mktemp -d /tmp/relaytcp-wine.XXXXXX)
+	export WINEPREFIX="$WINE_TMP/prefix" WINEDEBUG=${WINEDEBUG:--all} WINEARCH=win64
+	unset DISPLAY
+	if ! timeout 120 wineboot -i >"$WINE_TMP/wineboot.log" 2>&1; then
+		echo "wine-env: wineboot failed:" >&2
+		cat "$WINE_TMP/wineboot.log" >&2
+		return 1
+	fi
+	timeout 60 wineserver -w
+	timeout 60 wine winecfg -v win10 >/dev/null 2>&1
+	wine_build_prng_dll "$WINE_TMP"
+	cp "$WINE_TMP/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
+	# Keep the server up between wine commands: services and a warm start.
+	wineserver -p 2>/dev/null || true
+}
+
+# wine_teardown stops this prefix's wineserver (no other) and deletes it.
+wine_teardown() {
+	[ -n "${WINE_TMP:-}" ] || return 0
+	WINEPREFIX="$WINE_TMP/prefix" wineserver -k 2>/dev/null || true
+	WINEPREFIX="$WINE_TMP/prefix" timeout 30 wineserver -w 2>/dev/null || true
+	rm -rf "$WINE_TMP"
+	WINE_TMP=
+}

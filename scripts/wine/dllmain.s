@@ -1,0 +1,6 @@
+# DllMain for the bcryptprimitives forwarder: returns TRUE, does nothing.
+	.text
+	.globl	DllMain
+DllMain:
+	movl	$1, %eax
+	ret
