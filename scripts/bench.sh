@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# Compares relaytcp with direct loopback, HAProxy and socat, in one run, on
+# this machine (client, relay and server share its cores):
+#   - bulk throughput, 1 and 4 streams (upload to a sink server)
+#   - CPU seconds per GB moved by the relay (1 stream)
+#   - connections per second and p99 latency (64-byte echo, 50 concurrent)
+#   - memory per idle relayed connection (PSS from /proc/PID/smaps_rollup,
+#     summed over the relay's processes, before and with N idle connections)
+#   - data logging: relaytcp -d against socat -x, both writing to a file
+# Every figure is the median of ROUNDS rounds; ratios are to HAProxy, or to
+# socat -x for the logging row. Absolute numbers move by 20% between runs on
+# these machines: compare ratios.
+#
+#   scripts/bench.sh                 ROUNDS=3 DURATION=5 IDLE=2000
+#   QUICK=1 scripts/bench.sh         one short round, for a smoke test
+#   OUT=file.md scripts/bench.sh     where the table goes (default bench-results.md)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+IDLE=${IDLE:-2000}
+OUT=${OUT:-bench-results.md}
+if [ "${QUICK:-}" = 1 ]; then
+	ROUNDS=1 DURATION=2 IDLE=500
+fi
+
+for tool in haproxy socat; do
+	if ! command -v "$tool" >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy socat >/dev/null
+		break
+	fi
+done
+ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d /tmp/relaytcp-bench.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	pkill -P $$ 2>/dev/null || true
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/relaytcp" .
+go build -o "$tmp/loadgen" ./scripts/loadgen
+
+# Ports below the ephemeral range, so no client socket can hold them.
+P_ECHO=19101 P_SINK=19102
+start_bg() { "$@" & pids+=($!); }
+wait_port() {
+	local i
+	for i in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "bench: nothing listens on port $1" >&2
+	return 1
+}
+
+start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO >/dev/null
+start_bg "$tmp/loadgen" sink -listen 127.0.0.1:$P_SINK >/dev/null
+wait_port $P_ECHO
+wait_port $P_SINK
+
+# Each target has a front port for the echo server and one for the sink; the
+# process ids whose CPU counts are kept per target.
+declare -A ECHO_PORT SINK_PORT SINK_PIDS
+ECHO_PORT[direct]=$P_ECHO SINK_PORT[direct]=$P_SINK
+
+start_bg "$tmp/relaytcp" -q 19111 127.0.0.1 $P_ECHO >/dev/null
+start_bg "$tmp/relaytcp" -q 19112 127.0.0.1 $P_SINK >/dev/null
+SINK_PIDS[relaytcp]=$!
+ECHO_PORT[relaytcp]=19111 SINK_PORT[relaytcp]=19112
+
+# HAProxy 2.6 in TCP mode, one process, its default threads (one per core).
+cat >"$tmp/haproxy.cfg" <<EOF
+global
+  maxconn 9000
+defaults
+  mode tcp
+  timeout connect 10s
+  timeout client 1h
+  timeout server 1h
+frontend echo
+  bind 127.0.0.1:19121
+  default_backend echo
+backend echo
+  server s 127.0.0.1:$P_ECHO
+frontend sink
+  bind 127.0.0.1:19122
+  default_backend sink
+backend sink
+  server s 127.0.0.1:$P_SINK
+EOF
+start_bg haproxy -db -f "$tmp/haproxy.cfg"
+SINK_PIDS[haproxy]=$!
+ECHO_PORT[haproxy]=19121 SINK_PORT[haproxy]=19122
+
+# socat forks a process per connection: its figures sum the parent and children.
+start_bg socat TCP-LISTEN:19131,bind=127.0.0.1,fork,reuseaddr,backlog=4096 TCP:127.0.0.1:$P_ECHO
+start_bg socat TCP-LISTEN:19132,bind=127.0.0.1,fork,reuseaddr,backlog=4096 TCP:127.0.0.1:$P_SINK
+SINK_PIDS[socat]=$!
+ECHO_PORT[socat]=19131 SINK_PORT[socat]=19132
+
+# Data logging, both writing their hex dumps to files in $tmp/logs.
+mkdir -p "$tmp/logs"
+(cd "$tmp/logs" && exec "$tmp/relaytcp" -q -d 19142 127.0.0.1 $P_SINK >/dev/null) &
+pids+=($!) SINK_PIDS[relaytcp -d]=$!
+SINK_PORT[relaytcp -d]=19142
+start_bg sh -c "exec socat -x TCP-LISTEN:19152,bind=127.0.0.1,fork,reuseaddr TCP:127.0.0.1:$P_SINK 2>'$tmp/logs/socat-x.log'"
+SINK_PIDS[socat -x]=$!
+SINK_PORT[socat -x]=19152
+
+for p in 19111 19112 19121 19122 19131 19132 19142 19152; do wait_port $p; done
+
+# proc_tree lists a process and its descendants.
+proc_tree() {
+	local p=$1 c
+	echo "$p"
+	for c in $(cat /proc/"$p"/task/*/children 2>/dev/null); do proc_tree "$c"; done
+}
+# pss_kib sums the PSS of processes, in KiB.
+pss_kib() {
+	local total=0 p v
+	for p in "$@"; do
+		v=$(awk '/^Pss:/{print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
+		total=$((total + ${v:-0}))
+	done
+	echo $total
+}
+# cpu_ticks sums user+system time of a process and its reaped children.
+cpu_ticks() { awk '{print $14+$15+$16+$17}' /proc/"$1"/stat; }
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+
+declare -A R # R[target,metric] = space-separated values, one per round
+add() { R[$1,$2]="${R[$1,$2]:-} $3"; }
+
+run_bulk() { # target streams -> MB/s (and CPU s/GB for 1 stream)
+	local t=$1 s=$2 pid=${SINK_PIDS[$1]:-} before after out mb
+	[ -n "$pid" ] && before=$(cpu_ticks "$pid")
+	out=$("$tmp/loadgen" bulk -addr 127.0.0.1:"${SINK_PORT[$t]}" -streams "$s" -duration "${DURATION}s")
+	mb=$(echo "$out" | field MBps)
+	add "$t" "bulk$s" "$mb"
+	if [ -n "$pid" ] && [ "$s" = 1 ] && [[ $t != *-[dx] ]]; then
+		sleep 0.3 # let socat reap its child
+		after=$(cpu_ticks "$pid")
+		local bytes clk
+		bytes=$(echo "$out" | field bytes) clk=$(getconf CLK_TCK)
+		add "$t" cpu_per_gb "$(awk -v d=$((after - before)) -v b="$bytes" -v c="$clk" 'BEGIN{printf "%.3f", d/c/(b/1e9)}')"
+	fi
+}
+
+run_connrate() {
+	local t=$1 out
+	out=$("$tmp/loadgen" connrate -addr 127.0.0.1:"${ECHO_PORT[$t]}" -concurrency 50 -duration "${DURATION}s")
+	add "$t" connps "$(echo "$out" | field connps)"
+	add "$t" p99 "$(echo "$out" | field p99ms)"
+}
+
+# start_idle_target starts a fresh instance of a target in front of the echo
+# server on port 19160, for the memory measurement alone (a process that has
+# just run the other loads holds memory it has not yet returned).
+start_idle_target() {
+	case $1 in
+	relaytcp) "$tmp/relaytcp" -q 19160 127.0.0.1 $P_ECHO >/dev/null & ;;
+	haproxy)
+		sed -e '/^frontend sink/,$d' -e 's/19121/19160/' "$tmp/haproxy.cfg" >"$tmp/haproxy-idle.cfg"
+		haproxy -db -f "$tmp/haproxy-idle.cfg" &
+		;;
+	socat) socat TCP-LISTEN:19160,bind=127.0.0.1,fork,reuseaddr,backlog=4096 TCP:127.0.0.1:$P_ECHO & ;;
+	esac
+	IDLE_PID=$!
+	wait_port 19160
+}
+
+run_idle() {
+	local t=$1 before after lg i
+	start_idle_target "$t"
+	sleep 1
+	# shellcheck disable=SC2046
+	before=$(pss_kib $(proc_tree "$IDLE_PID"))
+	"$tmp/loadgen" idle -addr 127.0.0.1:19160 -n "$IDLE" -hold 60s >"$tmp/idle.out" &
+	lg=$!
+	for i in $(seq 600); do grep -q READY "$tmp/idle.out" 2>/dev/null && break; sleep 0.1; done
+	sleep 1
+	# shellcheck disable=SC2046
+	after=$(pss_kib $(proc_tree "$IDLE_PID"))
+	kill $lg 2>/dev/null || true
+	wait $lg 2>/dev/null || true
+	kill "$IDLE_PID" 2>/dev/null || true
+	wait "$IDLE_PID" 2>/dev/null || true
+	add "$t" idle_kib "$(awk -v a="$after" -v b="$before" -v n="$IDLE" 'BEGIN{printf "%.1f", (a-b)/n}')"
+	sleep 1
+}
+
+for round in $(seq "$ROUNDS"); do
+	echo "round $round of $ROUNDS" >&2
+	for t in direct relaytcp haproxy socat; do
+		run_bulk "$t" 1
+		run_bulk "$t" 4
+		run_connrate "$t"
+		[ "$t" != direct ] && run_idle "$t"
+	done
+	for t in "relaytcp -d" "socat -x"; do
+		run_bulk "$t" 1
+		rm -f "$tmp"/logs/RL*.LOG
+		: >"$tmp/logs/socat-x.log"
+	done
+done
+
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END{if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
+m() { echo "${R[$1,$2]:-}" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f×", a/b }'; }
+
+{
+	echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $ROUNDS round(s) of ${DURATION}s, $IDLE idle connections; medians."
+	echo "Ratios in brackets are to HAProxy in the same run (for -d: to socat -x)."
+	echo
+	echo "| target | 1 stream MB/s | 4 streams MB/s | CPU s/GB | conn/s | p99 ms | KiB per idle conn |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for t in direct relaytcp haproxy socat; do
+		row="| $t"
+		for metric in bulk1 bulk4 cpu_per_gb connps p99 idle_kib; do
+			v=$(m "$t" $metric)
+			row="$row | $v"
+			if [ "$t" != haproxy ] && [ "$v" != - ]; then row="$row ($(ratio "$v" "$(m haproxy $metric)"))"; fi
+		done
+		echo "$row |"
+	done
+	for t in "relaytcp -d" "socat -x"; do
+		v=$(m "$t" bulk1)
+		echo "| $t | $v ($(ratio "$v" "$(m "socat -x" bulk1)")) | | | | | |"
+	done
+} | tee "$OUT"

@@ -1,0 +1,224 @@
+// Command loadgen is the load generator and test server of scripts/bench.sh.
+// It talks to loopback addresses only and every run is bounded in time.
+//
+//	loadgen echo -listen 127.0.0.1:19101      echo server
+//	loadgen sink -listen 127.0.0.1:19102      discards what it reads
+//	loadgen bulk -addr A -streams 4 -duration 5s
+//	loadgen connrate -addr A -concurrency 50 -duration 5s
+//	loadgen idle -addr A -n 2000 -hold 30s
+//
+// Client modes print one line of key=value results.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|bulk|connrate|idle [flags]")
+		os.Exit(2)
+	}
+	mode, args := os.Args[1], os.Args[2:]
+	fs := flag.NewFlagSet(mode, flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "server: address to listen on")
+	addr := fs.String("addr", "", "client: address to connect to")
+	streams := fs.Int("streams", 1, "bulk: parallel connections")
+	concurrency := fs.Int("concurrency", 50, "connrate: parallel clients")
+	duration := fs.Duration("duration", 5*time.Second, "bulk, connrate: how long to run")
+	n := fs.Int("n", 2000, "idle: connections to hold")
+	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold them")
+	fs.Parse(args)
+
+	var err error
+	switch mode {
+	case "echo":
+		err = serve(*listen, echo)
+	case "sink":
+		err = serve(*listen, sink)
+	case "bulk":
+		err = bulk(*addr, *streams, *duration)
+	case "connrate":
+		err = connRate(*addr, *concurrency, *duration)
+	case "idle":
+		err = idle(*addr, *n, *hold)
+	default:
+		err = fmt.Errorf("unknown mode %q", mode)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen %s: %v\n", mode, err)
+		os.Exit(1)
+	}
+}
+
+// serve accepts connections until killed, handling each in a goroutine.
+func serve(addr string, handle func(net.Conn)) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	fmt.Println("LISTENING", ln.Addr())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			time.Sleep(10 * time.Millisecond) // out of fds: back off
+			continue
+		}
+		go func() {
+			defer c.Close()
+			handle(c)
+		}()
+	}
+}
+
+// echo writes back what it reads, with a small buffer and no splice, as a
+// typical request-response server does.
+func echo(c net.Conn) {
+	buf := make([]byte, 4096)
+	for {
+		n, err := c.Read(buf)
+		if n > 0 {
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// sink discards what it reads by splicing it into /dev/null, so that it takes
+// as little of the machine's CPU as it can from the relays being measured.
+func sink(c net.Conn) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen sink: %v\n", err)
+		return
+	}
+	defer null.Close()
+	io.Copy(null, c) // *os.File.ReadFrom splices from a TCP connection on Linux
+}
+
+// bulk uploads as fast as it can over streams connections for d.
+func bulk(addr string, streams int, d time.Duration) error {
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, streams)
+	deadline := time.Now().Add(d)
+	for range streams {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("dial %s: %w", addr, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			c.SetWriteDeadline(deadline)
+			buf := make([]byte, 256<<10)
+			for time.Now().Before(deadline) {
+				n, err := c.Write(buf)
+				total.Add(int64(n))
+				if err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						errs <- err
+					}
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	fmt.Printf("bytes=%d seconds=%.3f MBps=%.1f\n", total.Load(), d.Seconds(), float64(total.Load())/d.Seconds()/1e6)
+	return nil
+}
+
+// connRate runs concurrency clients for d; each operation dials, sends 64
+// bytes, reads the 64-byte echo and closes.
+func connRate(addr string, concurrency int, d time.Duration) error {
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	lat := make([][]time.Duration, concurrency)
+	deadline := time.Now().Add(d)
+	for i := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			for time.Now().Before(deadline) {
+				start := time.Now()
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					failures.Add(1)
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, err = c.Write(msg)
+				if err == nil {
+					_, err = io.ReadFull(c, buf)
+				}
+				c.Close()
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				lat[i] = append(lat[i], time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		return fmt.Errorf("no connection succeeded (%d failures)", failures.Load())
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
+	fmt.Printf("conns=%d failures=%d connps=%.0f p50ms=%.3f p99ms=%.3f\n",
+		len(all), failures.Load(), float64(len(all))/d.Seconds(), pct(0.50), pct(0.99))
+	return nil
+}
+
+// idle opens n connections, exchanges one echo on each so that the relay
+// has dialed its server, prints READY and holds them for hold.
+func idle(addr string, n int, hold time.Duration) error {
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	buf := make([]byte, 1)
+	for i := range n {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("connection %d: dial %s: %w", i, addr, err)
+		}
+		conns = append(conns, c)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		c.SetDeadline(time.Time{})
+	}
+	fmt.Println("READY", n)
+	time.Sleep(hold)
+	return nil
+}
