@@ -22,12 +22,20 @@ type RouteSpec struct {
 // is not resolved (the service resolves it when the route starts).
 func ParseRouteSpec(s string) (RouteSpec, error) {
 	fields := strings.Fields(s)
-	names := []string{"local port", "remote host", "remote port"}
-	if len(fields) < 3 {
-		return RouteSpec{}, fmt.Errorf("missing %s in %q (want LOCALPORT REMOTEHOST REMOTEPORT)", names[len(fields)], s)
-	}
 	if len(fields) > 3 {
 		return RouteSpec{}, fmt.Errorf("unexpected %q after the remote port in %q", fields[3], s)
+	}
+	return routeSpecFromFields(fields)
+}
+
+// routeSpecFromFields parses a route given as its three fields.
+func routeSpecFromFields(fields []string) (RouteSpec, error) {
+	names := []string{"local port", "remote host", "remote port"}
+	if len(fields) < 3 {
+		return RouteSpec{}, fmt.Errorf("missing %s (want LOCALPORT REMOTEHOST REMOTEPORT)", names[len(fields)])
+	}
+	if len(fields) > 3 {
+		return RouteSpec{}, fmt.Errorf("unexpected %q after the remote port", fields[3])
 	}
 	var r RouteSpec
 	var err error

@@ -13,6 +13,7 @@ import (
 type lineQueue struct {
 	lines chan string
 	done  chan struct{}
+	eol   string
 
 	mu      sync.Mutex
 	dropped int
@@ -22,9 +23,9 @@ type lineQueue struct {
 // lineQueueSize is how many lines may wait for a slow writer.
 const lineQueueSize = 8192
 
-// newLineQueue starts writing queued lines to w.
-func newLineQueue(w io.Writer) *lineQueue {
-	q := &lineQueue{lines: make(chan string, lineQueueSize), done: make(chan struct{})}
+// newLineQueue starts writing queued lines to w, each ended by eol.
+func newLineQueue(w io.Writer, eol string) *lineQueue {
+	q := &lineQueue{lines: make(chan string, lineQueueSize), done: make(chan struct{}), eol: eol}
 	go q.writeLines(w)
 	return q
 }
@@ -70,6 +71,6 @@ func (q *lineQueue) Close() {
 func (q *lineQueue) writeLines(w io.Writer) {
 	defer close(q.done)
 	for line := range q.lines {
-		io.WriteString(w, line+"\n")
+		io.WriteString(w, line+q.eol)
 	}
 }

@@ -52,6 +52,9 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "relaytcp %s (commit %s)\n", v, c)
 		return exitOK
 	}
+	if isSubcommand(args) {
+		return runSubcommand(args, stdin, stdout, stderr)
+	}
 	opts, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
 		fmt.Fprintln(stdout, usageText)
@@ -97,7 +100,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 		return exitResolve
 	}
 
-	out, errs := newLineQueue(stdout), newLineQueue(stderr)
+	out, errs := newLineQueue(stdout, "\n"), newLineQueue(stderr, "\n")
 	defer errs.Close()
 	defer out.Close()
 	relay := &Relay{Events: func(e Event) {

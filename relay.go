@@ -60,9 +60,10 @@ type Relay struct {
 	// the connection's goroutines, so it must be quick and must not block.
 	Events func(Event)
 
-	mu     sync.Mutex
-	routes map[int]*routeListener
-	names  dataLogNamer
+	mu       sync.Mutex
+	routes   map[int]*routeListener
+	retiring map[*routeListener]struct{} // stopped accepting, connections still running
+	names    dataLogNamer
 	poller *idlePoller // created with the first route; nil where unsupported
 	noIdle bool        // the idle poller could not be created: use goroutines
 }
@@ -133,11 +134,45 @@ func (r *Relay) Stop(ctx context.Context, id int) {
 	}
 }
 
-// Shutdown stops every route as Stop does, all at the same time.
+// Retire stops route id from accepting, at once, and lets its connections
+// run until they end by themselves (or until Shutdown). The route's number
+// and port are free again when Retire returns.
+func (r *Relay) Retire(id int) {
+	r.mu.Lock()
+	l, ok := r.routes[id]
+	if !ok {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.routes, id)
+	drain, cancel := context.WithCancel(context.Background())
+	l.cancelDrain, l.retired = cancel, make(chan struct{})
+	if r.retiring == nil {
+		r.retiring = make(map[*routeListener]struct{})
+	}
+	r.retiring[l] = struct{}{}
+	r.mu.Unlock()
+
+	l.ln.Close()
+	go func() {
+		l.stop(drain)
+		r.mu.Lock()
+		delete(r.retiring, l)
+		r.mu.Unlock()
+		close(l.retired)
+	}()
+}
+
+// Shutdown stops every route as Stop does, all at the same time, and the
+// connections of retired routes too.
 func (r *Relay) Shutdown(ctx context.Context) {
 	r.mu.Lock()
 	routes, poller := r.routes, r.poller
 	r.routes, r.poller = nil, nil
+	retiring := make([]*routeListener, 0, len(r.retiring))
+	for l := range r.retiring {
+		retiring = append(retiring, l)
+	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, l := range routes {
@@ -145,6 +180,18 @@ func (r *Relay) Shutdown(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			l.stop(ctx)
+		}()
+	}
+	for _, l := range retiring {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case <-ctx.Done():
+				l.cancelDrain()
+				<-l.retired
+			case <-l.retired:
+			}
 		}()
 	}
 	wg.Wait()
@@ -187,6 +234,11 @@ type routeListener struct {
 	// closed; pending dials use it.
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	// Set by Retire: cancelDrain forces the connections closed; retired is
+	// closed when they all are.
+	cancelDrain context.CancelFunc
+	retired     chan struct{}
 
 	mu      sync.Mutex
 	conns   map[*relayConn]struct{}

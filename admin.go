@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// The admin menu: RelayTCP 1.0's RETCPADM screens as a plain numbered
+// console menu. Choices and answers are lines of input, so it works the same
+// on a console and from a pipe (a script, a test).
+
+// errEndOfInput ends the menu when its input runs out.
+var errEndOfInput = errors.New("end of input")
+
+// adminMenu is one run of the menu.
+type adminMenu struct {
+	m   serviceManager
+	in  *bufio.Scanner
+	out io.Writer
+}
+
+// runAdmin runs the menu until 4-Exit or the end of input.
+func runAdmin(m serviceManager, stdin io.Reader, stdout io.Writer) int {
+	a := &adminMenu{m: m, in: bufio.NewScanner(stdin), out: stdout}
+	if err := a.mainScreen(); err != nil && err != errEndOfInput {
+		fmt.Fprintf(stdout, "Error: %v\n", err)
+		return exitConfig
+	}
+	return exitOK
+}
+
+// ask prints a prompt and reads one answer line.
+func (a *adminMenu) ask(prompt string) (string, error) {
+	fmt.Fprint(a.out, prompt)
+	if !a.in.Scan() {
+		fmt.Fprintln(a.out)
+		return "", errEndOfInput
+	}
+	return strings.TrimSpace(a.in.Text()), nil
+}
+
+// header starts every screen.
+func (a *adminMenu) header() {
+	v, _ := buildVersion()
+	fmt.Fprintf(a.out, "\nRelayTCP v%s - Administration\n\n", v)
+}
+
+func (a *adminMenu) mainScreen() error {
+	for {
+		cfg, err := a.m.LoadConfig()
+		if err != nil {
+			return err
+		}
+		a.header()
+		printStatus(a.out, a.m, cfg)
+		fmt.Fprintln(a.out, "\n1-Start Service  2-Stop Service  3-Change Config  4-Exit")
+		choice, err := a.ask("Option: ")
+		if err != nil {
+			return err
+		}
+		switch choice {
+		case "1":
+			a.report("Starting the service", a.m.Start())
+		case "2":
+			a.report("Stopping the service", a.m.Stop())
+		case "3":
+			if err := a.changeConfigScreen(); err != nil {
+				return err
+			}
+		case "4":
+			return nil
+		default:
+			fmt.Fprintf(a.out, "Unknown option %q: type 1, 2, 3 or 4 and Enter\n", choice)
+		}
+	}
+}
+
+// report says how a start or stop went.
+func (a *adminMenu) report(what string, err error) {
+	if err != nil {
+		fmt.Fprintf(a.out, "%s failed: %v\n", what, err)
+		return
+	}
+	fmt.Fprintf(a.out, "%s: done\n", what)
+}
+
+func (a *adminMenu) changeConfigScreen() error {
+	for {
+		cfg, err := a.m.LoadConfig()
+		if err != nil {
+			return err
+		}
+		a.header()
+		printConfig(a.out, "Change Configuration", cfg)
+		fmt.Fprintln(a.out, "\n1-Add Route      2-Delete Route      3-Exit")
+		choice, err := a.ask("Option: ")
+		if err != nil {
+			return err
+		}
+		switch choice {
+		case "1":
+			err = a.addRoute(cfg)
+		case "2":
+			err = a.deleteRoute(cfg)
+		case "3":
+			return nil
+		default:
+			fmt.Fprintf(a.out, "Unknown option %q: type 1, 2 or 3 and Enter\n", choice)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// askValid asks until parse accepts the answer, saying what was wrong each
+// time. An empty answer gives up (ok false).
+func (a *adminMenu) askValid(prompt string, parse func(string) error) (answer string, ok bool, err error) {
+	for {
+		answer, err = a.ask(prompt)
+		if err != nil || answer == "" {
+			return "", false, err
+		}
+		if perr := parse(answer); perr != nil {
+			fmt.Fprintf(a.out, "  %v (press Enter alone to cancel)\n", perr)
+			continue
+		}
+		return answer, true, nil
+	}
+}
+
+func (a *adminMenu) addRoute(cfg *Config) error {
+	var r RouteSpec
+	used := func(port int) error {
+		for i, old := range cfg.Routes {
+			if old.LocalPort == port {
+				return fmt.Errorf("local port %d is already used by route %d", port, i)
+			}
+		}
+		return nil
+	}
+	steps := []struct {
+		prompt string
+		parse  func(string) error
+	}{
+		{"Local port: ", func(s string) (err error) {
+			if r.LocalPort, err = parsePort("local port", s); err != nil {
+				return err
+			}
+			return used(r.LocalPort)
+		}},
+		{"Remote IP or name: ", func(s string) (err error) { r.RemoteHost, err = parseHost(s); return err }},
+		{"Destination port: ", func(s string) (err error) { r.RemotePort, err = parsePort("destination port", s); return err }},
+	}
+	for _, step := range steps {
+		_, ok, err := a.askValid(step.prompt, step.parse)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			fmt.Fprintln(a.out, "No route added.")
+			return nil
+		}
+	}
+	if err := cfg.AddRoute(r); err != nil {
+		fmt.Fprintf(a.out, "No route added: %v\n", err)
+		return nil
+	}
+	if err := a.m.SaveConfig(cfg); err != nil {
+		fmt.Fprintf(a.out, "The route could not be saved: %v\n", err)
+		return nil
+	}
+	fmt.Fprintf(a.out, "Added %s\n", routeLine(len(cfg.Routes)-1, r))
+	return nil
+}
+
+func (a *adminMenu) deleteRoute(cfg *Config) error {
+	if len(cfg.Routes) == 0 {
+		fmt.Fprintln(a.out, "There are no routes to delete.")
+		return nil
+	}
+	var n int
+	_, ok, err := a.askValid("Route number to delete: ", func(s string) (err error) {
+		n, err = parseRouteNumber(s, len(cfg.Routes))
+		return err
+	})
+	if err != nil || !ok {
+		return err
+	}
+	gone := cfg.Routes[n]
+	cfg.DeleteRoute(n)
+	if err := a.m.SaveConfig(cfg); err != nil {
+		fmt.Fprintf(a.out, "The change could not be saved: %v\n", err)
+		return nil
+	}
+	fmt.Fprintf(a.out, "Deleted %s\n", routeLine(n, gone))
+	return nil
+}

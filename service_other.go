@@ -1,0 +1,154 @@
+//go:build !windows
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// systemdUnit is the unit that runs "relaytcp service" (scripts/relaytcp.service).
+const systemdUnit = "relaytcp.service"
+
+// runService runs the service in the foreground until SIGTERM or SIGINT, as
+// systemd wants it; SIGHUP re-reads the config file and applies it. Events go
+// to stderr (the journal under systemd).
+func runService(configPath string, stderr io.Writer) int {
+	log := &stderrLog{w: stderr}
+	cfg, _, err := loadConfigFile(configPath)
+	if err != nil {
+		log.Error(eventService, fmt.Sprintf(msgStartError, err))
+		return exitConfig
+	}
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(signals)
+
+	s, err := startService(cfg, log)
+	if err != nil {
+		return exitRuntime
+	}
+	for sig := range signals {
+		if sig != syscall.SIGHUP {
+			break
+		}
+		cfg, _, err := loadConfigFile(configPath)
+		if err != nil {
+			log.Error(eventService, fmt.Sprintf(msgBadReload, err))
+			continue
+		}
+		s.apply(cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+	defer cancel()
+	go func() {
+		// A second signal cuts the drain short.
+		select {
+		case <-signals:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.shutdown(ctx)
+	return exitOK
+}
+
+// runInstall: on Linux, systemd installs the service (scripts/relaytcp.service).
+func runInstall(name string, args []string, stdout, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "relaytcp %s: only on Windows; on Linux install scripts/relaytcp.service with systemd (see the README)\n", name)
+	return exitUsage
+}
+
+// unixManager keeps the configuration in a file and reaches the service
+// through systemctl.
+type unixManager struct {
+	path string
+	file *configFile // as last loaded, so that saving keeps its comments
+}
+
+func newServiceManager(configPath string) (serviceManager, error) {
+	return &unixManager{path: configPath}, nil
+}
+
+func (m *unixManager) ConfigLocation() string { return m.path }
+
+func (m *unixManager) LoadConfig() (*Config, error) {
+	cfg, f, err := loadConfigFile(m.path)
+	if err != nil {
+		return nil, err
+	}
+	m.file = f
+	return cfg, nil
+}
+
+// SaveConfig writes the file and, when the service runs, asks systemd to
+// reload it (SIGHUP), so the change applies without a restart.
+func (m *unixManager) SaveConfig(cfg *Config) error {
+	if m.file == nil {
+		m.file = &configFile{path: m.path}
+	}
+	if err := m.file.save(cfg); err != nil {
+		return err
+	}
+	if m.Status() == "Running" {
+		if err := systemctl("reload", systemdUnit); err != nil {
+			return fmt.Errorf("saved %s, but the service did not reload it: %w", m.path, err)
+		}
+	}
+	return nil
+}
+
+func (m *unixManager) Start() error { return systemctl("start", systemdUnit) }
+func (m *unixManager) Stop() error  { return systemctl("stop", systemdUnit) }
+
+// Status maps systemd's states to the manual's words.
+func (m *unixManager) Status() string {
+	if _, err := exec.LookPath("systemctl"); err != nil {
+		return "(invalid Service: no systemctl here)"
+	}
+	out, err := exec.Command("systemctl", "show", "-p", "LoadState,ActiveState", systemdUnit).Output()
+	if err != nil {
+		return "(invalid Service)"
+	}
+	props := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			props[k] = strings.TrimSpace(v)
+		}
+	}
+	if props["LoadState"] != "loaded" {
+		return "(invalid Service)"
+	}
+	switch props["ActiveState"] {
+	case "active", "reloading":
+		return "Running"
+	case "activating":
+		return "Start pending"
+	case "deactivating":
+		return "Stop pending"
+	case "failed":
+		return "Stopped (failed)"
+	}
+	return "Stopped"
+}
+
+// systemctl runs systemctl and turns its complaint into the error.
+func systemctl(args ...string) error {
+	out, err := exec.Command("systemctl", args...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			msg = "systemctl not found: manage the service with your init system"
+		}
+		return fmt.Errorf("systemctl %s: %s", strings.Join(args, " "), msg)
+	}
+	return nil
+}

@@ -1,0 +1,233 @@
+//go:build !windows
+
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// waitStderr waits for a stderr line containing want.
+func (p *relayProc) waitStderr(t *testing.T, want string) {
+	t.Helper()
+	if !eventually(20*time.Second, func() bool { return strings.Contains(strings.Join(p.stderrLines(), "\n"), want) }) {
+		t.Fatalf("no stderr line with %q; output:\n%s", want, p.output())
+	}
+}
+
+// TestServiceEndToEnd runs "relaytcp service" on a config with a good route,
+// one whose port is taken and one whose host does not resolve: the good one
+// relays and is logged; SIGHUP applies an edited config without touching an
+// open connection; SIGTERM stops it.
+func TestServiceEndToEnd(t *testing.T) {
+	echo := echoServer(t)
+	echoPort := portOf(echo.Addr())
+	taken, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	good, later := freePort(t), freePort(t)
+	dir := tempDir(t)
+	logDir := filepath.Join(dir, "logs")
+	conf := filepath.Join(dir, "relaytcp.conf")
+	writeConf := func(routes ...string) {
+		text := "# test\nlogdir " + logDir + "\ndebug 1\n"
+		for _, r := range routes {
+			text += "route " + r + "\n"
+		}
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goodRoute := fmt.Sprintf("%d 127.0.0.1 %d", good, echoPort)
+	writeConf(goodRoute,
+		fmt.Sprintf("%d 127.0.0.1 %d", portOf(taken.Addr()), echoPort),
+		fmt.Sprintf("%d no-such-host.invalid 80", freePort(t)))
+
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "RelayTCPsvc[100] Information: The Relay TCP Service was successfully started")
+	want := []string{
+		fmt.Sprintf("RelayTCPsvc[101] Information: The Relay TCP Service is ready to get data from local port %d and relay to 127.0.0.1:%d", good, echoPort),
+		fmt.Sprintf("RelayTCPsvc[101] Error: The Relay TCP Service couldn't bound port %d to relay to 127.0.0.1:%d (address already in use)", portOf(taken.Addr()), echoPort),
+		"RelayTCPsvc[101] Error: The Relay TCP Service couldn't resolve no-such-host.invalid IP address. This relay cannot be done.",
+	}
+	for _, w := range want {
+		p.waitStderr(t, w)
+	}
+
+	goodAddr := "127.0.0.1:" + strconv.Itoa(good)
+	roundTrip(t, goodAddr, "through the service")
+	// A connection that stays open across the reload.
+	open := dialTCP(t, goodAddr)
+	defer open.Close()
+	open.SetDeadline(time.Now().Add(20 * time.Second))
+	open.Write([]byte("1"))
+	io.ReadFull(open, make([]byte, 1))
+
+	// The connection log, in the manual's format.
+	line := regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d Connection from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:` + strconv.Itoa(echoPort) + `$`)
+	coLog := filepath.Join(logDir, "CO"+time.Now().Format("060102")+".LOG")
+	if !eventually(5*time.Second, func() bool {
+		data, _ := os.ReadFile(coLog)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		return len(lines) > 0 && line.MatchString(lines[0])
+	}) {
+		data, _ := os.ReadFile(coLog)
+		t.Fatalf("connection log %s:\n%s\nwant a first line like %q", coLog, data, line)
+	}
+	if logs, _ := filepath.Glob(filepath.Join(logDir, "RL*.LOG")); len(logs) < 1 {
+		t.Errorf("Debug 1 but no data logs in %s", logDir)
+	}
+	if fi, err := os.Stat(logDir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("log dir mode %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+
+	// Reload: keep the good route, drop the broken ones, add one.
+	writeConf(goodRoute, fmt.Sprintf("%d 127.0.0.1 %d", later, echoPort))
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitStderr(t, fmt.Sprintf("started %d 127.0.0.1 %d", later, echoPort))
+	roundTrip(t, "127.0.0.1:"+strconv.Itoa(later), "new route")
+	open.Write([]byte("2"))
+	if _, err := io.ReadFull(open, make([]byte, 1)); err != nil {
+		t.Fatalf("open connection on an unchanged route broken by the reload: %v", err)
+	}
+
+	// A broken config is refused as a whole; the running one stays.
+	os.WriteFile(conf, []byte("route 1 2 3 4\n"), 0o644)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitStderr(t, "configuration was not reloaded, the running one stays")
+	roundTrip(t, goodAddr, "still there")
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit code %d; want 0\n%s", code, p.output())
+	}
+	p.waitStderr(t, "RelayTCPsvc[100] Information: The Relay TCP Service was successfully stopped")
+}
+
+// TestServiceNoRoutes: the manual's "no routes" error, and the service stops.
+func TestServiceNoRoutes(t *testing.T) {
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	os.WriteFile(conf, []byte("# nothing\nlogdir "+dir+"\n"), 0o644)
+	p := startProc(t, dir, "service", "-config", conf)
+	if code := p.wait(t, 20*time.Second); code != exitRuntime {
+		t.Fatalf("exit code %d; want %d\n%s", code, exitRuntime, p.output())
+	}
+	p.waitStderr(t, "RelayTCPsvc[100] Error: There is no routes to relay. The Service is stopped")
+}
+
+// TestServiceBadConfig: a config error names the line and exits 5.
+func TestServiceBadConfig(t *testing.T) {
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	os.WriteFile(conf, []byte("route 155 host 110\nroute 156 host x\n"), 0o644)
+	p := startProc(t, dir, "service", "-config", conf)
+	if code := p.wait(t, 20*time.Second); code != exitConfig {
+		t.Fatalf("exit code %d; want %d\n%s", code, exitConfig, p.output())
+	}
+	p.waitStderr(t, `relaytcp.conf:2: route 1: invalid remote port "x"`)
+}
+
+// TestRouteCommands adds, lists and deletes routes in a config file.
+func TestRouteCommands(t *testing.T) {
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	os.WriteFile(conf, []byte("# keep me\n"), 0o644)
+	run := func(wantCode int, args ...string) string {
+		t.Helper()
+		p := startProc(t, dir, append([]string{"route", "-config", conf}, args...)...)
+		if code := p.wait(t, 20*time.Second); code != wantCode {
+			t.Fatalf("route %v: exit %d; want %d\n%s", args, code, wantCode, p.output())
+		}
+		return p.output()
+	}
+	run(0, "add", "155", "192.168.1.200", "110")
+	run(0, "add", "1088", "www.mydomaindot.com", "80")
+	if out := run(exitUsage, "add", "155", "other", "1"); !strings.Contains(out, "local port 155 is already used by route 0") {
+		t.Errorf("duplicate port: %s", out)
+	}
+	if out := run(exitUsage, "add", "156", "bad host!", "1"); !strings.Contains(out, `invalid remote host "bad host!"`) {
+		t.Errorf("bad host: %s", out)
+	}
+	if out := run(exitUsage, "delete", "7"); !strings.Contains(out, "no route 7 (routes are 0 to 1)") {
+		t.Errorf("delete 7: %s", out)
+	}
+	run(0, "delete", "0")
+	out := run(0, "list")
+	if !strings.Contains(out, "Route 0 : From local port 1088 to IP www.mydomaindot.com port 80") || strings.Contains(out, "155") {
+		t.Errorf("list after delete: %s", out)
+	}
+	data, _ := os.ReadFile(conf)
+	if string(data) != "# keep me\nroute 1088 www.mydomaindot.com 80\n" {
+		t.Errorf("config file:\n%s", data)
+	}
+	// RELAYTCP_CONFIG names the file too.
+	t.Setenv("RELAYTCP_CONFIG", conf)
+	p := startProc(t, dir, "route", "list")
+	if p.wait(t, 20*time.Second) != 0 || !strings.Contains(p.output(), "port 1088") {
+		t.Errorf("RELAYTCP_CONFIG: %s", p.output())
+	}
+}
+
+// TestAdminMenu drives the menu through a pipe: add two routes (with a
+// wrong answer on the way), delete one, and exit.
+func TestAdminMenu(t *testing.T) {
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	input := strings.Join([]string{
+		"3",                                // Change Config
+		"1", "155", "192.168.1.200", "110", // Add Route
+		"1", "0", "1088", "www.mydomaindot.com", "80", // a bad port first
+		"1", "155", "", // a taken port, then give up
+		"2", "5", "0", // delete: no route 5, then route 0
+		"9", // unknown option
+		"3", // back
+		"4", // exit
+	}, "\n") + "\n"
+	p := startProcWith(t, dir, func(cmd *exec.Cmd) { cmd.Stdin = strings.NewReader(input) }, "admin", "-config", conf)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+	out := p.output()
+	for _, want := range []string{
+		"Service : RelayTCPsvc",
+		"1-Start Service  2-Stop Service  3-Change Config  4-Exit",
+		"1-Add Route      2-Delete Route      3-Exit",
+		"Added Route 0 : From local port 155 to IP 192.168.1.200 port 110",
+		`invalid local port "0": must be 1-65535`,
+		"Added Route 1 : From local port 1088 to IP www.mydomaindot.com port 80",
+		"local port 155 is already used by route 0",
+		"No route added.",
+		"no route 5 (routes are 0 to 1)",
+		"Deleted Route 0 : From local port 155 to IP 192.168.1.200 port 110",
+		`Unknown option "9"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("menu output lacks %q", want)
+		}
+	}
+	// The last screen shows what is left.
+	last := out[strings.LastIndex(out, "Configuration"):]
+	if !strings.Contains(last, "Route 0 : From local port 1088 to IP www.mydomaindot.com port 80") || strings.Contains(last, "Route 1 ") {
+		t.Errorf("last screen:\n%s", last)
+	}
+	data, _ := os.ReadFile(conf)
+	if !strings.HasSuffix(string(data), "route 1088 www.mydomaindot.com 80\n") || strings.Contains(string(data), "155") {
+		t.Errorf("config file:\n%s", data)
+	}
+	if t.Failed() {
+		t.Logf("menu output:\n%s", out)
+	}
+}
