@@ -1,24 +1,285 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/svc"
+	"golang.org/x/sys/windows/svc/eventlog"
+	"golang.org/x/sys/windows/svc/mgr"
 )
 
-// runService runs the service under the Windows service manager.
-// (In progress: issue 3.)
+// The service as the SCM and Event Viewer show it.
+const (
+	serviceDisplayName = "Relay TCP Service"
+	serviceDescription = "Relays TCP connections from local ports to remote hosts (relaytcp)."
+)
+
+// runService runs the service under the SCM. The SCM starts it as
+// "relaytcp.exe service" (the explicit argument: wine cannot tell a service
+// process otherwise).
 func runService(configPath string, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "relaytcp service: the Windows service is not built yet")
-	return exitRuntime
+	elog, err := eventlog.Open(serviceName)
+	if err != nil {
+		fmt.Fprintf(stderr, "relaytcp service: open the event log: %v\n", err)
+		return exitRuntime
+	}
+	defer elog.Close()
+	if err := svc.Run(serviceName, &windowsService{log: elog}); err != nil {
+		if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+			fmt.Fprintln(stderr, "relaytcp service: this runs only when the Service Control Manager starts it: use \"net start RelayTCPsvc\", or run relaytcp without arguments for the command-line relay")
+		} else {
+			fmt.Fprintf(stderr, "relaytcp service: %v\n", err)
+		}
+		return exitRuntime
+	}
+	return exitOK
 }
 
-// runInstall installs or removes the Windows service. (In progress.)
+// windowsService is the SCM's handler.
+type windowsService struct {
+	log serviceLog
+}
+
+// stopWaitHint is what the service tells the SCM a stop may take: the
+// connections' drain time and a margin.
+const stopWaitHint = DefaultDrainTimeout + 5*time.Second
+
+// Execute starts the routes, then waits for Stop or Shutdown. It accepts no
+// Pause: the manual says the service cannot be paused; if a pause control
+// still arrives, it logs the manual's warning.
+func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
+	status <- svc.Status{State: svc.StartPending, WaitHint: 30000}
+	cfg, err := loadRegistryConfig()
+	if err != nil {
+		ws.log.Error(eventService, fmt.Sprintf(msgStartError, err))
+		return true, 1
+	}
+	s, err := startService(cfg, ws.log)
+	if err != nil {
+		return true, 1
+	}
+	const accepts = svc.AcceptStop | svc.AcceptShutdown
+	status <- svc.Status{State: svc.Running, Accepts: accepts}
+	for req := range requests {
+		switch req.Cmd {
+		case svc.Interrogate:
+			status <- req.CurrentStatus
+		case svc.Stop, svc.Shutdown:
+			status <- svc.Status{State: svc.StopPending, WaitHint: uint32(stopWaitHint / time.Millisecond)}
+			ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
+			s.shutdown(ctx)
+			cancel()
+			status <- svc.Status{State: svc.Stopped}
+			return false, 0
+		case svc.Pause:
+			ws.log.Warning(eventService, msgNoPause)
+			status <- svc.Status{State: svc.Running, Accepts: accepts}
+		default:
+			ws.log.Warning(eventService, fmt.Sprintf("The Relay TCP Service ignored control %d", req.Cmd))
+		}
+	}
+	return false, 0
+}
+
+// runInstall installs or removes the service, its event source and its
+// Parameters key, for installs without the MSI. Uninstall keeps the logs.
 func runInstall(name string, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "relaytcp %s: not built yet\n", name)
-	return exitRuntime
+	if len(args) > 0 {
+		fmt.Fprintf(stderr, "relaytcp %s: unexpected argument %q\n", name, args[0])
+		return exitUsage
+	}
+	if !windows.GetCurrentProcessToken().IsElevated() {
+		fmt.Fprintf(stderr, "relaytcp %s: run it from an elevated prompt (Run as Administrator)\n", name)
+		return exitRuntime
+	}
+	var err error
+	if name == "install" {
+		err = installService(stdout)
+	} else {
+		err = uninstallService(stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)
+		return exitRuntime
+	}
+	return exitOK
 }
 
-// newServiceManager reaches the SCM and the registry. (In progress.)
+func installService(stdout io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find relaytcp.exe: %w", err)
+	}
+	exe, _ = filepath.Abs(exe)
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	if s, err := m.OpenService(serviceName); err == nil {
+		s.Close()
+		return fmt.Errorf("service %s already exists", serviceName)
+	}
+	s, err := m.CreateService(serviceName, exe, mgr.Config{
+		DisplayName: serviceDisplayName,
+		Description: serviceDescription,
+		StartType:   mgr.StartAutomatic,
+	}, "service")
+	if err != nil {
+		return fmt.Errorf("create service %s: %w", serviceName, err)
+	}
+	defer s.Close()
+	const types = eventlog.Error | eventlog.Warning | eventlog.Info
+	if err := eventlog.Install(serviceName, exe, false, types); err != nil {
+		s.Delete()
+		return fmt.Errorf("create event source %s: %w", serviceName, err)
+	}
+	cfg, err := loadRegistryConfig()
+	if err == nil {
+		err = saveRegistryConfig(cfg) // creates the Parameters key
+	}
+	if err != nil {
+		s.Delete()
+		eventlog.Remove(serviceName)
+		return err
+	}
+	fmt.Fprintf(stdout, "Service %s created successfully\nEvents for %s are now ready into the Application log\n", serviceDisplayName, serviceName)
+	return nil
+}
+
+func uninstallService(stdout io.Writer) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return fmt.Errorf("service %s is not installed", serviceName)
+	}
+	defer s.Close()
+	if st, err := s.Query(); err == nil && st.State != svc.Stopped {
+		if err := controlAndWait(s, svc.Stop, svc.Stopped); err != nil {
+			return err
+		}
+	}
+	if err := s.Delete(); err != nil {
+		return fmt.Errorf("delete service %s: %w", serviceName, err)
+	}
+	if err := eventlog.Remove(serviceName); err != nil {
+		return fmt.Errorf("remove event source %s: %w", serviceName, err)
+	}
+	fmt.Fprintf(stdout, "Service %s removed successfully\nEvent log for '%s' was successfully removed from Application log\nThe log directory was kept.\n", serviceName, serviceName)
+	return nil
+}
+
+// controlAndWait sends a control and waits, up to the stop wait hint and a
+// margin, for the service to reach state.
+func controlAndWait(s *mgr.Service, c svc.Cmd, state svc.State) error {
+	st, err := s.Control(c)
+	if err != nil {
+		return fmt.Errorf("control service %s: %w", serviceName, err)
+	}
+	deadline := time.Now().Add(stopWaitHint + 10*time.Second)
+	for st.State != state {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("service %s did not reach state %d (now %d)", serviceName, state, st.State)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if st, err = s.Query(); err != nil {
+			return fmt.Errorf("query service %s: %w", serviceName, err)
+		}
+	}
+	return nil
+}
+
+// windowsManager keeps the configuration in the registry and reaches the
+// service through the SCM.
+type windowsManager struct{}
+
 func newServiceManager(configPath string) (serviceManager, error) {
-	return nil, fmt.Errorf("the Windows service manager is not built yet")
+	return windowsManager{}, nil
+}
+
+func (windowsManager) ConfigLocation() string       { return `HKLM\` + parametersKey }
+func (windowsManager) LoadConfig() (*Config, error) { return loadRegistryConfig() }
+func (windowsManager) SaveConfig(cfg *Config) error { return saveRegistryConfig(cfg) }
+func (windowsManager) Status() string               { return queryServiceStatus() }
+func (windowsManager) Start() error                 { return connectService(startServiceAndWait) }
+
+func (windowsManager) Stop() error {
+	return connectService(func(s *mgr.Service) error { return controlAndWait(s, svc.Stop, svc.Stopped) })
+}
+
+// connectService opens the service and runs op on it.
+func connectService(op func(*mgr.Service) error) error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w (run as Administrator)", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return fmt.Errorf("service %s is not installed (relaytcp install, or the MSI)", serviceName)
+	}
+	defer s.Close()
+	return op(s)
+}
+
+// startServiceAndWait starts the service and waits until it runs.
+func startServiceAndWait(s *mgr.Service) error {
+	if err := s.Start(); err != nil {
+		return fmt.Errorf("start service %s: %w", serviceName, err)
+	}
+	deadline := time.Now().Add(40 * time.Second)
+	for {
+		st, err := s.Query()
+		if err != nil {
+			return fmt.Errorf("query service %s: %w", serviceName, err)
+		}
+		switch st.State {
+		case svc.Running:
+			return nil
+		case svc.Stopped:
+			return fmt.Errorf("service %s stopped at once: see the Application event log", serviceName)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("service %s did not start within 40s", serviceName)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// queryServiceStatus is the service's state in the manual's words.
+func queryServiceStatus() string {
+	m, err := mgr.Connect()
+	if err != nil {
+		return "(unknown: " + err.Error() + ")"
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return "(invalid Service)"
+	}
+	defer s.Close()
+	st, err := s.Query()
+	if err != nil {
+		return "(unknown: " + err.Error() + ")"
+	}
+	return map[svc.State]string{
+		svc.Stopped:         "Stopped",
+		svc.StartPending:    "Start pending",
+		svc.StopPending:     "Stop pending",
+		svc.Running:         "Running",
+		svc.ContinuePending: "Continue pending",
+		svc.PausePending:    "Pause pending",
+		svc.Paused:          "Paused",
+	}[st.State]
 }

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/windows/registry"
+)
+
+// parametersKey is where the service's configuration lives, as in
+// RelayTCP 1.0 (under HKEY_LOCAL_MACHINE).
+const parametersKey = `SYSTEM\CurrentControlSet\Services\` + serviceName + `\Parameters`
+
+// The configuration's registry values.
+const (
+	valueLogDir = "LogDir" // REG_SZ or REG_EXPAND_SZ; %VARIABLES% are expanded in both
+	valueDebug  = "Debug"  // REG_SZ "1"/"0", or REG_DWORD 1/0
+	valueRoutes = "Routes" // REG_MULTI_SZ, one "LOCALPORT REMOTEHOST REMOTEPORT" per route
+)
+
+// loadRegistryConfig reads the configuration from the Parameters key. A
+// missing key or value is an empty setting; a value of the wrong type or
+// form is an error naming it.
+func loadRegistryConfig() (*Config, error) {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE)
+	if errors.Is(err, registry.ErrNotExist) {
+		return &Config{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf(`open HKLM\%s: %w`, parametersKey, err)
+	}
+	defer k.Close()
+	return readConfigValues(k)
+}
+
+// readConfigValues reads LogDir, Debug and Routes from an open key.
+func readConfigValues(k registry.Key) (*Config, error) {
+	cfg := &Config{}
+	where := func(name string) string { return `HKLM\` + parametersKey + `\` + name }
+
+	logDir, _, err := k.GetStringValue(valueLogDir)
+	switch {
+	case errors.Is(err, registry.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w (want REG_SZ or REG_EXPAND_SZ)", where(valueLogDir), err)
+	default:
+		// The MSI can only write REG_SZ, so %VARIABLES% are expanded in
+		// both types.
+		if cfg.LogDir, err = registry.ExpandString(strings.TrimSpace(logDir)); err != nil {
+			return nil, fmt.Errorf("%s: expand %q: %w", where(valueLogDir), logDir, err)
+		}
+	}
+
+	switch s, _, err := k.GetStringValue(valueDebug); {
+	case err == nil:
+		if cfg.Debug, err = parseDebug(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", where(valueDebug), err)
+		}
+	case errors.Is(err, registry.ErrNotExist):
+	case errors.Is(err, registry.ErrUnexpectedType):
+		d, _, derr := k.GetIntegerValue(valueDebug)
+		if derr != nil || d > 1 {
+			return nil, fmt.Errorf("%s: want REG_SZ \"0\" or \"1\", or REG_DWORD 0 or 1", where(valueDebug))
+		}
+		cfg.Debug = d == 1
+	default:
+		return nil, fmt.Errorf("%s: %w", where(valueDebug), err)
+	}
+
+	routes, _, err := k.GetStringsValue(valueRoutes)
+	switch {
+	case errors.Is(err, registry.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w (want REG_MULTI_SZ, one route per string)", where(valueRoutes), err)
+	}
+	for _, text := range routes {
+		if strings.TrimSpace(text) == "" {
+			continue // an empty string ends a REG_MULTI_SZ typed by hand
+		}
+		r, err := ParseRouteSpec(text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: route %d: %w", where(valueRoutes), len(cfg.Routes), err)
+		}
+		cfg.Routes = append(cfg.Routes, r)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", where(valueRoutes), err)
+	}
+	return cfg, nil
+}
+
+// saveRegistryConfig writes the configuration to the Parameters key,
+// creating it when missing. LogDir keeps the type it had (REG_EXPAND_SZ when
+// it holds a %VARIABLE%); an empty LogDir removes the value.
+func saveRegistryConfig(cfg *Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE|registry.SET_VALUE)
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, registry.ErrNotExist) {
+			return fmt.Errorf(`write HKLM\%s: %w (run as Administrator)`, parametersKey, err)
+		}
+		return fmt.Errorf(`write HKLM\%s: %w`, parametersKey, err)
+	}
+	defer k.Close()
+	return writeConfigValues(k, cfg)
+}
+
+// writeConfigValues writes LogDir, Debug and Routes to an open key.
+func writeConfigValues(k registry.Key, cfg *Config) error {
+	routes := make([]string, len(cfg.Routes))
+	for i, r := range cfg.Routes {
+		routes[i] = r.String()
+	}
+	if err := k.SetStringsValue(valueRoutes, routes); err != nil {
+		return fmt.Errorf("write %s: %w", valueRoutes, err)
+	}
+	if err := k.SetStringValue(valueDebug, strconv.Itoa(boolInt(cfg.Debug))); err != nil {
+		return fmt.Errorf("write %s: %w", valueDebug, err)
+	}
+	// LogDir is kept as the administrator wrote it (unexpanded) unless the
+	// configuration changed it.
+	old, valType, err := k.GetStringValue(valueLogDir)
+	if err == nil {
+		if expanded, _ := registry.ExpandString(old); expanded == cfg.LogDir {
+			return nil
+		}
+	}
+	if cfg.LogDir == "" {
+		if err := k.DeleteValue(valueLogDir); err != nil && !errors.Is(err, registry.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", valueLogDir, err)
+		}
+		return nil
+	}
+	if valType == registry.EXPAND_SZ || strings.Contains(cfg.LogDir, "%") {
+		err = k.SetExpandStringValue(valueLogDir, cfg.LogDir)
+	} else {
+		err = k.SetStringValue(valueLogDir, cfg.LogDir)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", valueLogDir, err)
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
