@@ -36,4 +36,6 @@ if [ "${SKIP_WINE:-}" = 1 ]; then
 else
 	step "Windows build's tests under wine"
 	scripts/wine-test.sh
+	step "Windows service end to end under wine"
+	scripts/wine-service-test.sh
 fi

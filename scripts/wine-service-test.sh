@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# End-to-end test of the Windows service under wine, in a fresh prefix:
+# relaytcp install; routes set with "reg add ... REG_MULTI_SZ" and with
+# "relaytcp route add"; net start; a payload relayed both ways and checked;
+# events 100/101 observed; the connection and data logs written; net stop;
+# relaytcp uninstall; the logs kept. Prints "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/wine-env.sh
+source scripts/wine-env.sh
+
+trap wine_teardown EXIT
+wine_setup
+
+passed=0 failed=0
+check() { # check NAME COMMAND...: one test
+	if "${@:2}"; then
+		passed=$((passed + 1))
+		echo "ok   $1"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $1"
+	fi
+}
+
+T=$WINE_TMP
+GOOS=windows GOARCH=amd64 go build -o "$T/relaytcp.exe" .
+go build -o "$T/loadgen" ./scripts/loadgen
+mkdir -p "$WINEPREFIX/drive_c/relaytcp"
+cp "$T/relaytcp.exe" "$WINEPREFIX/drive_c/relaytcp/"
+exe='C:\relaytcp\relaytcp.exe'
+
+# services.exe, started by this wineboot, writes the ReportEventW calls of
+# the eventlog channel to services.log: that is where events are seen.
+wineserver -k 2>/dev/null || true
+wineserver -w
+WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
+WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
+
+wait_port() {
+	local i
+	for i in $(seq 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ECHO=19301 R0=19311 R1=19312
+"$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
+echo_pid=$!
+trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
+wait_port $ECHO
+
+check "install" wine "$exe" install
+key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
+check "service registered with the service argument" sh -c "wine reg query '$key' /v ImagePath | tr -d '\r' | grep -q 'relaytcp.exe\"\\? service'"
+check "event source points at the exe" sh -c "wine reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' /v EventMessageFile | grep -qi relaytcp.exe"
+check "reg add Routes (REG_MULTI_SZ)" wine reg add "$key\\Parameters" /v Routes /t REG_MULTI_SZ /d "$R0 127.0.0.1 $ECHO" /f
+check "reg add Debug" wine reg add "$key\\Parameters" /v Debug /t REG_SZ /d 1 /f
+check "route add" wine "$exe" route add $R1 localhost $ECHO
+check "route list shows both" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx 'Route 1 : From local port $R1 to IP localhost port $ECHO'"
+check "net start" wine net start RelayTCPsvc
+check "route 0 listens" wait_port $R0
+check "route 1 listens" wait_port $R1
+check "status says Running" sh -c "wine '$exe' status | tr -d '\r' | grep -q 'Status  : Running'"
+
+relay_check() { # payload through a route, echoed back unchanged
+	head -c 3000000 /dev/urandom >"$T/payload"
+	python3 - "$1" "$T/payload" <<'EOF'
+import hashlib, socket, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+data = open(path, 'rb').read()
+s = socket.create_connection(('127.0.0.1', port), timeout=20)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    got += b
+t.join()
+sys.exit(0 if hashlib.sha256(got).digest() == hashlib.sha256(data).digest() else 1)
+EOF
+}
+check "payload through route 0" relay_check $R0
+check "payload through route 1 (by name)" relay_check $R1
+
+check "net stop" wine net stop RelayTCPsvc
+sleep 1
+# events prints "ID text" per event: advapi's ReportEventW line carries the
+# ID (0x00000064 is 100), the eventlog channel's next lines the strings.
+events() {
+	tr -d '\r' <"$T/services.log" | awk '
+		/ReportEventW \(/ { split($0, f, ","); id = f[4]; next }
+		/eventlog:ReportEventW L"/ { sub(/.*ReportEventW L"/, ""); sub(/"$/, ""); print id, $0 }'
+}
+ev() { events | grep -q "$1"; }
+# %ProgramData% is C:\users\Public under wine 8.
+logs=$(find "$WINEPREFIX/drive_c" -type d -path '*/RelayTCP/Logs' | head -1)
+check "event 100 started" ev "0x00000064.*successfully started"
+check "event 101 ready (route 0)" ev "0x00000065.*local port $R0 and relay to 127.0.0.1:$ECHO"
+check "event 100 stopped" ev "0x00000064.*successfully stopped"
+co="$logs/CO$(date +%y%m%d).LOG"
+check "connection log line" sh -c "tr -d '\r' <'$co' | grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} Connection from 127\.0\.0\.1:[0-9]+ to 127\.0\.0\.1:$ECHO$'"
+check "data logs (Debug 1)" sh -c "ls '$logs'/RL*.LOG >/dev/null"
+
+check "no routes: the service does not start" sh -c "wine reg add '$key\\Parameters' /v Routes /t REG_MULTI_SZ /d '' /f >/dev/null && ! wine net start RelayTCPsvc >/dev/null 2>&1; sleep 1"
+check "event 100 no routes" ev "0x00000064 There is no routes to relay. The Service is stopped"
+check "uninstall" wine "$exe" uninstall
+check "service gone" sh -c "! wine reg query '$key' >/dev/null 2>&1"
+check "logs kept" test -f "$co"
+
+echo "wine service: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
