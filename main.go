@@ -52,6 +52,10 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "relaytcp %s (commit %s)\n", v, c)
 		return exitOK
 	}
+	if len(args) == 0 && startedAsService() {
+		// Registered without the "service" argument (by hand, say).
+		return runSubcommand([]string{"service"}, stdin, stdout, stderr)
+	}
 	if isSubcommand(args) {
 		return runSubcommand(args, stdin, stdout, stderr)
 	}

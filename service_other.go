@@ -60,6 +60,9 @@ func runService(configPath string, stderr io.Writer) int {
 	return exitOK
 }
 
+// startedAsService: systemd runs "relaytcp service" explicitly.
+func startedAsService() bool { return false }
+
 // runInstall: on Linux, systemd installs the service (scripts/relaytcp.service).
 func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stderr, "relaytcp %s: only on Windows; on Linux install scripts/relaytcp.service with systemd (see the README)\n", name)

@@ -231,3 +231,39 @@ func TestAdminMenu(t *testing.T) {
 		t.Logf("menu output:\n%s", out)
 	}
 }
+
+// TestServiceThousandRoutes: no 40-route limit in the service either.
+func TestServiceThousandRoutes(t *testing.T) {
+	echo := echoServer(t)
+	echoPort := portOf(echo.Addr())
+	dir := tempDir(t)
+	// Ports the kernel handed out a moment ago are free.
+	var listeners []net.Listener
+	text := "logdir " + filepath.Join(dir, "logs") + "\n"
+	for range 1000 {
+		ln, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeners = append(listeners, ln)
+		text += fmt.Sprintf("route %d 127.0.0.1 %d\n", portOf(ln.Addr()), echoPort)
+	}
+	for _, ln := range listeners {
+		ln.Close()
+	}
+	conf := filepath.Join(dir, "relaytcp.conf")
+	os.WriteFile(conf, []byte(text), 0o644)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	ready := strings.Count(strings.Join(p.stderrLines(), "\n"), "is ready to get data")
+	if ready != 1000 {
+		t.Fatalf("%d routes ready; want 1000\n%s", ready, p.output())
+	}
+	for _, i := range []int{0, 499, 999} {
+		roundTrip(t, "127.0.0.1:"+strconv.Itoa(portOf(listeners[i].Addr())), "route "+strconv.Itoa(i))
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}

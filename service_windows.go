@@ -42,6 +42,14 @@ func runService(configPath string, stderr io.Writer) int {
 	return exitOK
 }
 
+// startedAsService reports whether the SCM started this process. The
+// "service" argument is the main signal (wine's services are not detected
+// by svc.IsWindowsService); this one serves a service registered without it.
+func startedAsService() bool {
+	is, err := svc.IsWindowsService()
+	return err == nil && is
+}
+
 // windowsService is the SCM's handler.
 type windowsService struct {
 	log serviceLog

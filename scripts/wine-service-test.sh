@@ -51,6 +51,7 @@ echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
 wait_port $ECHO
 
+check "service from a console: clear error" sh -c "! wine '$exe' service 2>'$T/console.err'; grep -q 'only when the Service Control Manager starts it' '$T/console.err'"
 check "install" wine "$exe" install
 key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
 check "service registered with the service argument" sh -c "wine reg query '$key' /v ImagePath | tr -d '\r' | grep -q 'relaytcp.exe\"\\? service'"
