@@ -64,8 +64,8 @@ type Relay struct {
 	routes   map[int]*routeListener
 	retiring map[*routeListener]struct{} // stopped accepting, connections still running
 	names    dataLogNamer
-	poller *idlePoller // created with the first route; nil where unsupported
-	noIdle bool        // the idle poller could not be created: use goroutines
+	poller   *idlePoller // created with the first route; nil where unsupported
+	noIdle   bool        // the idle poller could not be created: use goroutines
 }
 
 // Start listens for the route and relays its connections until Stop or
