@@ -262,3 +262,35 @@ func TestIdleConnectionsHoldNoPipes(t *testing.T) {
 		t.Fatalf("%d idle connections hold %d fds; want at most %d (4 per connection, no pipes)", n, got, 4*n+10)
 	}
 }
+
+// TestRelayRetireLetsConnectionsFinish: a retired route stops accepting at
+// once and frees its port, while its open connections go on until
+// Shutdown.
+func TestRelayRetireLetsConnectionsFinish(t *testing.T) {
+	echo := echoServer(t)
+	r := &Relay{}
+	addr := startRoute(t, r, 0, echo.Addr())
+	open := dialTCP(t, addr)
+	defer open.Close()
+	open.SetDeadline(time.Now().Add(10 * time.Second))
+	open.Write([]byte("a"))
+	io.ReadFull(open, make([]byte, 1))
+
+	r.Retire(0)
+	// The same port can be listened on again at once.
+	ta := echo.Addr().(*net.TCPAddr)
+	if err := r.Start(0, Route{ListenAddr: addr, RemoteHost: "127.0.0.1", RemotePort: ta.Port}); err != nil {
+		t.Fatalf("restart on the retired port: %v", err)
+	}
+	roundTrip(t, addr, "new listener")
+	open.Write([]byte("b"))
+	if _, err := io.ReadFull(open, make([]byte, 1)); err != nil {
+		t.Fatalf("connection of the retired route broken: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	r.Shutdown(ctx)
+	if _, err := io.ReadAll(open); isTimeout(err) {
+		t.Fatal("Shutdown left the retired route's connection open")
+	}
+}
