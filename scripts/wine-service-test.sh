@@ -114,5 +114,5 @@ check "uninstall" wine "$exe" uninstall
 check "service gone" sh -c "! wine reg query '$key' >/dev/null 2>&1"
 check "logs kept" test -f "$co"
 
-echo "wine service: $passed passed, $failed failed"
+echo "wine-service: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
