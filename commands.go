@@ -40,7 +40,8 @@ func isSubcommand(args []string) bool {
 		return false
 	}
 	switch args[0] {
-	case "service", "admin", "route", "start", "stop", "status", "install", "uninstall":
+	case "service", "admin", "route", "start", "stop", "status", "install", "uninstall",
+		"backup-config", "restore-config":
 		return true
 	}
 	return false
@@ -61,7 +62,8 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		}
 		return runService(configPath, stderr)
 	}
-	if name == "install" || name == "uninstall" {
+	switch name {
+	case "install", "uninstall", "backup-config", "restore-config":
 		return runInstall(name, rest, stdout, stderr)
 	}
 	m, err := newServiceManager(configPath)
@@ -74,6 +76,19 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return runAdmin(m, stdin, stdout)
 	case "route":
 		return runRouteCommand(m, rest, stdout, stderr)
+	}
+	if name == "start" && len(rest) == 1 && strings.TrimLeft(rest[0], "-") == "if-configured" {
+		// For installers: start only a service that has something to do.
+		cfg, err := m.LoadConfig()
+		if err != nil {
+			fmt.Fprintf(stderr, "relaytcp start: %v\n", err)
+			return exitConfig
+		}
+		if len(cfg.Routes) == 0 {
+			fmt.Fprintln(stdout, "No routes configured: the service was not started")
+			return exitOK
+		}
+		rest = nil
 	}
 	if len(rest) > 0 {
 		fmt.Fprintf(stderr, "relaytcp %s: unexpected argument %q\n", name, rest[0])

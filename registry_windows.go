@@ -153,3 +153,90 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// backupKey holds a copy of the Parameters values while the MSI upgrades
+// the product: removing the old product deletes the service, and with it
+// its Parameters key. The old product's uninstall runs
+// "relaytcp backup-config", the new product's install "relaytcp
+// restore-config". After a plain uninstall the copy stays, so a later
+// install finds its routes again.
+const backupKey = `SOFTWARE\RelayTCP\ConfigBackup`
+
+// copyConfigValues copies LogDir, Debug and Routes from one key to another,
+// keeping their types. Missing values are skipped.
+func copyConfigValues(src, dst registry.Key) error {
+	if s, typ, err := src.GetStringValue(valueLogDir); err == nil {
+		if typ == registry.EXPAND_SZ {
+			err = dst.SetExpandStringValue(valueLogDir, s)
+		} else {
+			err = dst.SetStringValue(valueLogDir, s)
+		}
+		if err != nil {
+			return fmt.Errorf("copy %s: %w", valueLogDir, err)
+		}
+	}
+	if s, _, err := src.GetStringValue(valueDebug); err == nil {
+		if err := dst.SetStringValue(valueDebug, s); err != nil {
+			return fmt.Errorf("copy %s: %w", valueDebug, err)
+		}
+	} else if d, _, err := src.GetIntegerValue(valueDebug); err == nil {
+		if err := dst.SetDWordValue(valueDebug, uint32(d)); err != nil {
+			return fmt.Errorf("copy %s: %w", valueDebug, err)
+		}
+	}
+	if routes, _, err := src.GetStringsValue(valueRoutes); err == nil {
+		if err := dst.SetStringsValue(valueRoutes, routes); err != nil {
+			return fmt.Errorf("copy %s: %w", valueRoutes, err)
+		}
+	}
+	return nil
+}
+
+// backupRegistryConfig copies the Parameters values to backupKey.
+func backupRegistryConfig() error {
+	src, err := registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE)
+	if errors.Is(err, registry.ErrNotExist) {
+		return nil // nothing configured
+	}
+	if err != nil {
+		return fmt.Errorf(`open HKLM\%s: %w`, parametersKey, err)
+	}
+	defer src.Close()
+	registry.DeleteKey(registry.LOCAL_MACHINE, backupKey) // an older copy
+	dst, _, err := registry.CreateKey(registry.LOCAL_MACHINE, backupKey, registry.SET_VALUE)
+	if err != nil {
+		return fmt.Errorf(`create HKLM\%s: %w`, backupKey, err)
+	}
+	defer dst.Close()
+	return copyConfigValues(src, dst)
+}
+
+// restoreRegistryConfig copies backupKey's values back into Parameters, if
+// there is a copy, and deletes it. Routes already in Parameters win: a
+// restore never overwrites a configuration.
+func restoreRegistryConfig() error {
+	src, err := registry.OpenKey(registry.LOCAL_MACHINE, backupKey, registry.QUERY_VALUE)
+	if errors.Is(err, registry.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf(`open HKLM\%s: %w`, backupKey, err)
+	}
+	defer src.Close()
+	dst, _, err := registry.CreateKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE|registry.SET_VALUE)
+	if err != nil {
+		return fmt.Errorf(`create HKLM\%s: %w`, parametersKey, err)
+	}
+	defer dst.Close()
+	if routes, _, err := dst.GetStringsValue(valueRoutes); err == nil && len(routes) > 0 && routes[0] != "" {
+		return nil
+	}
+	if err := copyConfigValues(src, dst); err != nil {
+		return err
+	}
+	src.Close()
+	if err := registry.DeleteKey(registry.LOCAL_MACHINE, backupKey); err != nil {
+		return fmt.Errorf(`delete HKLM\%s: %w`, backupKey, err)
+	}
+	return nil
+}

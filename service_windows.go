@@ -97,7 +97,8 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 }
 
 // runInstall installs or removes the service, its event source and its
-// Parameters key, for installs without the MSI. Uninstall keeps the logs.
+// Parameters key, for installs without the MSI (uninstall keeps the logs),
+// and backs the configuration up and restores it around an MSI upgrade.
 func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "relaytcp %s: unexpected argument %q\n", name, args[0])
@@ -108,10 +109,15 @@ func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	var err error
-	if name == "install" {
+	switch name {
+	case "install":
 		err = installService(stdout)
-	} else {
+	case "uninstall":
 		err = uninstallService(stdout)
+	case "backup-config":
+		err = backupRegistryConfig()
+	case "restore-config":
+		err = restoreRegistryConfig()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)

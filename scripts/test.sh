@@ -38,4 +38,6 @@ else
 	scripts/wine-test.sh
 	step "Windows service end to end under wine"
 	scripts/wine-service-test.sh
+	step "MSI install, upgrade and uninstall under wine"
+	scripts/wine-msi-test.sh
 fi

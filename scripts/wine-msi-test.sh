@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Tests the MSI under wine, in a fresh prefix: msiinfo checks of the tables;
+# msiexec /i /qn; the service, its ImagePath and start type, the event source
+# and the Parameters values; a route added with "relaytcp route add"; start;
+# a payload relayed; event 100; an upgrade to a higher version keeps the
+# route, which still works; a downgrade is refused; msiexec /x removes the
+# exe, the service and the event source and keeps the logs.
+# Prints "wine-msi: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/wine-env.sh
+source scripts/wine-env.sh
+root=$(pwd)
+
+command -v wixl >/dev/null || {
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wixl msitools >/dev/null
+}
+
+trap wine_teardown EXIT
+wine_setup
+T=$WINE_TMP
+
+passed=0 failed=0
+check() { # check NAME COMMAND...: one test
+	if "${@:2}"; then
+		passed=$((passed + 1))
+		echo "ok   $1"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $1"
+	fi
+}
+
+# Two versions of the product, the same code: what changes is the version.
+mkdir -p "$T/msi"
+cp LICENSE "$T/msi/LICENSE"
+echo "Third-party notices: none (test build)" >"$T/msi/NOTICES.txt"
+for v in 1.0.0 1.1.0; do
+	GOOS=windows GOARCH=amd64 go build -ldflags "-X main.version=$v" -o "$T/msi/relaytcp.exe" .
+	(cd "$T/msi" && wixl -a x64 -D Version=$v -D ExePath=relaytcp.exe -D Notices=NOTICES.txt -D License=LICENSE \
+		-o "relaytcp-$v-x64.msi" "$root/wix/relaytcp.wxs" 2>/dev/null)
+done
+go build -o "$T/loadgen" ./scripts/loadgen
+msi1="Z:${T//\//\\}\\msi\\relaytcp-1.0.0-x64.msi"
+msi2="Z:${T//\//\\}\\msi\\relaytcp-1.1.0-x64.msi"
+
+table() { msiinfo export "$T/msi/relaytcp-1.0.0-x64.msi" "$1" | tr -d '\r'; }
+check "msi: ServiceInstall with the service argument, auto start" sh -c "$(declare -f table); T='$T' table ServiceInstall | grep -P '^RelayTCPsvc\tRelayTCPsvc\tRelay TCP Service\t16\t2\t' | grep -q 'service'"
+check "msi: ServiceControl stops and removes" sh -c "$(declare -f table); T='$T' table ServiceControl | grep -q RelayTCPsvc"
+check "msi: event source registry" sh -c "$(declare -f table); T='$T' table Registry | grep -q 'EventMessageFile'"
+check "msi: backup/restore actions sequenced" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -q 'BackupConfig' && T='$T' table InstallExecuteSequence | grep -q 'RestoreConfig'"
+check "msi: shortcut to admin" sh -c "$(declare -f table); T='$T' table Shortcut | grep -q 'admin'"
+
+wineserver -k 2>/dev/null || true
+wineserver -w
+WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
+WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
+
+wait_port() {
+	local i
+	for i in $(seq 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+ECHO=19401 R0=19411
+"$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
+echo_pid=$!
+trap 'kill $echo_pid 2>/dev/null; wine_teardown' EXIT
+wait_port $ECHO
+
+exe='C:\Program Files\RelayTCP\relaytcp.exe'
+exe_unix="$WINEPREFIX/drive_c/Program Files/RelayTCP/relaytcp.exe"
+key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
+q() { wine reg query "$@" 2>/dev/null | tr -d '\r'; }
+
+check "install 1.0.0 silently" wine msiexec /i "$msi1" /qn /l*v "Z:${T//\//\\}\\install1.log"
+check "exe installed" test -f "$exe_unix"
+check "ImagePath has the service argument" sh -c "$(declare -f q); q '$key' /v ImagePath | grep -qi 'relaytcp.exe.* service'"
+check "start type automatic" sh -c "$(declare -f q); q '$key' /v Start | grep -q '0x2'"
+check "event source" sh -c "$(declare -f q); q 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' /v EventMessageFile | grep -qi 'relaytcp.exe'"
+check "Parameters LogDir default" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'ProgramData%.RelayTCP.Logs'"
+check "route add" wine "$exe" route add $R0 127.0.0.1 $ECHO
+check "start" wine "$exe" start
+check "route listens" wait_port $R0
+
+relay_check() {
+	head -c 2000000 /dev/urandom >"$T/payload"
+	python3 - "$1" "$T/payload" <<'EOF'
+import hashlib, socket, sys, threading
+port, path = int(sys.argv[1]), sys.argv[2]
+data = open(path, 'rb').read()
+s = socket.create_connection(('127.0.0.1', port), timeout=20)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    got += b
+t.join()
+sys.exit(0 if hashlib.sha256(got).digest() == hashlib.sha256(data).digest() else 1)
+EOF
+}
+check "payload relayed (1.0.0)" relay_check $R0
+check "event 100 started" sh -c "tr -d '\r' <'$T/services.log' | grep -A3 'ReportEventW (.*0x00000064' | grep -q 'successfully started'"
+
+check "upgrade to 1.1.0 silently" wine msiexec /i "$msi2" /qn /l*v "Z:${T//\//\\}\\install2.log"
+check "version 1.1.0 installed" sh -c "wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
+check "route kept by the upgrade" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx 'Route 0 : From local port $R0 to IP 127.0.0.1 port $ECHO'"
+check "service running again after the upgrade" wait_port $R0
+check "payload relayed (1.1.0)" relay_check $R0
+check "downgrade refused" sh -c "! wine msiexec /i '$msi1' /qn >/dev/null 2>&1 && wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
+
+logs=$(find "$WINEPREFIX/drive_c" -type d -path '*/RelayTCP/Logs' | head -1)
+check "uninstall silently" wine msiexec /x "$msi2" /qn /l*v "Z:${T//\//\\}\\uninstall.log"
+check "exe removed" test ! -f "$exe_unix"
+check "service removed" sh -c "! wine reg query '$key' >/dev/null 2>&1"
+check "event source removed" sh -c "! wine reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' >/dev/null 2>&1"
+check "logs kept" sh -c "ls '$logs'/CO*.LOG >/dev/null"
+
+echo "wine-msi: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
