@@ -31,6 +31,9 @@ step "go test -race"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 go test -race -count=1 -timeout 10m ./...
 
+step "release build (scripts/build.sh) with a throwaway signing certificate"
+scripts/build-test.sh
+
 if [ "${SKIP_WINE:-}" = 1 ]; then
 	echo "SKIP_WINE=1: the Windows tests under wine were not run"
 else

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Tests the release build: scripts/build.sh with VERSION=1.2.3 and a
+# throwaway self-signed certificate, then checks what dist/ holds: every
+# artifact, SHA256SUMS, the signatures (osslsigncode verify), the one version
+# everywhere (binary, Windows version resource, MSI) and the notices.
+# Prints "build: N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=relaytcp test signing" \
+	-keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null
+VERSION=1.2.3 SIGN_CERT="$T/cert.pem" SIGN_KEY="$T/key.pem" scripts/build.sh >"$T/build.log" 2>&1 || {
+	cat "$T/build.log"
+	exit 1
+}
+
+passed=0 failed=0
+check() {
+	if "${@:2}"; then
+		passed=$((passed + 1))
+		echo "ok   $1"
+	else
+		failed=$((failed + 1))
+		echo "FAIL $1"
+	fi
+}
+for f in relaytcp-1.2.3-x64.msi relaytcp-1.2.3-windows-amd64.zip relaytcp-1.2.3-windows-386.zip \
+	relaytcp-1.2.3-linux-amd64.tar.gz relaytcp-1.2.3-linux-arm64.tar.gz relaytcp-1.2.3-darwin-arm64.tar.gz \
+	SHA256SUMS THIRD_PARTY_NOTICES.txt; do
+	check "dist/$f" test -s "dist/$f"
+done
+check "SHA256SUMS verify" sh -c "cd dist && sha256sum -c --quiet SHA256SUMS"
+check "notices name golang.org/x/sys" grep -q '==== golang.org/x/sys' dist/THIRD_PARTY_NOTICES.txt
+tar -xzf dist/relaytcp-1.2.3-linux-amd64.tar.gz -C "$T"
+check "linux binary says 1.2.3" sh -c "'$T/relaytcp-1.2.3-linux-amd64/relaytcp' version | grep -q '^relaytcp 1.2.3 '"
+check "linux binary is static" sh -c "! ldd '$T/relaytcp-1.2.3-linux-amd64/relaytcp' >/dev/null 2>&1"
+(cd "$T" && python3 -m zipfile -e "$OLDPWD/dist/relaytcp-1.2.3-windows-amd64.zip" .)
+exe="$T/relaytcp-1.2.3-windows-amd64/relaytcp.exe"
+check "exe signature verifies" sh -c "osslsigncode verify -CAfile '$T/cert.pem' -in '$exe' >/dev/null 2>&1"
+check "msi signature verifies" sh -c "osslsigncode verify -CAfile '$T/cert.pem' -in dist/relaytcp-1.2.3-x64.msi >/dev/null 2>&1"
+check "exe version resource 1.2.3" sh -c "strings -el '$exe' | grep -A1 -x FileVersion | grep -qx 1.2.3"
+check "exe has the message table" sh -c "x86_64-w64-mingw32-objdump -p '$exe' | grep -q 'ID: 0x00000b'"
+check "msi ProductVersion 1.2.3" sh -c "msiinfo export dist/relaytcp-1.2.3-x64.msi Property | tr -d '\r' | grep -qx 'ProductVersion	1.2.3'"
+check "committed .syso untouched" git diff --quiet -- rsrc_windows_amd64.syso rsrc_windows_386.syso
+echo "build: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
