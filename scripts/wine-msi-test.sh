@@ -76,12 +76,13 @@ exe_unix="$WINEPREFIX/drive_c/Program Files/RelayTCP/relaytcp.exe"
 key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
 q() { wine reg query "$@" 2>/dev/null | tr -d '\r'; }
 
-check "install 1.0.0 silently" wine msiexec /i "$msi1" /qn /l*v "Z:${T//\//\\}\\install1.log"
+check "msi: LOGDIR defaults to %ProgramData%\\RelayTCP\\Logs" sh -c "$(declare -f table); T='$T' table Property | grep -qx 'LOGDIR	%ProgramData%.RelayTCP.Logs'"
+check "install 1.0.0 silently with LOGDIR" wine msiexec /i "$msi1" /qn LOGDIR='C:\RelayLogs' /l*v "Z:${T//\//\\}\\install1.log"
 check "exe installed" test -f "$exe_unix"
 check "ImagePath has the service argument" sh -c "$(declare -f q); q '$key' /v ImagePath | grep -qi 'relaytcp.exe.* service'"
 check "start type automatic" sh -c "$(declare -f q); q '$key' /v Start | grep -q '0x2'"
 check "event source" sh -c "$(declare -f q); q 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' /v EventMessageFile | grep -qi 'relaytcp.exe'"
-check "Parameters LogDir default" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'ProgramData%.RelayTCP.Logs'"
+check "Parameters LogDir from LOGDIR" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'REG_SZ.*C:.RelayLogs'"
 check "route add" wine "$exe" route add $R0 127.0.0.1 $ECHO
 check "start" wine "$exe" start
 check "route listens" wait_port $R0
@@ -112,12 +113,13 @@ check "event 100 started" sh -c "tr -d '\r' <'$T/services.log' | grep -A3 'Repor
 
 check "upgrade to 1.1.0 silently" wine msiexec /i "$msi2" /qn /l*v "Z:${T//\//\\}\\install2.log"
 check "version 1.1.0 installed" sh -c "wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
+check "LogDir kept by the upgrade" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'REG_SZ.*C:.RelayLogs'"
 check "route kept by the upgrade" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx 'Route 0 : From local port $R0 to IP 127.0.0.1 port $ECHO'"
 check "service running again after the upgrade" wait_port $R0
 check "payload relayed (1.1.0)" relay_check $R0
 check "downgrade refused" sh -c "! wine msiexec /i '$msi1' /qn >/dev/null 2>&1 && wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
 
-logs=$(find "$WINEPREFIX/drive_c" -type d -path '*/RelayTCP/Logs' | head -1)
+logs="$WINEPREFIX/drive_c/RelayLogs"
 check "uninstall silently" wine msiexec /x "$msi2" /qn /l*v "Z:${T//\//\\}\\uninstall.log"
 check "exe removed" test ! -f "$exe_unix"
 check "service removed" sh -c "! wine reg query '$key' >/dev/null 2>&1"
