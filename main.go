@@ -158,7 +158,15 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	}
 	restore()
 	out.Print("Closing connections...")
-	ctx, cancel := context.WithTimeout(context.Background(), opts.drain)
+	stopWithDrain(opts.drain, signals, relay.Shutdown)
+	out.Print("It's all !")
+	return exitOK
+}
+
+// stopWithDrain calls stop with a context that ends after the drain time,
+// or at once when another signal arrives.
+func stopWithDrain(drain time.Duration, signals <-chan os.Signal, stop func(context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	go func() {
 		select {
@@ -167,9 +175,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 		case <-ctx.Done():
 		}
 	}()
-	relay.Shutdown(ctx)
-	out.Print("It's all !")
-	return exitOK
+	stop(ctx)
 }
 
 // checkResolvable makes sure host resolves to at least one address, so that a

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -46,17 +45,7 @@ func runService(configPath string, stderr io.Writer) int {
 		}
 		s.apply(cfg)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), DefaultDrainTimeout)
-	defer cancel()
-	go func() {
-		// A second signal cuts the drain short.
-		select {
-		case <-signals:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	s.shutdown(ctx)
+	stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
 	return exitOK
 }
 

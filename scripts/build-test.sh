@@ -6,6 +6,8 @@
 # Prints "build: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/testlib.sh
+source scripts/testlib.sh
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
@@ -16,16 +18,6 @@ VERSION=1.2.3 SIGN_CERT="$T/cert.pem" SIGN_KEY="$T/key.pem" scripts/build.sh >"$
 	exit 1
 }
 
-passed=0 failed=0
-check() {
-	if "${@:2}"; then
-		passed=$((passed + 1))
-		echo "ok   $1"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $1"
-	fi
-}
 for f in relaytcp-1.2.3-x64.msi relaytcp-1.2.3-windows-amd64.zip relaytcp-1.2.3-windows-386.zip \
 	relaytcp-1.2.3-linux-amd64.tar.gz relaytcp-1.2.3-linux-arm64.tar.gz relaytcp-1.2.3-darwin-arm64.tar.gz \
 	SHA256SUMS THIRD_PARTY_NOTICES.txt; do
@@ -44,5 +36,4 @@ check "exe version resource 1.2.3" sh -c "strings -el '$exe' | grep -A1 -x FileV
 check "exe has the message table" sh -c "x86_64-w64-mingw32-objdump -p '$exe' | grep -q 'ID: 0x00000b'"
 check "msi ProductVersion 1.2.3" sh -c "msiinfo export dist/relaytcp-1.2.3-x64.msi Property | tr -d '\r' | grep -qx 'ProductVersion	1.2.3'"
 check "committed .syso untouched" git diff --quiet -- rsrc_windows_amd64.syso rsrc_windows_386.syso
-echo "build: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary build

@@ -10,6 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/wine-env.sh
 source scripts/wine-env.sh
+# shellcheck source=scripts/testlib.sh
+source scripts/testlib.sh
 root=$(pwd)
 
 command -v wixl >/dev/null || {
@@ -21,16 +23,6 @@ trap wine_teardown EXIT
 wine_setup
 T=$WINE_TMP
 
-passed=0 failed=0
-check() { # check NAME COMMAND...: one test
-	if "${@:2}"; then
-		passed=$((passed + 1))
-		echo "ok   $1"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $1"
-	fi
-}
 
 # Two versions of the product, the same code: what changes is the version.
 mkdir -p "$T/msi"
@@ -57,14 +49,6 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-wait_port() {
-	local i
-	for i in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 ECHO=19401 R0=19411
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
@@ -87,27 +71,6 @@ check "route add" wine "$exe" route add $R0 127.0.0.1 $ECHO
 check "start" wine "$exe" start
 check "route listens" wait_port $R0
 
-relay_check() {
-	head -c 2000000 /dev/urandom >"$T/payload"
-	python3 - "$1" "$T/payload" <<'EOF'
-import hashlib, socket, sys, threading
-port, path = int(sys.argv[1]), sys.argv[2]
-data = open(path, 'rb').read()
-s = socket.create_connection(('127.0.0.1', port), timeout=20)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send); t.start()
-got = bytearray()
-while True:
-    b = s.recv(1 << 16)
-    if not b:
-        break
-    got += b
-t.join()
-sys.exit(0 if hashlib.sha256(got).digest() == hashlib.sha256(data).digest() else 1)
-EOF
-}
 check "payload relayed (1.0.0)" relay_check $R0
 check "event 100 started" sh -c "tr -d '\r' <'$T/services.log' | grep -A3 'ReportEventW (.*0x00000064' | grep -q 'successfully started'"
 
@@ -126,5 +89,4 @@ check "service removed" sh -c "! wine reg query '$key' >/dev/null 2>&1"
 check "event source removed" sh -c "! wine reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' >/dev/null 2>&1"
 check "logs kept" sh -c "ls '$logs'/CO*.LOG >/dev/null"
 
-echo "wine-msi: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary wine-msi

@@ -8,20 +8,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/wine-env.sh
 source scripts/wine-env.sh
+# shellcheck source=scripts/testlib.sh
+source scripts/testlib.sh
 
 trap wine_teardown EXIT
 wine_setup
 
-passed=0 failed=0
-check() { # check NAME COMMAND...: one test
-	if "${@:2}"; then
-		passed=$((passed + 1))
-		echo "ok   $1"
-	else
-		failed=$((failed + 1))
-		echo "FAIL $1"
-	fi
-}
 
 T=$WINE_TMP
 GOOS=windows GOARCH=amd64 go build -o "$T/relaytcp.exe" .
@@ -37,14 +29,6 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-wait_port() {
-	local i
-	for i in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
 ECHO=19301 R0=19311 R1=19312
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
@@ -65,27 +49,6 @@ check "route 0 listens" wait_port $R0
 check "route 1 listens" wait_port $R1
 check "status says Running" sh -c "wine '$exe' status | tr -d '\r' | grep -q 'Status  : Running'"
 
-relay_check() { # payload through a route, echoed back unchanged
-	head -c 3000000 /dev/urandom >"$T/payload"
-	python3 - "$1" "$T/payload" <<'EOF'
-import hashlib, socket, sys, threading
-port, path = int(sys.argv[1]), sys.argv[2]
-data = open(path, 'rb').read()
-s = socket.create_connection(('127.0.0.1', port), timeout=20)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-t = threading.Thread(target=send); t.start()
-got = bytearray()
-while True:
-    b = s.recv(1 << 16)
-    if not b:
-        break
-    got += b
-t.join()
-sys.exit(0 if hashlib.sha256(got).digest() == hashlib.sha256(data).digest() else 1)
-EOF
-}
 check "payload through route 0" relay_check $R0
 check "payload through route 1 (by name)" relay_check $R1
 
@@ -114,5 +77,4 @@ check "uninstall" wine "$exe" uninstall
 check "service gone" sh -c "! wine reg query '$key' >/dev/null 2>&1"
 check "logs kept" test -f "$co"
 
-echo "wine-service: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary wine-service
