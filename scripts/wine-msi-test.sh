@@ -41,6 +41,7 @@ table() { msiinfo export "$T/msi/relaytcp-1.0.0-x64.msi" "$1" | tr -d '\r'; }
 check "msi: ServiceInstall with the service argument, auto start" sh -c "$(declare -f table); T='$T' table ServiceInstall | grep -P '^RelayTCPsvc\tRelayTCPsvc\tRelay TCP Service\t16\t2\t' | grep -q 'service'"
 check "msi: ServiceControl stops and removes" sh -c "$(declare -f table); T='$T' table ServiceControl | grep -q RelayTCPsvc"
 check "msi: event source registry" sh -c "$(declare -f table); T='$T' table Registry | grep -q 'EventMessageFile'"
+check "msi: downgrade condition and early RemoveExistingProducts" sh -c "$(declare -f table); T='$T' table LaunchCondition | grep -q NEWERVERSIONDETECTED && T='$T' table InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1410$'"
 check "msi: backup/restore actions sequenced" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -q 'BackupConfig' && T='$T' table InstallExecuteSequence | grep -q 'RestoreConfig'"
 check "msi: shortcut to admin" sh -c "$(declare -f table); T='$T' table Shortcut | grep -q 'admin'"
 
