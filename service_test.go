@@ -267,3 +267,30 @@ func TestServiceThousandRoutes(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestServiceUnwritableLogDir: a log directory that cannot be created gives
+// one event, and the routes relay all the same.
+func TestServiceUnwritableLogDir(t *testing.T) {
+	echo := echoServer(t)
+	dir := tempDir(t)
+	blocker := filepath.Join(dir, "not-a-dir")
+	os.WriteFile(blocker, []byte("x"), 0o644)
+	logDir := filepath.Join(blocker, "logs") // below a regular file: never creatable
+	port := freePort(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("logdir %s\ndebug 1\nroute %d 127.0.0.1 %d\n", logDir, port, portOf(echo.Addr()))), 0o644)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	for i := range 5 {
+		roundTrip(t, "127.0.0.1:"+strconv.Itoa(port), "message "+strconv.Itoa(i))
+	}
+	time.Sleep(200 * time.Millisecond)
+	warnings := strings.Count(strings.Join(p.stderrLines(), "\n"), "RelayTCPsvc[100] Warning: The Relay TCP Service cannot write its logs in "+logDir)
+	if warnings != 1 {
+		t.Fatalf("%d log-directory warnings; want exactly 1\n%s", warnings, p.output())
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
