@@ -31,6 +31,11 @@ step "go test -race"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 go test -race -count=1 -timeout 10m ./...
 
+step "short fuzz runs (the seed corpus in testdata/fuzz runs with go test too)"
+for target in FuzzParseRouteSpec FuzzParseConfig FuzzParseArgs; do
+	go test -run XXX -fuzz "^$target\$" -fuzztime 5s . | tail -1
+done
+
 step "release build (scripts/build.sh) with a throwaway signing certificate"
 scripts/build-test.sh
 
