@@ -4,13 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-drain DURATION] [-connect DURATION]"
+const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -24,8 +25,13 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -d                log all relayed data, one hex+ASCII file per connection
                     (RLyymmddhhttnn.LOG in the current directory)
   -q                do not print a line per connection
-  -drain DURATION   on stop, how long open connections may still finish (default 5s)
+  -bind ADDR        listen on this local address only (127.0.0.1, ::1, ...)
+  -allow LIST       admit only clients in these addresses/prefixes (10.0.0.0/8,192.168.1.7)
+  -deny LIST        refuse clients in these addresses/prefixes
+  -maxconn N        at most N open connections; more are refused
+  -idle DURATION    close connections that relay nothing for that long (e.g. 2h)
   -connect DURATION how long to wait for the remote side to accept (default 10s)
+  -drain DURATION   on stop, how long open connections may still finish (default 5s)
 
   relaytcp version  prints the version
   relaytcp -h       prints this help
@@ -45,6 +51,9 @@ type cliOptions struct {
 	quiet          bool
 	drain          time.Duration
 	connectTimeout time.Duration
+	// limits holds -bind, -allow, -deny, -maxconn and -idle, as a route's
+	// options are held.
+	limits RouteSpec
 }
 
 // parseArgs parses the command-line relay's arguments. The three positional
@@ -66,6 +75,17 @@ func parseArgs(args []string) (cliOptions, error) {
 			opts.dataLog = true
 		case "q":
 			opts.quiet = true
+		case "bind", "allow", "deny", "maxconn", "idle":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return opts, fmt.Errorf("option %s needs a value", arg)
+				}
+				i++
+				value = args[i]
+			}
+			if err := opts.setLimit(name, value); err != nil {
+				return opts, err
+			}
 		case "drain", "connect":
 			if !hasValue {
 				if i+1 >= len(args) {
@@ -109,6 +129,19 @@ func parseArgs(args []string) (cliOptions, error) {
 		return opts, err
 	}
 	return opts, nil
+}
+
+// setLimit sets one of the route options given as a flag.
+func (o *cliOptions) setLimit(name, value string) error {
+	if name != "bind" {
+		return o.limits.setOption(name, value)
+	}
+	addr, err := netip.ParseAddr(strings.Trim(value, "[]"))
+	if err != nil || addr.Zone() != "" {
+		return fmt.Errorf("invalid -bind %q: not an IP address", value)
+	}
+	o.limits.BindAddr = addr.String()
+	return nil
 }
 
 // errHelp is returned by parseArgs when the user asks for help.

@@ -9,62 +9,6 @@ import (
 	"strings"
 )
 
-// RouteSpec is one configured route. Its text form, used by the registry,
-// the config file, the route commands and the admin menu, is
-// "LOCALPORT REMOTEHOST REMOTEPORT", as in "155 192.168.1.200 110".
-type RouteSpec struct {
-	LocalPort  int
-	RemoteHost string
-	RemotePort int
-}
-
-// ParseRouteSpec parses a route's text form. The host's form is checked; it
-// is not resolved (the service resolves it when the route starts).
-func ParseRouteSpec(s string) (RouteSpec, error) {
-	fields := strings.Fields(s)
-	if len(fields) > 3 {
-		return RouteSpec{}, fmt.Errorf("unexpected %q after the remote port in %q", fields[3], s)
-	}
-	return routeSpecFromFields(fields)
-}
-
-// routeSpecFromFields parses a route given as its three fields.
-func routeSpecFromFields(fields []string) (RouteSpec, error) {
-	names := []string{"local port", "remote host", "remote port"}
-	if len(fields) < 3 {
-		return RouteSpec{}, fmt.Errorf("missing %s (want LOCALPORT REMOTEHOST REMOTEPORT)", names[len(fields)])
-	}
-	if len(fields) > 3 {
-		return RouteSpec{}, fmt.Errorf("unexpected %q after the remote port", fields[3])
-	}
-	var r RouteSpec
-	var err error
-	if r.LocalPort, err = parsePort("local port", fields[0]); err != nil {
-		return RouteSpec{}, err
-	}
-	if r.RemoteHost, err = parseHost(fields[1]); err != nil {
-		return RouteSpec{}, err
-	}
-	if r.RemotePort, err = parsePort("remote port", fields[2]); err != nil {
-		return RouteSpec{}, err
-	}
-	return r, nil
-}
-
-// String returns the route's text form.
-func (r RouteSpec) String() string {
-	host := r.RemoteHost
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
-	return fmt.Sprintf("%d %s %d", r.LocalPort, host, r.RemotePort)
-}
-
-// Route returns the relay route for the spec: listening on every interface.
-func (r RouteSpec) Route() Route {
-	return Route{ListenAddr: ":" + strconv.Itoa(r.LocalPort), RemoteHost: r.RemoteHost, RemotePort: r.RemotePort}
-}
-
 // Config is the service's configuration, wherever it is stored.
 type Config struct {
 	// LogDir is where the connection and data logs go; empty means the

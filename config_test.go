@@ -14,10 +14,10 @@ func TestParseRouteSpec(t *testing.T) {
 		in   string
 		want RouteSpec
 	}{
-		{"155 192.168.1.200 110", RouteSpec{155, "192.168.1.200", 110}},
-		{"  1088\twww.mydomaindot.com   80 ", RouteSpec{1088, "www.mydomaindot.com", 80}},
-		{"8080 [::1] 9000", RouteSpec{8080, "::1", 9000}},
-		{"8080 ::1 9000", RouteSpec{8080, "::1", 9000}},
+		{"155 192.168.1.200 110", RouteSpec{LocalPort: 155, RemoteHost: "192.168.1.200", RemotePort: 110}},
+		{"  1088\twww.mydomaindot.com   80 ", RouteSpec{LocalPort: 1088, RemoteHost: "www.mydomaindot.com", RemotePort: 80}},
+		{"8080 [::1] 9000", RouteSpec{LocalPort: 8080, RemoteHost: "::1", RemotePort: 9000}},
+		{"8080 ::1 9000", RouteSpec{LocalPort: 8080, RemoteHost: "::1", RemotePort: 9000}},
 	}
 	for _, tt := range good {
 		got, err := ParseRouteSpec(tt.in)
@@ -75,7 +75,7 @@ func TestConfigFileSaveKeepsComments(t *testing.T) {
 		t.Fatalf("loaded %+v", cfg)
 	}
 	cfg.DeleteRoute(0)
-	cfg.AddRoute(RouteSpec{8080, "web", 80})
+	cfg.AddRoute(RouteSpec{LocalPort: 8080, RemoteHost: "web", RemotePort: 80})
 	cfg.Debug = true
 	if err := f.save(cfg); err != nil {
 		t.Fatal(err)
@@ -99,11 +99,11 @@ func TestConfigThousandRoutes(t *testing.T) {
 		t.Fatalf("missing file: %+v, %v", cfg, err)
 	}
 	for i := range 1000 {
-		if err := cfg.AddRoute(RouteSpec{10000 + i, fmt.Sprintf("host%d.example", i), 80}); err != nil {
+		if err := cfg.AddRoute(RouteSpec{LocalPort: 10000 + i, RemoteHost: fmt.Sprintf("host%d.example", i), RemotePort: 80}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := cfg.AddRoute(RouteSpec{10005, "dup", 1}); err == nil || !strings.Contains(err.Error(), "already used by route 5") {
+	if err := cfg.AddRoute(RouteSpec{LocalPort: 10005, RemoteHost: "dup", RemotePort: 1}); err == nil || !strings.Contains(err.Error(), "already used by route 5") {
 		t.Fatalf("duplicate port: %v", err)
 	}
 	if err := f.save(cfg); err != nil {

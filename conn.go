@@ -35,6 +35,33 @@ type relayConn struct {
 	aborted bool
 	reason  error  // why it ended; the first direction to end sets it
 	finish  func() // closes and reports the connection after both directions
+
+	// With an idle timeout: when data last moved (Unix nanoseconds), and
+	// the timer that checks it.
+	lastActive atomic.Int64
+	idleTimer  *time.Timer
+}
+
+// errIdle is the close reason of a connection cut by the idle timeout.
+var errIdle = errors.New("idle timeout")
+
+// touch records that data moved, for the idle timeout.
+func (c *relayConn) touch() {
+	if c.idleTimer != nil {
+		c.lastActive.Store(time.Now().UnixNano())
+	}
+}
+
+// checkIdle runs when the idle timer fires: it aborts the connection if
+// nothing moved for the whole timeout, or waits for the rest of it.
+func (c *relayConn) checkIdle() {
+	idle := c.route.route.IdleTimeout
+	quiet := time.Since(time.Unix(0, c.lastActive.Load()))
+	if quiet >= idle {
+		c.abort(errIdle)
+		return
+	}
+	c.idleTimer.Reset(idle - quiet)
 }
 
 // halfConn is one direction of a relayConn: bytes read from src are written
@@ -90,6 +117,9 @@ func (c *relayConn) serve() {
 	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr)}
 	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
 	finish := func() {
+		if c.idleTimer != nil {
+			c.idleTimer.Stop()
+		}
 		c.client.Close()
 		remote.Close()
 		if dlog != nil {
@@ -106,6 +136,12 @@ func (c *relayConn) serve() {
 		}
 		l.connDone(c)
 		return
+	}
+	if idle := l.route.IdleTimeout; idle > 0 {
+		// Set before it can fire, and before the directions start.
+		c.lastActive.Store(time.Now().UnixNano())
+		c.idleTimer = time.AfterFunc(time.Hour, c.checkIdle)
+		c.idleTimer.Reset(idle)
 	}
 	l.relay.emit(opened)
 
@@ -140,14 +176,14 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 
 // copy relays the direction with one goroutine until it ends: io.Copy
 // between the two TCP connections (which splices on Linux), or a copy that
-// logs each chunk.
+// sees each chunk, to log it or to note the activity for the idle timeout.
 func (h *halfConn) copy() {
 	var n int64
 	var err error
-	if h.dlog == nil {
+	if h.dlog == nil && h.conn.idleTimer == nil {
 		n, err = io.Copy(h.dst, h.src)
 	} else {
-		n, err = copyLogged(h.dst, h.src, h.dlog)
+		n, err = copyChunks(h.dst, h.src, h.dlog, h.conn.touch)
 	}
 	h.bytes.Add(n)
 	h.finish(err)
@@ -239,15 +275,18 @@ func (c *relayConn) closeReason() error {
 	return c.reason
 }
 
-// copyLogged copies src to dst like io.Copy, recording every chunk read in
-// the data log before it is written on.
-func copyLogged(dst, src *net.TCPConn, dlog *dataLogDirection) (int64, error) {
+// copyChunks copies src to dst like io.Copy, recording every chunk read in
+// the data log (if any) before it is written on, and calling touch.
+func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func()) (int64, error) {
 	buf := make([]byte, 64<<10)
 	var n int64
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
-			dlog.packet(buf[:nr])
+			touch()
+			if dlog != nil {
+				dlog.packet(buf[:nr])
+			}
 			nw, werr := dst.Write(buf[:nr])
 			n += int64(nw)
 			if werr != nil {

@@ -24,6 +24,9 @@ const (
 	// DataLogFailed: the data log of a connection could not be created or
 	// written; the connection goes on without it.
 	DataLogFailed
+	// ConnRefused: a client was closed at once by the route's access lists
+	// or a connection cap (Err says which).
+	ConnRefused
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -63,6 +66,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("%s Accept error on route %d, backing off: %v", ts, e.Route, e.Err)
 	case AcceptRecovered:
 		return fmt.Sprintf("%s Accept recovered on route %d after %d errors", ts, e.Route, e.Failures)
+	case ConnRefused:
+		return fmt.Sprintf("%s Refused %s to %s: %v", ts, e.Client, e.Remote, e.Err)
 	case DataLogFailed:
 		return fmt.Sprintf("%s DataLogError %s to %s: %v", ts, e.Client, e.Remote, e.Err)
 	}

@@ -223,6 +223,7 @@ func (h *halfConn) pump() {
 			h.finish(nil) // EOF
 			return
 		}
+		h.conn.touch()
 		nw, err := h.dst.Write(buf[:n])
 		h.bytes.Add(int64(nw))
 		if err != nil {
@@ -256,6 +257,9 @@ func (h *halfConn) spliceWhileBusy() (ended bool) {
 		}
 		n, err := io.Copy(h.dst, h.src)
 		h.bytes.Add(n)
+		if n > 0 {
+			h.conn.touch()
+		}
 		switch {
 		case err == nil:
 			h.finish(nil) // EOF

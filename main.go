@@ -18,7 +18,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -117,12 +116,9 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 			errs.Print(e.String())
 		}
 	}}
-	route := Route{
-		ListenAddr:     ":" + strconv.Itoa(opts.listenPort),
-		RemoteHost:     opts.remoteHost,
-		RemotePort:     opts.remotePort,
-		ConnectTimeout: opts.connectTimeout,
-	}
+	spec := opts.limits
+	spec.LocalPort, spec.RemoteHost, spec.RemotePort, spec.Connect = opts.listenPort, opts.remoteHost, opts.remotePort, opts.connectTimeout
+	route := spec.Route()
 	if opts.dataLog {
 		route.DataLogDir = "."
 	}

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,6 +41,45 @@ type Route struct {
 	// DataLogDir, when not empty, turns on the data log: one hex+ASCII file
 	// per connection in that directory.
 	DataLogDir string
+
+	// Allow, when not empty, admits only clients whose address is in one
+	// of these prefixes; Deny refuses clients in any of its prefixes (Deny
+	// wins). A refused client is closed at once.
+	Allow, Deny []netip.Prefix
+	// MaxConn caps the route's open connections; zero means no cap. Over
+	// it, new clients are refused and the open ones are not affected.
+	MaxConn int
+	// IdleTimeout closes a connection that has relayed nothing either way
+	// for that long; zero means never.
+	IdleTimeout time.Duration
+}
+
+// admits reports why a client may not use the route, or "" if it may.
+func (rt Route) admits(client netip.Addr) string {
+	client = client.Unmap()
+	for _, p := range rt.Deny {
+		if p.Contains(client) {
+			return "denied by deny=" + p.String()
+		}
+	}
+	if len(rt.Allow) == 0 {
+		return ""
+	}
+	for _, p := range rt.Allow {
+		if p.Contains(client) {
+			return ""
+		}
+	}
+	return "not in allow=" + joinPrefixes(rt.Allow)
+}
+
+// joinPrefixes writes prefixes as the allow= and deny= options do.
+func joinPrefixes(ps []netip.Prefix) string {
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
 }
 
 // RemoteAddr returns the destination in host:port form.
@@ -59,6 +101,11 @@ type Relay struct {
 	// Events, when set, receives every connection event. It is called from
 	// the connection's goroutines, so it must be quick and must not block.
 	Events func(Event)
+	// MaxConns caps the open connections of all routes together; zero
+	// means no cap. Over it, new clients are refused.
+	MaxConns int
+
+	open atomic.Int64 // open connections, all routes
 
 	mu       sync.Mutex
 	routes   map[int]*routeListener
@@ -283,14 +330,38 @@ func (l *routeListener) acceptLoop() {
 			l.relay.emit(Event{Kind: AcceptRecovered, Time: time.Now(), Route: l.id, Failures: failures})
 			failures, backoff = 0, 0
 		}
+		if why := l.refusal(client); why != "" {
+			client.SetLinger(0)
+			client.Close()
+			l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
+				Client: client.RemoteAddr().String(), Remote: l.route.RemoteAddr(), Err: errors.New(why)})
+			continue
+		}
 		c := &relayConn{route: l, client: client, start: time.Now()}
 		if !l.track(c) {
 			client.Close()
 			continue
 		}
+		l.relay.open.Add(1)
 		l.wg.Add(1)
 		go c.serve()
 	}
+}
+
+// refusal says why a newly accepted client is refused (access lists, the
+// route's and the relay's connection caps), or "" if it is not.
+func (l *routeListener) refusal(client *net.TCPConn) string {
+	addr := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	if why := l.route.admits(addr); why != "" {
+		return why
+	}
+	if max := l.route.MaxConn; max > 0 && l.active() >= max {
+		return fmt.Sprintf("route has maxconn=%d open connections", max)
+	}
+	if max := l.relay.MaxConns; max > 0 && l.relay.open.Load() >= int64(max) {
+		return fmt.Sprintf("relay has its global maximum of %d open connections", max)
+	}
+	return ""
 }
 
 // track registers c as active; it reports false once the route is closing.
@@ -306,6 +377,7 @@ func (l *routeListener) track(c *relayConn) bool {
 
 // connDone is called once per accepted connection, when it is over.
 func (l *routeListener) connDone(c *relayConn) {
+	l.relay.open.Add(-1)
 	l.untrack(c)
 	l.wg.Done()
 }

@@ -58,7 +58,7 @@ func testKey(t *testing.T) registry.Key {
 func TestRegistryConfigRoundTrip(t *testing.T) {
 	k := testKey(t)
 	want := &Config{LogDir: `C:\DATA\LOGS`, Debug: true, Routes: []RouteSpec{
-		{155, "192.168.1.200", 110}, {1088, "www.mydomaindot.com", 80}, {8080, "::1", 9000},
+		{LocalPort: 155, RemoteHost: "192.168.1.200", RemotePort: 110}, {LocalPort: 1088, RemoteHost: "www.mydomaindot.com", RemotePort: 80}, {LocalPort: 8080, RemoteHost: "::1", RemotePort: 9000},
 	}}
 	if err := writeConfigValues(k, want); err != nil {
 		t.Fatal(err)

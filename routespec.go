@@ -1,0 +1,214 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// RouteSpec is one configured route. Its text form, used by the registry,
+// the config file, the route commands and the admin menu, is
+//
+//	[ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [OPTION=VALUE ...]
+//
+// as in "155 192.168.1.200 110" (RelayTCP 1.0's three fields) or
+// "127.0.0.1:155 192.168.1.200 110 allow=10.0.0.0/8 maxconn=100 idle=1h".
+// All fields are plain values, so specs compare with ==.
+type RouteSpec struct {
+	BindAddr   string // the local address to listen on; "" is every interface, IPv4 and IPv6
+	LocalPort  int
+	RemoteHost string
+	RemotePort int
+
+	Allow   string        // allow=: canonical comma-separated prefixes; "" admits everyone
+	Deny    string        // deny=: likewise; refused even if allowed
+	MaxConn int           // maxconn=: open connections of the route; 0 is no cap
+	Idle    time.Duration // idle=: close connections idle that long; 0 never
+	Connect time.Duration // connect=: connect timeout; 0 is DefaultConnectTimeout
+}
+
+// routeOptionNames lists the options, in the order String writes them.
+const routeOptionNames = "allow, deny, maxconn, idle, connect"
+
+// ParseRouteSpec parses a route's text form. The host's form is checked; it
+// is not resolved (the service resolves it when the route starts).
+func ParseRouteSpec(s string) (RouteSpec, error) {
+	return routeSpecFromFields(strings.Fields(s))
+}
+
+// routeSpecFromFields parses a route given as its fields.
+func routeSpecFromFields(fields []string) (RouteSpec, error) {
+	names := []string{"local port", "remote host", "remote port"}
+	if len(fields) < 3 {
+		return RouteSpec{}, fmt.Errorf("missing %s (want [ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [OPTION=VALUE ...])", names[len(fields)])
+	}
+	var r RouteSpec
+	var err error
+	if r.BindAddr, r.LocalPort, err = parseLocal(fields[0]); err != nil {
+		return RouteSpec{}, err
+	}
+	if r.RemoteHost, err = parseHost(fields[1]); err != nil {
+		return RouteSpec{}, err
+	}
+	if r.RemotePort, err = parsePort("remote port", fields[2]); err != nil {
+		return RouteSpec{}, err
+	}
+	seen := map[string]bool{}
+	for _, opt := range fields[3:] {
+		key, value, ok := strings.Cut(opt, "=")
+		if !ok {
+			return RouteSpec{}, fmt.Errorf("unexpected %q after the remote port (options are OPTION=VALUE: %s)", opt, routeOptionNames)
+		}
+		if seen[key] {
+			return RouteSpec{}, fmt.Errorf("option %s= given twice", key)
+		}
+		seen[key] = true
+		if err := r.setOption(key, value); err != nil {
+			return RouteSpec{}, err
+		}
+	}
+	return r, nil
+}
+
+// parseLocal parses the local side: PORT, IPV4:PORT or [IPV6]:PORT.
+func parseLocal(s string) (bind string, port int, err error) {
+	if !strings.Contains(s, ":") {
+		port, err = parsePort("local port", s)
+		return "", port, err
+	}
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("invalid local address %q (want PORT, ADDR:PORT or [IPV6]:PORT)", s)
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || addr.Zone() != "" {
+		return "", 0, fmt.Errorf("invalid local address %q: %q is not an IP address", s, host)
+	}
+	port, err = parsePort("local port", p)
+	return addr.String(), port, err
+}
+
+// setOption sets one OPTION=VALUE.
+func (r *RouteSpec) setOption(key, value string) error {
+	switch key {
+	case "allow", "deny":
+		prefixes, err := parsePrefixes(value)
+		if err != nil {
+			return fmt.Errorf("invalid %s=%s: %v", key, value, err)
+		}
+		if key == "allow" {
+			r.Allow = joinPrefixes(prefixes)
+		} else {
+			r.Deny = joinPrefixes(prefixes)
+		}
+	case "maxconn":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 1 || strings.TrimLeft(value, "0123456789") != "" {
+			return fmt.Errorf("invalid maxconn=%s: want a number of connections, 1 or more", value)
+		}
+		r.MaxConn = n
+	case "idle", "connect":
+		d, err := time.ParseDuration(value)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("invalid %s=%s: want a duration such as 30s, 5m or 2h", key, value)
+		}
+		if key == "idle" {
+			r.Idle = d
+		} else {
+			r.Connect = d
+		}
+	default:
+		return fmt.Errorf("unknown option %q (options: %s)", key+"=", routeOptionNames)
+	}
+	return nil
+}
+
+// parsePrefixes parses a comma-separated list of addresses and CIDR
+// prefixes; an address stands for itself alone (/32 or /128).
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	if s == "" {
+		return nil, fmt.Errorf("empty list")
+	}
+	var out []netip.Prefix
+	for _, item := range strings.Split(s, ",") {
+		if strings.Contains(item, "/") {
+			p, err := netip.ParsePrefix(item)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or a prefix like 10.0.0.0/8", item)
+			}
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("%q is not an address or a prefix like 10.0.0.0/8", item)
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// mustPrefixes parses a list that parsePrefixes already accepted.
+func mustPrefixes(s string) []netip.Prefix {
+	if s == "" {
+		return nil
+	}
+	p, _ := parsePrefixes(s)
+	return p
+}
+
+// Local returns the local side in text form: PORT or ADDR:PORT.
+func (r RouteSpec) Local() string {
+	if r.BindAddr == "" {
+		return strconv.Itoa(r.LocalPort)
+	}
+	return net.JoinHostPort(r.BindAddr, strconv.Itoa(r.LocalPort))
+}
+
+// Options returns the options in text form, in a fixed order.
+func (r RouteSpec) Options() []string {
+	var opts []string
+	if r.Allow != "" {
+		opts = append(opts, "allow="+r.Allow)
+	}
+	if r.Deny != "" {
+		opts = append(opts, "deny="+r.Deny)
+	}
+	if r.MaxConn > 0 {
+		opts = append(opts, "maxconn="+strconv.Itoa(r.MaxConn))
+	}
+	if r.Idle > 0 {
+		opts = append(opts, "idle="+r.Idle.String())
+	}
+	if r.Connect > 0 {
+		opts = append(opts, "connect="+r.Connect.String())
+	}
+	return opts
+}
+
+// String returns the route's text form.
+func (r RouteSpec) String() string {
+	host := r.RemoteHost
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return strings.Join(append([]string{r.Local(), host, strconv.Itoa(r.RemotePort)}, r.Options()...), " ")
+}
+
+// Route returns the relay route for the spec.
+func (r RouteSpec) Route() Route {
+	return Route{
+		ListenAddr:     net.JoinHostPort(r.BindAddr, strconv.Itoa(r.LocalPort)),
+		RemoteHost:     r.RemoteHost,
+		RemotePort:     r.RemotePort,
+		ConnectTimeout: r.Connect,
+		Allow:          mustPrefixes(r.Allow),
+		Deny:           mustPrefixes(r.Deny),
+		MaxConn:        r.MaxConn,
+		IdleTimeout:    r.Idle,
+	}
+}
