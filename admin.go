@@ -146,8 +146,8 @@ func (a *adminMenu) addRoute(cfg *Config) error {
 		prompt string
 		parse  func(string) error
 	}{
-		{"Local port: ", func(s string) (err error) {
-			if r.LocalPort, err = parsePort("local port", s); err != nil {
+		{"Local port (or ADDR:PORT): ", func(s string) (err error) {
+			if r.BindAddr, r.LocalPort, err = parseLocal(s); err != nil {
 				return err
 			}
 			return used(r.LocalPort)
@@ -164,6 +164,19 @@ func (a *adminMenu) addRoute(cfg *Config) error {
 			fmt.Fprintln(a.out, "No route added.")
 			return nil
 		}
+	}
+	// Options are optional: an empty answer means none.
+	for {
+		answer, err := a.ask("Options (" + routeOptionNames + " as OPTION=VALUE; Enter for none): ")
+		if err != nil {
+			return err
+		}
+		opts, perr := ParseRouteSpec(r.String() + " " + answer)
+		if perr == nil {
+			r = opts
+			break
+		}
+		fmt.Fprintf(a.out, "  %v\n", perr)
 	}
 	if err := cfg.AddRoute(r); err != nil {
 		fmt.Fprintf(a.out, "No route added: %v\n", err)

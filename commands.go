@@ -143,9 +143,18 @@ func configOption(args []string) (path string, rest []string, err error) {
 	return path, args, nil
 }
 
-// routeLine is the manual's line for route n.
+// routeLine is the manual's line for route n, with the bind address and
+// the options when there are any.
 func routeLine(n int, r RouteSpec) string {
-	return fmt.Sprintf("Route %d : From local port %d to IP %s port %d", n, r.LocalPort, r.RemoteHost, r.RemotePort)
+	from := fmt.Sprintf("local port %d", r.LocalPort)
+	if r.BindAddr != "" {
+		from = fmt.Sprintf("local address %s port %d", r.BindAddr, r.LocalPort)
+	}
+	line := fmt.Sprintf("Route %d : From %s to IP %s port %d", n, from, r.RemoteHost, r.RemotePort)
+	if opts := r.Options(); len(opts) > 0 {
+		line += " (" + strings.Join(opts, " ") + ")"
+	}
+	return line
 }
 
 // printStatus prints the manual's Status and Configuration blocks.

@@ -187,9 +187,9 @@ func TestAdminMenu(t *testing.T) {
 	dir := tempDir(t)
 	conf := filepath.Join(dir, "relaytcp.conf")
 	input := strings.Join([]string{
-		"3",                                // Change Config
-		"1", "155", "192.168.1.200", "110", // Add Route
-		"1", "0", "1088", "www.mydomaindot.com", "80", // a bad port first
+		"3",                                    // Change Config
+		"1", "155", "192.168.1.200", "110", "", // Add Route, no options
+		"1", "0", "1088", "www.mydomaindot.com", "80", "speed=1", "maxconn=10", // a bad port and option first
 		"1", "155", "", // a taken port, then give up
 		"2", "5", "0", // delete: no route 5, then route 0
 		"9", // unknown option
@@ -207,7 +207,8 @@ func TestAdminMenu(t *testing.T) {
 		"1-Add Route      2-Delete Route      3-Exit",
 		"Added Route 0 : From local port 155 to IP 192.168.1.200 port 110",
 		`invalid local port "0": must be 1-65535`,
-		"Added Route 1 : From local port 1088 to IP www.mydomaindot.com port 80",
+		`unknown option "speed="`,
+		"Added Route 1 : From local port 1088 to IP www.mydomaindot.com port 80 (maxconn=10)",
 		"local port 155 is already used by route 0",
 		"No route added.",
 		"no route 5 (routes are 0 to 1)",
@@ -220,11 +221,11 @@ func TestAdminMenu(t *testing.T) {
 	}
 	// The last screen shows what is left.
 	last := out[strings.LastIndex(out, "Configuration"):]
-	if !strings.Contains(last, "Route 0 : From local port 1088 to IP www.mydomaindot.com port 80") || strings.Contains(last, "Route 1 ") {
+	if !strings.Contains(last, "Route 0 : From local port 1088 to IP www.mydomaindot.com port 80 (maxconn=10)") || strings.Contains(last, "Route 1 ") {
 		t.Errorf("last screen:\n%s", last)
 	}
 	data, _ := os.ReadFile(conf)
-	if !strings.HasSuffix(string(data), "route 1088 www.mydomaindot.com 80\n") || strings.Contains(string(data), "155") {
+	if !strings.HasSuffix(string(data), "route 1088 www.mydomaindot.com 80 maxconn=10\n") || strings.Contains(string(data), "155") {
 		t.Errorf("config file:\n%s", data)
 	}
 	if t.Failed() {
