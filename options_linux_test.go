@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 	"net"
+	"os/exec"
+	"strings"
 	"strconv"
 	"syscall"
 	"testing"
@@ -58,5 +60,53 @@ func TestConnectTimeout(t *testing.T) {
 	}
 	if !eventually(2*time.Second, func() bool { return rec.count(ConnFailed, "i/o timeout") == 1 }) {
 		t.Errorf("want one Failed event with a timeout: %+v", rec.events)
+	}
+}
+
+// TestDescriptorExhaustion: with the descriptor limit below the load,
+// accepting fails, is reported once, backs off, and recovers when
+// connections close; the relay never dies.
+func TestDescriptorExhaustion(t *testing.T) {
+	echo := echoServer(t)
+	port := freePort(t)
+	p := startProcWith(t, tempDir(t), func(cmd *exec.Cmd) {
+		// dash's ulimit sets the hard limit too, so Go cannot raise it.
+		cmd.Args = append([]string{"sh", "-c", `ulimit -n 40 && exec "$0" "$@"`, cmd.Path}, cmd.Args[1:]...)
+		cmd.Path = "/bin/sh"
+	}, strconv.Itoa(port), "127.0.0.1", strconv.Itoa(portOf(echo.Addr())), "-q")
+	if err := p.waitLine("Ready to relay data to ", 20*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.output())
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var conns []net.Conn
+	for range 40 {
+		c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			break
+		}
+		conns = append(conns, c)
+	}
+	incident := func() int {
+		return strings.Count(strings.Join(p.stderrLines(), "\n"), "Accept error on route 0, backing off")
+	}
+	if !eventually(5*time.Second, func() bool { return incident() == 1 }) {
+		t.Fatalf("want one accept error line; output:\n%s", p.output())
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	if !eventually(10*time.Second, func() bool {
+		return strings.Contains(strings.Join(p.stderrLines(), "\n"), "Accept recovered on route 0 after")
+	}) {
+		t.Fatalf("no recovery line:\n%s", p.output())
+	}
+	roundTrip(t, addr, "after the storm")
+	if n := incident(); n != 1 {
+		t.Errorf("%d accept error lines for one incident; want 1", n)
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("relay exited:\n%s", p.output())
+	default:
 	}
 }
