@@ -11,14 +11,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // systemdUnit is the unit that runs "relaytcp service" (scripts/relaytcp.service).
 const systemdUnit = "relaytcp.service"
 
 // runService runs the service in the foreground until SIGTERM or SIGINT, as
-// systemd wants it; SIGHUP re-reads the config file and applies it. Events go
-// to stderr (the journal under systemd).
+// systemd wants it. SIGHUP, or a change of the config file (checked every
+// configCheckInterval), re-reads the file and applies it. Events go to
+// stderr (the journal under systemd).
 func runService(configPath string, stderr io.Writer) int {
 	log := &stderrLog{w: stderr}
 	cfg, _, err := loadConfigFile(configPath)
@@ -34,10 +36,24 @@ func runService(configPath string, stderr io.Writer) int {
 	if err != nil {
 		return exitRuntime
 	}
-	for sig := range signals {
-		if sig != syscall.SIGHUP {
-			break
+	seen := fileStamp(configPath)
+	tick := time.NewTicker(configCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case sig := <-signals:
+			if sig != syscall.SIGHUP {
+				stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
+				return exitOK
+			}
+		case <-tick.C:
+			now := fileStamp(configPath)
+			if now == seen {
+				continue
+			}
+			seen = now
 		}
+		seen = fileStamp(configPath)
 		cfg, _, err := loadConfigFile(configPath)
 		if err != nil {
 			log.Error(eventService, fmt.Sprintf(msgBadReload, err))
@@ -45,8 +61,24 @@ func runService(configPath string, stderr io.Writer) int {
 		}
 		s.apply(cfg)
 	}
-	stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
-	return exitOK
+}
+
+// configCheckInterval is how often the service looks for a changed config
+// file.
+const configCheckInterval = 2 * time.Second
+
+// fileStamp identifies a version of a file: its modification time, size
+// and inode (an atomic save renames a new file over it).
+func fileStamp(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "missing"
+	}
+	var ino uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino = uint64(st.Ino)
+	}
+	return fmt.Sprintf("%d/%d/%d", fi.ModTime().UnixNano(), fi.Size(), ino)
 }
 
 // startedAsService: systemd runs "relaytcp service" explicitly.

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -294,4 +295,88 @@ func TestServiceUnwritableLogDir(t *testing.T) {
 	if code := p.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+}
+
+// TestServiceLiveReconfig: an edited config file (no signal) is applied
+// while a long transfer runs on route A: B is added, C removed, D changed,
+// and A's transfer arrives byte for byte.
+func TestServiceLiveReconfig(t *testing.T) {
+	echo := echoServer(t)
+	echoPort := portOf(echo.Addr())
+	type result struct {
+		sum [32]byte
+		n   int64
+	}
+	got := make(chan result, 1)
+	sink := newLocalListener(t)
+	serveEach(sink, func(c *net.TCPConn) {
+		defer c.Close()
+		sum, n, _ := hashReader(c)
+		got <- result{sum, n}
+	})
+	other := echoServer(t) // D's new destination
+	a, b, c, d := freePort(t), freePort(t), freePort(t), freePort(t)
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	write := func(routes ...string) {
+		text := "logdir " + filepath.Join(dir, "logs") + "\n"
+		for _, r := range routes {
+			text += "route " + r + "\n"
+		}
+		if err := writeFileAtomic(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	routeA := fmt.Sprintf("%d 127.0.0.1 %d", a, portOf(sink.Addr()))
+	write(routeA, fmt.Sprintf("%d 127.0.0.1 %d", c, echoPort), fmt.Sprintf("%d 127.0.0.1 %d", d, echoPort))
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+
+	payload := randomBytes(7, 24<<20)
+	conn := dialTCP(t, "127.0.0.1:"+strconv.Itoa(a))
+	defer conn.Close()
+	sent := make(chan error, 1)
+	go func() { // about 4 s of sending, across the reload
+		for i := 0; i < len(payload); i += 256 << 10 {
+			if _, err := conn.Write(payload[i:min(i+256<<10, len(payload))]); err != nil {
+				sent <- err
+				return
+			}
+			time.Sleep(40 * time.Millisecond)
+		}
+		sent <- conn.CloseWrite()
+	}()
+
+	time.Sleep(500 * time.Millisecond)
+	write(routeA, fmt.Sprintf("%d 127.0.0.1 %d", b, echoPort), fmt.Sprintf("%d 127.0.0.1 %d", d, portOf(other.Addr())))
+	p.waitStderr(t, "configuration was reloaded")
+	roundTrip(t, "127.0.0.1:"+strconv.Itoa(b), "route B is new")
+	if relays("127.0.0.1:" + strconv.Itoa(c)) {
+		t.Error("removed route C still relays")
+	}
+	dc := dialTCP(t, "127.0.0.1:"+strconv.Itoa(d))
+	defer dc.Close()
+	if ra := dc.RemoteAddr(); ra == nil || !echoes(dc) {
+		t.Error("changed route D does not relay")
+	}
+	if !eventually(5*time.Second, func() bool {
+		return strings.Contains(strings.Join(p.stderrLines(), "\n"), fmt.Sprintf("ready to get data from local port %d and relay to 127.0.0.1:%d", d, portOf(other.Addr())))
+	}) {
+		t.Errorf("route D not restarted to its new destination:\n%s", p.output())
+	}
+
+	if err := <-sent; err != nil {
+		t.Fatalf("sending on route A: %v", err)
+	}
+	select {
+	case r := <-got:
+		if r.n != int64(len(payload)) || r.sum != sha256.Sum256(payload) {
+			t.Fatalf("route A delivered %d bytes (hash match %v); want %d", r.n, r.sum == sha256.Sum256(payload), len(payload))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("route A's transfer did not finish")
+	}
+	dc.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 20*time.Second)
 }
