@@ -16,6 +16,12 @@ type Config struct {
 	LogDir string
 	// Debug turns the data logs on.
 	Debug bool
+	// MaxConn caps the open connections of all routes together; 0 is no
+	// cap (each route may have its own maxconn= too).
+	MaxConn int
+	// LogRetentionDays deletes connection and data logs older than that
+	// many days, once a day; 0 keeps everything.
+	LogRetentionDays int
 	// Routes, numbered from 0 in this order.
 	Routes []RouteSpec
 }
@@ -131,6 +137,7 @@ func loadConfigFile(path string) (*Config, *configFile, error) {
 func parseConfig(name, text string) (*Config, error) {
 	cfg := &Config{}
 	seenLogDir, seenDebug := false, false
+	seen := map[string]bool{}
 	for i, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
 		where := fmt.Sprintf("%s:%d", name, i+1)
 		key, rest := splitSetting(line)
@@ -153,6 +160,20 @@ func parseConfig(name, text string) (*Config, error) {
 				return nil, fmt.Errorf("%s: invalid debug value %q (want 0 or 1)", where, rest)
 			}
 			seenDebug, cfg.Debug = true, d
+		case key == "maxconn" || key == "logretention":
+			if seen[key] {
+				return nil, fmt.Errorf("%s: %s given twice", where, key)
+			}
+			seen[key] = true
+			n, err := parseCount(key, rest)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", where, err)
+			}
+			if key == "maxconn" {
+				cfg.MaxConn = n
+			} else {
+				cfg.LogRetentionDays = n
+			}
 		case key == "route":
 			r, err := ParseRouteSpec(rest)
 			if err != nil {
@@ -160,7 +181,7 @@ func parseConfig(name, text string) (*Config, error) {
 			}
 			cfg.Routes = append(cfg.Routes, r)
 		default:
-			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug or route)", where, key)
+			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug, maxconn, logretention or route)", where, key)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -188,36 +209,32 @@ func (f *configFile) save(cfg *Config) error {
 	}
 	var out []string
 	routeIdx, lastRoute := 0, -1
-	wroteLogDir, wroteDebug := false, false
+	values := cfg.settings()
+	written := map[string]bool{}
 	for _, line := range f.lines {
 		key, _ := splitSetting(line)
-		switch key {
-		case "logdir":
-			if cfg.LogDir != "" && !wroteLogDir {
-				out = append(out, "logdir "+cfg.LogDir)
+		if v, isSetting := values[key]; isSetting {
+			if v != "" && !written[key] {
+				out = append(out, key+" "+v)
 			}
-			wroteLogDir = true
-		case "debug":
-			if !wroteDebug {
-				out = append(out, "debug "+boolDigit(cfg.Debug))
-			}
-			wroteDebug = true
-		case "route":
+			written[key] = true
+			continue
+		}
+		if key == "route" {
 			if routeIdx < len(cfg.Routes) {
 				out = append(out, "route "+cfg.Routes[routeIdx].String())
 				lastRoute = len(out) - 1
 			}
 			routeIdx++
-		default:
-			out = append(out, line)
+			continue
 		}
+		out = append(out, line)
 	}
 	var head []string
-	if !wroteLogDir && cfg.LogDir != "" {
-		head = append(head, "logdir "+cfg.LogDir)
-	}
-	if !wroteDebug && cfg.Debug {
-		head = append(head, "debug 1")
+	for _, key := range settingNames {
+		if v := values[key]; v != "" && !written[key] {
+			head = append(head, key+" "+v)
+		}
 	}
 	var more []string
 	for ; routeIdx < len(cfg.Routes); routeIdx++ {
@@ -229,7 +246,8 @@ func (f *configFile) save(cfg *Config) error {
 		out = append(out, more...)
 	}
 	if len(f.lines) == 0 {
-		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, route LOCALPORT REMOTEHOST REMOTEPORT"}, head...)
+		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS,",
+			"# route [ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [allow=... deny=... maxconn=N idle=D connect=D]"}, head...)
 	}
 	out = append(head, out...)
 	text := strings.Join(out, "\n") + "\n"
@@ -240,11 +258,33 @@ func (f *configFile) save(cfg *Config) error {
 	return nil
 }
 
-func boolDigit(b bool) string {
-	if b {
-		return "1"
+// settingNames are the single-value settings of the config file, in the
+// order a new file lists them.
+var settingNames = []string{"logdir", "debug", "maxconn", "logretention"}
+
+// settings returns the single-value settings as the file writes them; ""
+// leaves a setting out (its default).
+func (c *Config) settings() map[string]string {
+	v := map[string]string{"logdir": c.LogDir, "debug": "", "maxconn": "", "logretention": ""}
+	if c.Debug {
+		v["debug"] = "1"
 	}
-	return "0"
+	if c.MaxConn > 0 {
+		v["maxconn"] = strconv.Itoa(c.MaxConn)
+	}
+	if c.LogRetentionDays > 0 {
+		v["logretention"] = strconv.Itoa(c.LogRetentionDays)
+	}
+	return v
+}
+
+// parseCount parses a positive whole number setting.
+func parseCount(what, s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("invalid %s %q (want a whole number, 1 or more)", what, s)
+	}
+	return n, nil
 }
 
 // writeFileAtomic replaces path with data: readers see the old file or the

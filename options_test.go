@@ -189,7 +189,8 @@ func TestMaxConn(t *testing.T) {
 
 func TestGlobalMaxConns(t *testing.T) {
 	echo := echoServer(t)
-	r := &Relay{MaxConns: 1}
+	r := &Relay{}
+	r.SetMaxConns(1)
 	startSpec(t, r, "127.0.0.1:"+strconv.Itoa(freePort(t))+" 127.0.0.1 "+strconv.Itoa(portOf(echo.Addr())))
 	addr := r.Addr(0).String()
 	a := dialTCP(t, addr)

@@ -19,7 +19,33 @@ const (
 	valueLogDir = "LogDir" // REG_SZ or REG_EXPAND_SZ; %VARIABLES% are expanded in both
 	valueDebug  = "Debug"  // REG_SZ "1"/"0", or REG_DWORD 1/0
 	valueRoutes = "Routes" // REG_MULTI_SZ, one "LOCALPORT REMOTEHOST REMOTEPORT" per route
+
+	valueMaxConn   = "MaxConn"          // REG_DWORD or REG_SZ: open connections of all routes; 0 no cap
+	valueRetention = "LogRetentionDays" // REG_DWORD or REG_SZ: delete logs older than that; 0 keeps all
 )
+
+// readCount reads a whole-number value written as REG_DWORD or REG_SZ; a
+// missing value is 0.
+func readCount(k registry.Key, name, where string) (int, error) {
+	n, _, err := k.GetIntegerValue(name)
+	switch {
+	case err == nil:
+		return int(n), nil
+	case errors.Is(err, registry.ErrNotExist):
+		return 0, nil
+	case errors.Is(err, registry.ErrUnexpectedType):
+		s, _, serr := k.GetStringValue(name)
+		if serr == nil {
+			if s = strings.TrimSpace(s); s == "" || s == "0" {
+				return 0, nil
+			}
+			if v, perr := parseCount(name, s); perr == nil {
+				return v, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("%s: want a whole number as REG_DWORD or REG_SZ", where)
+}
 
 // loadRegistryConfig reads the configuration from the Parameters key. A
 // missing key or value is an empty setting; a value of the wrong type or
@@ -68,6 +94,13 @@ func readConfigValues(k registry.Key) (*Config, error) {
 		cfg.Debug = d == 1
 	default:
 		return nil, fmt.Errorf("%s: %w", where(valueDebug), err)
+	}
+
+	if cfg.MaxConn, err = readCount(k, valueMaxConn, where(valueMaxConn)); err != nil {
+		return nil, err
+	}
+	if cfg.LogRetentionDays, err = readCount(k, valueRetention, where(valueRetention)); err != nil {
+		return nil, err
 	}
 
 	routes, _, err := k.GetStringsValue(valueRoutes)
@@ -121,6 +154,11 @@ func writeConfigValues(k registry.Key, cfg *Config) error {
 	}
 	if err := k.SetStringValue(valueDebug, strconv.Itoa(boolInt(cfg.Debug))); err != nil {
 		return fmt.Errorf("write %s: %w", valueDebug, err)
+	}
+	for name, n := range map[string]int{valueMaxConn: cfg.MaxConn, valueRetention: cfg.LogRetentionDays} {
+		if err := k.SetDWordValue(name, uint32(n)); err != nil {
+			return fmt.Errorf("write %s: %w", name, err)
+		}
 	}
 	// LogDir is kept as the administrator wrote it (unexpanded) unless the
 	// configuration changed it.
@@ -182,6 +220,17 @@ func copyConfigValues(src, dst registry.Key) error {
 	} else if d, _, err := src.GetIntegerValue(valueDebug); err == nil {
 		if err := dst.SetDWordValue(valueDebug, uint32(d)); err != nil {
 			return fmt.Errorf("copy %s: %w", valueDebug, err)
+		}
+	}
+	for _, name := range []string{valueMaxConn, valueRetention} {
+		if n, _, err := src.GetIntegerValue(name); err == nil {
+			if err := dst.SetDWordValue(name, uint32(n)); err != nil {
+				return fmt.Errorf("copy %s: %w", name, err)
+			}
+		} else if s, _, err := src.GetStringValue(name); err == nil {
+			if err := dst.SetStringValue(name, s); err != nil {
+				return fmt.Errorf("copy %s: %w", name, err)
+			}
 		}
 	}
 	if routes, _, err := src.GetStringsValue(valueRoutes); err == nil {

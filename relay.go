@@ -100,12 +100,9 @@ func (rt Route) connectTimeout() time.Duration {
 type Relay struct {
 	// Events, when set, receives every connection event. It is called from
 	// the connection's goroutines, so it must be quick and must not block.
-	Events func(Event)
-	// MaxConns caps the open connections of all routes together; zero
-	// means no cap. Over it, new clients are refused.
-	MaxConns int
-
-	open atomic.Int64 // open connections, all routes
+	Events   func(Event)
+	open     atomic.Int64 // open connections, all routes
+	maxConns atomic.Int64 // SetMaxConns
 
 	mu       sync.Mutex
 	routes   map[int]*routeListener
@@ -114,6 +111,10 @@ type Relay struct {
 	poller   *idlePoller // created with the first route; nil where unsupported
 	noIdle   bool        // the idle poller could not be created: use goroutines
 }
+
+// SetMaxConns caps the open connections of all routes together; zero means
+// no cap. Over it, new clients are refused; open ones are not touched.
+func (r *Relay) SetMaxConns(n int) { r.maxConns.Store(int64(n)) }
 
 // Start listens for the route and relays its connections until Stop or
 // Shutdown. It returns the listen error, if any, and never blocks on clients.
@@ -358,7 +359,7 @@ func (l *routeListener) refusal(client *net.TCPConn) string {
 	if max := l.route.MaxConn; max > 0 && l.active() >= max {
 		return fmt.Sprintf("route has maxconn=%d open connections", max)
 	}
-	if max := l.relay.MaxConns; max > 0 && l.relay.open.Load() >= int64(max) {
+	if max := l.relay.maxConns.Load(); max > 0 && l.relay.open.Load() >= max {
 		return fmt.Sprintf("relay has its global maximum of %d open connections", max)
 	}
 	return ""

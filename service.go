@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // service runs the configured routes, as RelayTCPsvc: the relay, the daily
@@ -20,9 +22,11 @@ type service struct {
 	connLog *connLog
 	lines   *lineQueue // to connLog, so that logging never slows the relay
 
-	logDir string
-	debug  bool
-	routes map[int]RouteSpec // the running routes, by local port
+	logDir    string
+	debug     bool
+	retention int               // LogRetentionDays of the running pruner
+	stopPrune func()            // stops the log pruner
+	routes    map[int]RouteSpec // the running routes, by local port
 }
 
 // errNoRoutes is returned by startService when there is nothing to relay.
@@ -37,6 +41,7 @@ func startService(cfg *Config, log serviceLog) (*service, error) {
 		return nil, errNoRoutes
 	}
 	s := &service{log: log, relay: &Relay{}, routes: make(map[int]RouteSpec)}
+	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = func(e Event) { s.lines.Print(e.String()) }
 	for _, r := range cfg.Routes {
@@ -68,11 +73,74 @@ func (s *service) openLogs(cfg *Config) {
 		s.connLog.failing = true
 	}
 	s.lines = newLineQueue(s.connLog, newline)
+	s.startPruner(cfg.LogRetentionDays)
 }
 
 func (s *service) closeLogs() {
+	s.stopPrune()
 	s.lines.Close()
 	s.connLog.Close()
+}
+
+// startPruner deletes logs older than days in the log directory now and
+// every hour after, until stopPrune; days 0 keeps everything.
+func (s *service) startPruner(days int) {
+	s.retention = days
+	if days <= 0 {
+		s.stopPrune = func() {}
+		return
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	s.stopPrune = func() {
+		close(stop)
+		<-done
+	}
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			if _, err := pruneLogs(s.logDir, days, time.Now()); err != nil {
+				s.log.Warning(eventService, fmt.Sprintf(msgLogDir, s.logDir, err))
+			}
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+}
+
+// pruneLogs deletes the connection logs (CO*.LOG) and data logs (RL*.LOG)
+// in dir last written more than days days before now. It returns how many
+// it deleted and the first error.
+func pruneLogs(dir string, days int, now time.Time) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("prune logs: %w", err)
+	}
+	cutoff := now.Add(-time.Duration(days) * 24 * time.Hour)
+	removed := 0
+	var firstErr error
+	for _, e := range entries {
+		name := strings.ToUpper(e.Name())
+		if e.IsDir() || !strings.HasSuffix(name, ".LOG") || !(strings.HasPrefix(name, "CO") || strings.HasPrefix(name, "RL")) {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || !info.ModTime().Before(cutoff) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("prune logs: %w", err)
+			}
+			continue
+		}
+		removed++
+	}
+	return removed, firstErr
 }
 
 // startRoute starts one route, reporting the outcome as event 101.
@@ -141,9 +209,13 @@ func (s *service) apply(cfg *Config) {
 			}
 		}
 	}
+	s.relay.SetMaxConns(cfg.MaxConn)
 	if settingsChanged {
 		s.closeLogs()
 		s.openLogs(cfg)
+	} else if cfg.LogRetentionDays != s.retention {
+		s.stopPrune()
+		s.startPruner(cfg.LogRetentionDays)
 	}
 	for _, r := range cfg.Routes {
 		if _, running := s.routes[r.LocalPort]; running {

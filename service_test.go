@@ -380,3 +380,62 @@ func TestServiceLiveReconfig(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(t, 20*time.Second)
 }
+
+// TestServiceRetentionAndGlobalCap: logretention deletes old logs at start
+// (and only logs), and the global maxconn refuses connections over it.
+func TestServiceRetentionAndGlobalCap(t *testing.T) {
+	echo := echoServer(t)
+	dir := tempDir(t)
+	logDir := filepath.Join(dir, "logs")
+	os.MkdirAll(logDir, 0o700)
+	old := time.Now().Add(-72 * time.Hour)
+	for _, name := range []string{"CO261101.LOG", "RL261101120042.LOG", "keep-me.txt"} {
+		path := filepath.Join(logDir, name)
+		os.WriteFile(path, []byte("x"), 0o600)
+		os.Chtimes(path, old, old)
+	}
+	recent := filepath.Join(logDir, "CO261123.LOG")
+	os.WriteFile(recent, []byte("x"), 0o600)
+	port := freePort(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("logdir %s\nlogretention 2\nmaxconn 1\nroute %d 127.0.0.1 %d\n", logDir, port, portOf(echo.Addr()))), 0o644)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	gone := func(name string) bool { _, err := os.Stat(filepath.Join(logDir, name)); return os.IsNotExist(err) }
+	if !eventually(5*time.Second, func() bool { return gone("CO261101.LOG") && gone("RL261101120042.LOG") }) {
+		t.Error("logs older than logretention 2 were not deleted")
+	}
+	if gone("keep-me.txt") || gone("CO261123.LOG") {
+		t.Error("pruning deleted a file that is not an old log")
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	first := dialTCP(t, addr)
+	defer first.Close()
+	if !echoes(first) {
+		t.Fatal("first connection not relayed")
+	}
+	if relays(addr) {
+		t.Error("second connection relayed over the global maxconn 1")
+	}
+	first.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 20*time.Second)
+}
+
+func TestPruneLogs(t *testing.T) {
+	dir := tempDir(t)
+	now := time.Now()
+	for name, age := range map[string]time.Duration{"CO1.LOG": 49 * time.Hour, "RL2.LOG": 47 * time.Hour, "co3.log": 100 * time.Hour, "X.LOG": 100 * time.Hour} {
+		path := filepath.Join(dir, name)
+		os.WriteFile(path, nil, 0o600)
+		os.Chtimes(path, now.Add(-age), now.Add(-age))
+	}
+	n, err := pruneLogs(dir, 2, now)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2 (CO1.LOG and co3.log)", n, err)
+	}
+	left, _ := os.ReadDir(dir)
+	if len(left) != 2 {
+		t.Fatalf("left %v; want RL2.LOG and X.LOG", left)
+	}
+}

@@ -57,8 +57,9 @@ func testKey(t *testing.T) registry.Key {
 // TestRegistryConfigRoundTrip writes a configuration and reads it back.
 func TestRegistryConfigRoundTrip(t *testing.T) {
 	k := testKey(t)
-	want := &Config{LogDir: `C:\DATA\LOGS`, Debug: true, Routes: []RouteSpec{
+	want := &Config{LogDir: `C:\DATA\LOGS`, Debug: true, MaxConn: 500, LogRetentionDays: 30, Routes: []RouteSpec{
 		{LocalPort: 155, RemoteHost: "192.168.1.200", RemotePort: 110}, {LocalPort: 1088, RemoteHost: "www.mydomaindot.com", RemotePort: 80}, {LocalPort: 8080, RemoteHost: "::1", RemotePort: 9000},
+		{BindAddr: "127.0.0.1", LocalPort: 25, RemoteHost: "mail", RemotePort: 25, Allow: "10.0.0.0/8", MaxConn: 10},
 	}}
 	if err := writeConfigValues(k, want); err != nil {
 		t.Fatal(err)
@@ -101,6 +102,7 @@ func TestRegistryConfigForms(t *testing.T) {
 		want string
 	}{
 		{func() { k.SetStringValue(valueDebug, "yes") }, `Debug: invalid debug value "yes"`},
+		{func() { k.SetStringValue(valueMaxConn, "lots") }, `MaxConn: want a whole number`},
 		{func() { k.SetDWordValue(valueDebug, 7) }, `Debug: want REG_SZ "0" or "1"`},
 		{func() { k.SetStringValue(valueRoutes, "155 host 110") }, `Routes`},
 		{func() { k.SetStringsValue(valueRoutes, []string{"155 host 110", "156 host x"}) }, `Routes: route 1: invalid remote port "x"`},
@@ -109,6 +111,7 @@ func TestRegistryConfigForms(t *testing.T) {
 	for _, b := range bad {
 		k.SetStringValue(valueDebug, "0")
 		k.SetStringsValue(valueRoutes, []string{"155 host 110"})
+		k.DeleteValue(valueMaxConn)
 		b.set()
 		if _, err := readConfigValues(k); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("got %v; want an error containing %q", err, b.want)
