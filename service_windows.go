@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sys/windows"
+	"golang.org/x/sys/windows/registry"
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/eventlog"
 	"golang.org/x/sys/windows/svc/mgr"
@@ -75,7 +76,24 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 	}
 	const accepts = svc.AcceptStop | svc.AcceptShutdown
 	status <- svc.Status{State: svc.Running, Accepts: accepts}
-	for req := range requests {
+	changed, stopWatch, err := watchParameters()
+	if err != nil {
+		ws.log.Warning(eventService, fmt.Sprintf("The Relay TCP Service cannot watch its configuration (%v): restart it to apply changes", err))
+	}
+	defer stopWatch()
+	for {
+		var req svc.ChangeRequest
+		select {
+		case <-changed:
+			cfg, err := loadRegistryConfig()
+			if err != nil {
+				ws.log.Error(eventService, fmt.Sprintf(msgBadReload, err))
+			} else {
+				s.apply(cfg)
+			}
+			continue
+		case req = <-requests:
+		}
 		switch req.Cmd {
 		case svc.Interrogate:
 			status <- req.CurrentStatus
@@ -93,7 +111,57 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 			ws.log.Warning(eventService, fmt.Sprintf("The Relay TCP Service ignored control %d", req.Cmd))
 		}
 	}
-	return false, 0
+}
+
+// watchParameters reports changes of the Parameters key's values (regedit,
+// relaytcp route, the admin menu) on the returned channel, a burst of
+// changes once, until stop is called.
+func watchParameters() (changed <-chan struct{}, stop func(), err error) {
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, registry.NOTIFY)
+	if err != nil {
+		return nil, func() {}, fmt.Errorf(`open HKLM\%s: %w`, parametersKey, err)
+	}
+	event, err := windows.CreateEvent(nil, 0, 0, nil)
+	if err != nil {
+		k.Close()
+		return nil, func() {}, fmt.Errorf("create event: %w", err)
+	}
+	quit, err := windows.CreateEvent(nil, 1, 0, nil)
+	if err != nil {
+		k.Close()
+		windows.CloseHandle(event)
+		return nil, func() {}, fmt.Errorf("create event: %w", err)
+	}
+	ch := make(chan struct{}, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			// Asynchronous: the event is signalled at the next change.
+			if err := windows.RegNotifyChangeKeyValue(windows.Handle(k), false, windows.REG_NOTIFY_CHANGE_LAST_SET, event, true); err != nil {
+				return
+			}
+			w, err := windows.WaitForMultipleObjects([]windows.Handle{event, quit}, false, windows.INFINITE)
+			if err != nil || w != windows.WAIT_OBJECT_0 {
+				return
+			}
+			// Let a burst of writes (a route add writes several values)
+			// settle into one reload.
+			time.Sleep(300 * time.Millisecond)
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	stop = func() {
+		windows.SetEvent(quit)
+		<-done
+		k.Close()
+		windows.CloseHandle(event)
+		windows.CloseHandle(quit)
+	}
+	return ch, stop, nil
 }
 
 // runInstall installs or removes the service, its event source and its

@@ -29,7 +29,7 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-ECHO=19301 R0=19311 R1=19312
+ECHO=19301 R0=19311 R1=19312 R2=19313
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
@@ -52,6 +52,15 @@ check "status says Running" sh -c "wine '$exe' status | tr -d '\r' | grep -q 'St
 check "payload through route 0" relay_check $R0
 check "payload through route 1 (by name)" relay_check $R1
 
+# Live reconfiguration: the running service watches its Parameters key.
+check "route add while running" wine "$exe" route add $R2 127.0.0.1 $ECHO
+check "the new route starts without a restart" wait_port $R2
+check "payload through the new route" relay_check $R2
+check "route delete while running" wine "$exe" route delete 0
+port_closed() { local i; for i in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null || return 0; sleep 0.1; done; return 1; }
+check "the deleted route stops listening" port_closed $R0
+check "the other routes still relay" relay_check $R1
+
 check "net stop" wine net stop RelayTCPsvc
 sleep 1
 # events prints "ID text" per event: advapi's ReportEventW line carries the
@@ -65,6 +74,7 @@ ev() { events | grep -q "$1"; }
 # %ProgramData% is C:\users\Public under wine 8.
 logs=$(find "$WINEPREFIX/drive_c" -type d -path '*/RelayTCP/Logs' | head -1)
 check "event 100 started" ev "0x00000064.*successfully started"
+check "event 100 reloaded" ev "0x00000064 The Relay TCP Service configuration was reloaded"
 check "event 101 ready (route 0)" ev "0x00000065.*local port $R0 and relay to 127.0.0.1:$ECHO"
 check "event 100 stopped" ev "0x00000064.*successfully stopped"
 co="$logs/CO$(date +%y%m%d).LOG"
