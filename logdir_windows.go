@@ -1,9 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"unsafe"
+
+	"golang.org/x/sys/windows"
 )
 
 // defaultLogDir is where the service logs when LogDir is not set:
@@ -17,10 +22,32 @@ func defaultLogDir() string {
 	return filepath.Join(base, "RelayTCP", "Logs")
 }
 
-// createLogDir creates the log directory when missing.
+// logDirSDDL is the log directory's access: SYSTEM and Administrators only,
+// inherited by the files in it, and nothing inherited from above. The data
+// logs hold traffic.
+const logDirSDDL = "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)"
+
+// createLogDir creates the log directory when missing, with logDirSDDL. An
+// existing directory keeps the access its administrator gave it.
 func createLogDir(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return fmt.Errorf("create log directory: %w", err)
+	}
+	sd, err := windows.SecurityDescriptorFromString(logDirSDDL)
+	if err != nil {
+		return fmt.Errorf("create log directory: %w", err)
+	}
+	sa := &windows.SecurityAttributes{SecurityDescriptor: sd}
+	sa.Length = uint32(unsafe.Sizeof(*sa))
+	name, err := windows.UTF16PtrFromString(dir)
+	if err != nil {
+		return fmt.Errorf("create log directory %q: %w", dir, err)
+	}
+	if err := windows.CreateDirectory(name, sa); err != nil && !errors.Is(err, windows.ERROR_ALREADY_EXISTS) {
+		return fmt.Errorf("create log directory %s: %w", dir, err)
 	}
 	return nil
 }

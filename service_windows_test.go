@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"unsafe"
@@ -116,5 +117,34 @@ func TestRegistryConfigForms(t *testing.T) {
 		if _, err := readConfigValues(k); err == nil || !strings.Contains(err.Error(), b.want) {
 			t.Errorf("got %v; want an error containing %q", err, b.want)
 		}
+	}
+}
+
+// TestLogDirACL: a log directory relaytcp creates is for SYSTEM and
+// Administrators only.
+func TestLogDirACL(t *testing.T) {
+	if windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil {
+		t.Skip("wine 8 keeps no file ACLs: it reports a DACL made from the Unix mode, so this runs on Windows only")
+	}
+	dir := filepath.Join(tempDir(t), "new", "Logs")
+	if err := createLogDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	sd, err := windows.GetNamedSecurityInfo(dir, windows.SE_FILE_OBJECT, windows.DACL_SECURITY_INFORMATION)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sd.String()
+	for _, want := range []string{"D:P", "(A;OICI;FA;;;SY)", "(A;OICI;FA;;;BA)"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("log directory DACL %s lacks %s", got, want)
+		}
+	}
+	if strings.Count(got, "(A;") != 2 {
+		t.Errorf("log directory DACL %s: want exactly two allow entries", got)
+	}
+	// Files created inside can be written (by us, an Administrator here).
+	if err := os.WriteFile(filepath.Join(dir, "CO000101.LOG"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
