@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -108,5 +109,116 @@ func TestDescriptorExhaustion(t *testing.T) {
 	case <-p.done:
 		t.Fatalf("relay exited:\n%s", p.output())
 	default:
+	}
+}
+
+// vmRSS returns a process's resident memory in KiB.
+func vmRSS(t *testing.T, pid int) int {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// TestSlowReaderBoundedMemory: a server that does not read makes the relay
+// push back on the client; the relay's memory does not grow with what the
+// client tries to send.
+func TestSlowReaderBoundedMemory(t *testing.T) {
+	stalled := newLocalListener(t)
+	done := make(chan struct{})
+	defer close(done)
+	serveEach(stalled, func(c *net.TCPConn) { // never reads
+		<-done
+		c.Close()
+	})
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(stalled.Addr()), "-q")
+	before := vmRSS(t, p.cmd.Process.Pid)
+	c := dialTCP(t, p.addr())
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	chunk := make([]byte, 1<<20)
+	sent := 0
+	for sent < 512<<20 {
+		n, err := c.Write(chunk)
+		sent += n
+		if err != nil {
+			break // the deadline: the relay stopped taking data
+		}
+	}
+	growth := vmRSS(t, p.cmd.Process.Pid) - before
+	if sent >= 512<<20 {
+		t.Fatalf("the relay took all %d MiB from the client while the server read nothing", sent>>20)
+	}
+	if growth > 16<<10 {
+		t.Fatalf("relay memory grew by %d KiB after the client pushed %d MiB at a server that reads nothing", growth, sent>>20)
+	}
+	t.Logf("client got %d MiB into the socket buffers; relay memory grew by %d KiB", sent>>20, growth)
+}
+
+// TestClientVanishes: a client that resets mid-stream makes the relay close
+// the server's side at once.
+func TestClientVanishes(t *testing.T) {
+	ended := make(chan error, 1)
+	server := newLocalListener(t)
+	serveEach(server, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		go c.Write(make([]byte, 1<<20)) // keep the down direction busy too
+		_, err := io.Copy(io.Discard, c)
+		ended <- err
+	})
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(server.Addr()), "-q")
+	c := dialTCP(t, p.addr())
+	c.Write(make([]byte, 64<<10))
+	time.Sleep(100 * time.Millisecond)
+	c.SetLinger(0)
+	c.Close() // RST
+	select {
+	case err := <-ended:
+		if isTimeout(err) {
+			t.Fatal("server side still open 10 s after the client vanished")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server side never closed")
+	}
+}
+
+// TestStopWithThousandConnections: SIGTERM with 1,000 open connections ends
+// within the drain time and closes every one of them.
+func TestStopWithThousandConnections(t *testing.T) {
+	echo := echoServer(t)
+	p := startRelay(t, tempDir(t), "127.0.0.1", portOf(echo.Addr()), "-q", "-drain", "1s")
+	var conns []*net.TCPConn
+	for range 1000 {
+		c := dialTCP(t, p.addr())
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for _, c := range conns[:10] {
+		if !echoes(c) {
+			t.Fatal("not relayed")
+		}
+	}
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, p.output())
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stop took %v with a 1s drain", d)
+	}
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := io.ReadAll(c); isTimeout(err) {
+			t.Fatalf("connection %d still open after the relay stopped", i)
+		}
 	}
 }
