@@ -41,7 +41,7 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
-		path := filepath.Join(t.TempDir(), "relaytcp.conf")
+		path := filepath.Join(tempDir(t), "relaytcp.conf")
 		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
