@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Soak benchmark: runs the relaytcp service (Linux) under a steady churn of
+# connections, with some idle connections held and some bulk data, and
+# samples its memory (RSS), open descriptors and threads every INTERVAL
+# seconds. The figures must stay flat: after the warm-up, the last sample may
+# not exceed the first by more than 20% (memory) or 50 descriptors.
+#
+#   scripts/soak.sh                 10 minutes, a sample every 30 s
+#   MINUTES=1440 scripts/soak.sh    a day
+#   MINUTES=2 INTERVAL=10 scripts/soak.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINUTES=${MINUTES:-10}
+INTERVAL=${INTERVAL:-30}
+ulimit -n "$(ulimit -Hn)"
+
+tmp=$(mktemp -d /tmp/relaytcp-soak.XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/relaytcp" .
+go build -o "$tmp/loadgen" ./scripts/loadgen
+"$tmp/loadgen" echo -listen 127.0.0.1:19501 >/dev/null &
+pids+=($!)
+"$tmp/loadgen" sink -listen 127.0.0.1:19502 >/dev/null &
+pids+=($!)
+cat >"$tmp/relaytcp.conf" <<EOF
+logdir $tmp/logs
+logretention 1
+route 19511 127.0.0.1 19501 idle=10m
+route 19512 127.0.0.1 19502
+EOF
+"$tmp/relaytcp" service -config "$tmp/relaytcp.conf" 2>"$tmp/service.log" &
+svc=$!
+pids+=($svc)
+sleep 1
+
+# The load, for the whole soak: 500 idle connections held, a churn of
+# short echo connections, and a bulk stream now and then.
+end=$(($(date +%s) + MINUTES * 60))
+"$tmp/loadgen" idle -addr 127.0.0.1:19511 -n 500 -hold "$((MINUTES * 60 + 30))s" >/dev/null &
+pids+=($!)
+(
+	while [ "$(date +%s)" -lt "$end" ]; do
+		"$tmp/loadgen" connrate -addr 127.0.0.1:19511 -concurrency 20 -duration 5s >/dev/null || true
+		"$tmp/loadgen" bulk -addr 127.0.0.1:19512 -duration 1s >/dev/null || true
+		sleep 1
+	done
+) &
+pids+=($!)
+
+sample() {
+	local rss fds threads
+	rss=$(awk '/^VmRSS:/{print $2}' /proc/$svc/status)
+	fds=$(ls /proc/$svc/fd | wc -l)
+	threads=$(ls /proc/$svc/task | wc -l)
+	echo "$rss $fds $threads"
+}
+echo "| minute | RSS KiB | fds | threads |"
+echo "|---:|---:|---:|---:|"
+first="" last=""
+start=$(date +%s)
+sleep 20 # warm-up: the idle connections are up, the churn has run
+while [ "$(date +%s)" -lt "$end" ]; do
+	read -r rss fds threads <<<"$(sample)"
+	awk -v s=$(($(date +%s) - start)) -v r="$rss" -v f="$fds" -v t="$threads" 'BEGIN{printf "| %.1f | %s | %s | %s |\n", s/60, r, f, t}'
+	[ -n "$first" ] || first="$rss $fds"
+	last="$rss $fds"
+	sleep "$INTERVAL"
+done
+read -r rss0 fds0 <<<"$first"
+read -r rss1 fds1 <<<"$last"
+if [ "$rss1" -gt $((rss0 * 120 / 100)) ] || [ "$fds1" -gt $((fds0 + 50)) ]; then
+	echo "soak: NOT flat: RSS $rss0 -> $rss1 KiB, fds $fds0 -> $fds1"
+	exit 1
+fi
+echo "soak: flat over $MINUTES minutes: RSS $rss0 -> $rss1 KiB, fds $fds0 -> $fds1"
