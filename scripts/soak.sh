@@ -2,8 +2,10 @@
 # Soak benchmark: runs the relaytcp service (Linux) under a steady churn of
 # connections, with some idle connections held and some bulk data, and
 # samples its memory (RSS), open descriptors and threads every INTERVAL
-# seconds. The figures must stay flat: after the warm-up, the last sample may
-# not exceed the first by more than 20% (memory) or 50 descriptors.
+# seconds. The figures must stay flat: after the warm-up, the lowest of the
+# last three samples may not exceed the highest of the first three by more
+# than 20% (memory) or 50 descriptors (the churn moves both up and down from
+# one sample to the next; a leak lifts the floor).
 #
 #   scripts/soak.sh                 10 minutes, a sample every 30 s
 #   MINUTES=1440 scripts/soak.sh    a day
@@ -64,20 +66,26 @@ sample() {
 }
 echo "| minute | RSS KiB | fds | threads |"
 echo "|---:|---:|---:|---:|"
-first="" last=""
+rss_all=() fds_all=()
 start=$(date +%s)
 sleep 20 # warm-up: the idle connections are up, the churn has run
 while [ "$(date +%s)" -lt "$end" ]; do
 	read -r rss fds threads <<<"$(sample)"
 	awk -v s=$(($(date +%s) - start)) -v r="$rss" -v f="$fds" -v t="$threads" 'BEGIN{printf "| %.1f | %s | %s | %s |\n", s/60, r, f, t}'
-	[ -n "$first" ] || first="$rss $fds"
-	last="$rss $fds"
+	rss_all+=("$rss") fds_all+=("$fds")
 	sleep "$INTERVAL"
 done
-read -r rss0 fds0 <<<"$first"
-read -r rss1 fds1 <<<"$last"
+n=${#rss_all[@]}
+if [ "$n" -lt 6 ]; then
+	echo "soak: only $n samples: run longer (MINUTES) or sample more often (INTERVAL)"
+	exit 2
+fi
+maxof() { printf '%s\n' "$@" | sort -n | tail -1; }
+minof() { printf '%s\n' "$@" | sort -n | head -1; }
+rss0=$(maxof "${rss_all[@]:0:3}") fds0=$(maxof "${fds_all[@]:0:3}")
+rss1=$(minof "${rss_all[@]:n-3}") fds1=$(minof "${fds_all[@]:n-3}")
 if [ "$rss1" -gt $((rss0 * 120 / 100)) ] || [ "$fds1" -gt $((fds0 + 50)) ]; then
-	echo "soak: NOT flat: RSS $rss0 -> $rss1 KiB, fds $fds0 -> $fds1"
+	echo "soak: NOT flat: RSS floor $rss1 KiB against an early high of $rss0, fds floor $fds1 against $fds0"
 	exit 1
 fi
-echo "soak: flat over $MINUTES minutes: RSS $rss0 -> $rss1 KiB, fds $fds0 -> $fds1"
+echo "soak: flat over $MINUTES minutes: early high RSS $rss0 KiB, late floor $rss1; early high fds $fds0, late floor $fds1"
