@@ -134,14 +134,6 @@ func (a *adminMenu) askValid(prompt string, parse func(string) error) (answer st
 
 func (a *adminMenu) addRoute(cfg *Config) error {
 	var r RouteSpec
-	used := func(port int) error {
-		for i, old := range cfg.Routes {
-			if old.LocalPort == port {
-				return fmt.Errorf("local port %d is already used by route %d", port, i)
-			}
-		}
-		return nil
-	}
 	steps := []struct {
 		prompt string
 		parse  func(string) error
@@ -150,7 +142,7 @@ func (a *adminMenu) addRoute(cfg *Config) error {
 			if r.BindAddr, r.LocalPort, err = parseLocal(s); err != nil {
 				return err
 			}
-			return used(r.LocalPort)
+			return cfg.conflict(r, len(cfg.Routes))
 		}},
 		{"Remote IP or name: ", func(s string) (err error) { r.RemoteHost, err = parseHost(s); return err }},
 		{"Destination port: ", func(s string) (err error) { r.RemotePort, err = parsePort("destination port", s); return err }},

@@ -26,25 +26,35 @@ type Config struct {
 	Routes []RouteSpec
 }
 
-// Validate checks the routes as a whole: two routes may not share a local
-// port.
+// Validate checks the routes as a whole: two routes may not listen on the
+// same port of the same address (a route on every interface takes the port
+// on all of them).
 func (c *Config) Validate() error {
-	seen := make(map[int]int, len(c.Routes))
 	for i, r := range c.Routes {
-		if first, dup := seen[r.LocalPort]; dup {
-			return fmt.Errorf("route %d: local port %d is already used by route %d", i, r.LocalPort, first)
+		if err := c.conflict(r, i); err != nil {
+			return fmt.Errorf("route %d: %w", i, err)
 		}
-		seen[r.LocalPort] = i
 	}
 	return nil
 }
 
-// AddRoute appends a route, refusing a local port that is already used.
-func (c *Config) AddRoute(r RouteSpec) error {
-	for i, old := range c.Routes {
-		if old.LocalPort == r.LocalPort {
-			return fmt.Errorf("local port %d is already used by route %d", r.LocalPort, i)
+// conflict says which of the first n routes listens where r would.
+func (c *Config) conflict(r RouteSpec, n int) error {
+	for i, old := range c.Routes[:n] {
+		if old.LocalPort == r.LocalPort && (old.BindAddr == "" || r.BindAddr == "" || old.BindAddr == r.BindAddr) {
+			if old.BindAddr == r.BindAddr {
+				return fmt.Errorf("local port %s is already used by route %d", r.Local(), i)
+			}
+			return fmt.Errorf("local port %s overlaps route %d on %s", r.Local(), i, old.Local())
 		}
+	}
+	return nil
+}
+
+// AddRoute appends a route, refusing one whose local port is taken.
+func (c *Config) AddRoute(r RouteSpec) error {
+	if err := c.conflict(r, len(c.Routes)); err != nil {
+		return err
 	}
 	c.Routes = append(c.Routes, r)
 	return nil

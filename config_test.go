@@ -117,3 +117,27 @@ func TestConfigThousandRoutes(t *testing.T) {
 		t.Fatalf("delete 1000: %v", err)
 	}
 }
+
+// TestRoutesSharingAPort: routes may share a port on different addresses,
+// not on the same one, and not beside a route on every interface.
+func TestRoutesSharingAPort(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want string // "" when both may coexist
+	}{
+		{"127.0.0.1:80 h 1", "127.0.0.2:80 h 1", ""},
+		{"127.0.0.1:80 h 1", "127.0.0.1:81 h 1", ""},
+		{"127.0.0.1:80 h 1", "127.0.0.1:80 h 2", "local port 127.0.0.1:80 is already used by route 0"},
+		{"80 h 1", "127.0.0.1:80 h 1", "local port 127.0.0.1:80 overlaps route 0 on 80"},
+		{"[::1]:80 h 1", "80 h 1", "local port 80 overlaps route 0 on [::1]:80"},
+	}
+	for _, tt := range tests {
+		a, _ := ParseRouteSpec(tt.a)
+		b, _ := ParseRouteSpec(tt.b)
+		cfg := &Config{Routes: []RouteSpec{a}}
+		err := cfg.AddRoute(b)
+		if (err == nil) != (tt.want == "") || err != nil && err.Error() != tt.want {
+			t.Errorf("%q then %q: %v; want %q", tt.a, tt.b, err, tt.want)
+		}
+	}
+}

@@ -248,3 +248,36 @@ func TestCommandLineLimits(t *testing.T) {
 		t.Errorf("no Refused line:\n%s", p.output())
 	}
 }
+
+// TestSamePortTwoAddresses: two routes on one port, each bound to
+// its own address, each reach their own server.
+func TestSamePortTwoAddresses(t *testing.T) {
+	needLoopbackAliases(t)
+	one, two := echoServer(t), newLocalListener(t)
+	serveEach(two, func(c *net.TCPConn) { // answers "two" to anything
+		defer c.Close()
+		c.Read(make([]byte, 16))
+		c.Write([]byte("two!"))
+	})
+	port := freePort(t)
+	r := &Relay{}
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	for id, text := range []string{
+		"127.0.0.1:" + strconv.Itoa(port) + " 127.0.0.1 " + strconv.Itoa(portOf(one.Addr())),
+		"127.0.0.2:" + strconv.Itoa(port) + " 127.0.0.1 " + strconv.Itoa(portOf(two.Addr())),
+	} {
+		spec, _ := ParseRouteSpec(text)
+		if err := r.Start(id, spec.Route()); err != nil {
+			t.Fatalf("route %d: %v", id, err)
+		}
+	}
+	roundTrip(t, "127.0.0.1:"+strconv.Itoa(port), "one!")
+	c := dialTCP(t, "127.0.0.2:"+strconv.Itoa(port))
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write([]byte("ping"))
+	got, _ := io.ReadAll(c)
+	if string(got) != "two!" {
+		t.Fatalf("127.0.0.2 route answered %q; want %q", got, "two!")
+	}
+}

@@ -24,9 +24,10 @@ type service struct {
 
 	logDir    string
 	debug     bool
-	retention int               // LogRetentionDays of the running pruner
-	stopPrune func()            // stops the log pruner
-	routes    map[int]RouteSpec // the running routes, by local port
+	retention int                  // LogRetentionDays of the running pruner
+	stopPrune func()               // stops the log pruner
+	routes    map[string]RouteSpec // the running routes, by their local side (RouteSpec.Local)
+	ids       map[string]int       // the relay's route number for each local side
 }
 
 // errNoRoutes is returned by startService when there is nothing to relay.
@@ -40,7 +41,7 @@ func startService(cfg *Config, log serviceLog) (*service, error) {
 		log.Error(eventService, msgNoRoutes)
 		return nil, errNoRoutes
 	}
-	s := &service{log: log, relay: &Relay{}, routes: make(map[int]RouteSpec)}
+	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int)}
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = func(e Event) { s.lines.Print(e.String()) }
@@ -154,7 +155,12 @@ func (s *service) startRoute(r RouteSpec) bool {
 	if s.debug {
 		rt.DataLogDir = s.logDir
 	}
-	if err := s.relay.Start(r.LocalPort, rt); err != nil {
+	id, ok := s.ids[r.Local()]
+	if !ok {
+		id = len(s.ids)
+		s.ids[r.Local()] = id
+	}
+	if err := s.relay.Start(id, rt); err != nil {
 		if isResourceError(err) {
 			s.log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
 		} else {
@@ -162,7 +168,7 @@ func (s *service) startRoute(r RouteSpec) bool {
 		}
 		return false
 	}
-	s.routes[r.LocalPort] = r
+	s.routes[r.Local()] = r
 	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.LocalPort, remote))
 	return true
 }
@@ -190,20 +196,20 @@ func isResourceError(err error) bool {
 // routes that are new start, routes that are gone stop accepting and let
 // their connections finish, changed routes restart (their connections go on
 // with the old settings until they end), and unchanged routes and their
-// connections are not touched. Routes are matched by local port. A change of
-// LogDir or Debug restarts every route.
+// connections are not touched. Routes are matched by their local side
+// (address and port). A change of LogDir or Debug restarts every route.
 func (s *service) apply(cfg *Config) {
 	logDir := cmp(cfg.LogDir, defaultLogDir())
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
-	want := make(map[int]RouteSpec, len(cfg.Routes))
+	want := make(map[string]RouteSpec, len(cfg.Routes))
 	for _, r := range cfg.Routes {
-		want[r.LocalPort] = r
+		want[r.Local()] = r
 	}
 	var stopped, started, failed []string
-	for port, old := range s.routes {
-		if r, ok := want[port]; !ok || r != old || settingsChanged {
-			s.relay.Retire(port)
-			delete(s.routes, port)
+	for local, old := range s.routes {
+		if r, ok := want[local]; !ok || r != old || settingsChanged {
+			s.relay.Retire(s.ids[local])
+			delete(s.routes, local)
 			if !ok {
 				stopped = append(stopped, old.String())
 			}
@@ -218,7 +224,7 @@ func (s *service) apply(cfg *Config) {
 		s.startPruner(cfg.LogRetentionDays)
 	}
 	for _, r := range cfg.Routes {
-		if _, running := s.routes[r.LocalPort]; running {
+		if _, running := s.routes[r.Local()]; running {
 			continue
 		}
 		if s.startRoute(r) {
