@@ -183,7 +183,13 @@ func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 	case "uninstall":
 		err = uninstallService(stdout)
 	case "backup-config":
-		err = backupRegistryConfig()
+		// Run by the MSI before it removes the service: stopping it here,
+		// and waiting for its process to end, means the service is deleted
+		// at once rather than "marked for deletion", which would make the
+		// new product's InstallServices fail.
+		if err = backupRegistryConfig(); err == nil {
+			err = stopServiceProcess()
+		}
 	case "restore-config":
 		err = restoreRegistryConfig()
 	}
@@ -259,6 +265,40 @@ func uninstallService(stdout io.Writer) error {
 		return fmt.Errorf("remove event source %s: %w", serviceName, err)
 	}
 	fmt.Fprintf(stdout, "Service %s removed successfully\nEvent log for '%s' was successfully removed from Application log\nThe log directory was kept.\n", serviceName, serviceName)
+	return nil
+}
+
+// stopServiceProcess stops the service if it runs and waits, up to the
+// stop wait hint and a margin, until its process has exited. A service
+// that is not installed or not running is not an error.
+func stopServiceProcess() error {
+	m, err := mgr.Connect()
+	if err != nil {
+		return fmt.Errorf("connect to the service manager: %w", err)
+	}
+	defer m.Disconnect()
+	s, err := m.OpenService(serviceName)
+	if err != nil {
+		return nil
+	}
+	defer s.Close()
+	st, err := s.Query()
+	if err != nil || st.State == svc.Stopped {
+		return nil
+	}
+	var process windows.Handle
+	if st.ProcessId != 0 {
+		process, _ = windows.OpenProcess(windows.SYNCHRONIZE, false, st.ProcessId)
+	}
+	if process != 0 {
+		defer windows.CloseHandle(process)
+	}
+	if err := controlAndWait(s, svc.Stop, svc.Stopped); err != nil {
+		return err
+	}
+	if process != 0 {
+		windows.WaitForSingleObject(process, uint32((stopWaitHint + 10*time.Second).Milliseconds()))
+	}
 	return nil
 }
 
