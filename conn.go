@@ -92,11 +92,18 @@ func (c *relayConn) serve() {
 	if err != nil {
 		c.client.SetLinger(0)
 		c.client.Close()
+		if isResourceError(err) {
+			// Out of descriptors: one report per incident, not per client.
+			l.resourceError(err)
+			l.connDone(c)
+			return
+		}
 		l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: clientAddr,
 			Remote: l.route.RemoteAddr(), Duration: time.Since(c.start), Err: err})
 		l.connDone(c)
 		return
 	}
+	l.recovered()
 	remote := conn.(*net.TCPConn)
 	remoteAddr := remote.RemoteAddr().String()
 	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}

@@ -16,10 +16,11 @@ const (
 	ConnClosed
 	// ConnFailed: the remote side could not be reached; the client was closed.
 	ConnFailed
-	// AcceptFailed: accepting clients failed (the first error of an incident;
+	// AcceptFailed: accepting a client, or dialing for one, failed for lack
+	// of resources or another accept error (the first error of an incident;
 	// the route backs off and keeps trying).
 	AcceptFailed
-	// AcceptRecovered: accepting works again after Failures errors.
+	// AcceptRecovered: a connection is relayed again after Failures errors.
 	AcceptRecovered
 	// DataLogFailed: the data log of a connection could not be created or
 	// written; the connection goes on without it.
@@ -63,9 +64,9 @@ func (e Event) String() string {
 	case ConnFailed:
 		return fmt.Sprintf("%s Failed %s to %s after %s: %v", ts, e.Client, e.Remote, e.Duration.Round(time.Millisecond), e.Err)
 	case AcceptFailed:
-		return fmt.Sprintf("%s Accept error on route %d, backing off: %v", ts, e.Route, e.Err)
+		return fmt.Sprintf("%s Error on route %d, backing off: %v", ts, e.Route, e.Err)
 	case AcceptRecovered:
-		return fmt.Sprintf("%s Accept recovered on route %d after %d errors", ts, e.Route, e.Failures)
+		return fmt.Sprintf("%s Recovered on route %d after %d errors", ts, e.Route, e.Failures)
 	case ConnRefused:
 		return fmt.Sprintf("%s Refused %s to %s: %v", ts, e.Client, e.Remote, e.Err)
 	case DataLogFailed:

@@ -292,14 +292,25 @@ type routeListener struct {
 	conns   map[*relayConn]struct{}
 	closing bool
 	wg      sync.WaitGroup // the accept loop and every connection
-	idle    chan struct{}  // closed when conns becomes empty while closing
+
+	// An incident: accept or dial errors for lack of resources, since the
+	// last connection relayed; the accept loop waits backoff between
+	// accepts until it ends.
+	incidentErrors    int
+	lastIncidentError time.Time
+	backoff           time.Duration
+	idle              chan struct{} // closed when conns becomes empty while closing
 }
 
-// Accept back-off bounds: an accept error (too many open files, say) is
-// retried after minAcceptBackoff, doubling up to maxAcceptBackoff.
+// Back-off bounds: during an incident (too many open files, say) the
+// accept loop waits minAcceptBackoff between accepts, doubling up to
+// maxAcceptBackoff.
 const (
 	minAcceptBackoff = 5 * time.Millisecond
 	maxAcceptBackoff = time.Second
+	// incidentQuiet is how long an incident must go without errors before a
+	// relayed connection ends it.
+	incidentQuiet = time.Second
 )
 
 // acceptLoop accepts clients until the listener is closed. Errors never end
@@ -307,29 +318,23 @@ const (
 // recovery when an accept succeeds again.
 func (l *routeListener) acceptLoop() {
 	defer l.wg.Done()
-	var backoff time.Duration
-	failures := 0
 	for {
+		// While the system is out of resources, accept slowly: each
+		// accepted client would need more descriptors to be relayed.
+		if wait := l.incidentBackoff(); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-l.ctx.Done():
+				return
+			}
+		}
 		client, err := l.ln.AcceptTCP()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			if failures == 0 {
-				l.relay.emit(Event{Kind: AcceptFailed, Time: time.Now(), Route: l.id, Err: err})
-			}
-			failures++
-			backoff = min(max(2*backoff, minAcceptBackoff), maxAcceptBackoff)
-			select {
-			case <-time.After(backoff):
-			case <-l.ctx.Done():
-				return
-			}
+			l.resourceError(err)
 			continue
-		}
-		if failures > 0 {
-			l.relay.emit(Event{Kind: AcceptRecovered, Time: time.Now(), Route: l.id, Failures: failures})
-			failures, backoff = 0, 0
 		}
 		if why := l.refusal(client); why != "" {
 			client.SetLinger(0)
@@ -347,6 +352,46 @@ func (l *routeListener) acceptLoop() {
 		l.wg.Add(1)
 		go c.serve()
 	}
+}
+
+// resourceError records an error of an incident (accepting failed, or a
+// dial failed for lack of descriptors): the first one of an incident is
+// reported, and the accept loop backs off, doubling, until recovered.
+func (l *routeListener) resourceError(err error) {
+	l.mu.Lock()
+	first := l.incidentErrors == 0
+	l.incidentErrors++
+	l.lastIncidentError = time.Now()
+	l.backoff = min(max(2*l.backoff, minAcceptBackoff), maxAcceptBackoff)
+	l.mu.Unlock()
+	if first {
+		l.relay.emit(Event{Kind: AcceptFailed, Time: time.Now(), Route: l.id, Err: err})
+	}
+}
+
+// recovered ends an incident, if there is one and it has been quiet for
+// incidentQuiet, and reports it: a connection has been relayed again. While
+// descriptors run short, some connections get through between errors: they
+// do not end the incident.
+func (l *routeListener) recovered() {
+	l.mu.Lock()
+	n := l.incidentErrors
+	if n > 0 && time.Since(l.lastIncidentError) < incidentQuiet {
+		l.mu.Unlock()
+		return
+	}
+	l.incidentErrors, l.backoff = 0, 0
+	l.mu.Unlock()
+	if n > 0 {
+		l.relay.emit(Event{Kind: AcceptRecovered, Time: time.Now(), Route: l.id, Failures: n})
+	}
+}
+
+// incidentBackoff is how long the accept loop waits before its next accept.
+func (l *routeListener) incidentBackoff() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.backoff
 }
 
 // refusal says why a newly accepted client is refused (access lists, the
