@@ -149,8 +149,11 @@ func (h *halfConn) park() {
 			break
 		}
 	}
-	h.key = p.nextKey
-	p.parked[h.key] = h
+	// The key is copied: once registered, the direction may wake, run and
+	// park again (a new key) in another goroutine before Control returns.
+	key := p.nextKey
+	h.key = key
+	p.parked[key] = h
 	op := unix.EPOLL_CTL_MOD
 	if !h.added {
 		op = unix.EPOLL_CTL_ADD
@@ -162,22 +165,34 @@ func (h *halfConn) park() {
 	// reused by another connection while it is registered.
 	var ctlErr error
 	err := h.raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(h.key)}
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT, Fd: int32(key)}
 		ctlErr = unix.EpollCtl(p.epfd, op, int(fd), &ev)
 	})
 	if err == nil && ctlErr != nil {
 		err = fmt.Errorf("epoll_ctl: %w", ctlErr)
 	}
 	if err != nil {
-		if h.unpark() {
+		if p.take(key, h) {
 			h.finish(err)
 		}
 		return
 	}
 	// An abort that ran before we were in the map could not end us.
-	if h.conn.isAborted() && h.unpark() {
+	if h.conn.isAborted() && p.take(key, h) {
 		h.finish(errStopped)
 	}
+}
+
+// take removes h from the parked set if it is still parked under key. It
+// reports whether it did; if so, the caller owns h.
+func (p *idlePoller) take(key uint32, h *halfConn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.parked[key] != h {
+		return false
+	}
+	delete(p.parked, key)
+	return true
 }
 
 // unpark takes the direction out of the poller. It reports whether it was
@@ -188,12 +203,9 @@ func (h *halfConn) unpark() bool {
 		return false
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.parked[h.key] != h {
-		return false
-	}
-	delete(p.parked, h.key)
-	return true
+	key := h.key // written under p.mu by park
+	p.mu.Unlock()
+	return p.take(key, h)
 }
 
 // pump relays what src has to read, then parks the direction again.

@@ -90,7 +90,7 @@ func TestDescriptorExhaustion(t *testing.T) {
 	incident := func() int {
 		return strings.Count(strings.Join(p.stderrLines(), "\n"), "Error on route 0, backing off")
 	}
-	if !eventually(5*time.Second, func() bool { return incident() == 1 }) {
+	if !eventually(5*time.Second, func() bool { return incident() >= 1 }) {
 		t.Fatalf("want one error line for the incident; output:\n%s", p.output())
 	}
 	for _, c := range conns {
@@ -105,8 +105,11 @@ func TestDescriptorExhaustion(t *testing.T) {
 	}) {
 		t.Fatalf("no recovery line:\n%s", p.output())
 	}
-	if n := incident(); n != 1 {
-		t.Errorf("%d error lines for one incident; want 1", n)
+	// One Error line per incident, and each incident ended by one
+	// Recovered line (a loaded machine may see more than one incident).
+	recoveries := strings.Count(strings.Join(p.stderrLines(), "\n"), "Recovered on route 0 after")
+	if n := incident(); n < 1 || n != recoveries {
+		t.Errorf("%d Error lines and %d Recovered lines; want one of each per incident", n, recoveries)
 	}
 	if n := strings.Count(strings.Join(p.stderrLines(), "\n"), " Failed "); n != 0 {
 		t.Errorf("%d Failed lines during the incident; want none (one line per incident)", n)
