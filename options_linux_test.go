@@ -107,9 +107,11 @@ func TestDescriptorExhaustion(t *testing.T) {
 	}
 	// One Error line per incident, and each incident ended by one
 	// Recovered line (a loaded machine may see more than one incident).
-	recoveries := strings.Count(strings.Join(p.stderrLines(), "\n"), "Recovered on route 0 after")
-	if n := incident(); n < 1 || n != recoveries {
-		t.Errorf("%d Error lines and %d Recovered lines; want one of each per incident", n, recoveries)
+	recoveries := func() int {
+		return strings.Count(strings.Join(p.stderrLines(), "\n"), "Recovered on route 0 after")
+	}
+	if !eventually(5*time.Second, func() bool { return incident() == recoveries() }) {
+		t.Errorf("%d Error lines and %d Recovered lines; want one of each per incident", incident(), recoveries())
 	}
 	if n := strings.Count(strings.Join(p.stderrLines(), "\n"), " Failed "); n != 0 {
 		t.Errorf("%d Failed lines during the incident; want none (one line per incident)", n)

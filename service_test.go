@@ -239,19 +239,21 @@ func TestServiceThousandRoutes(t *testing.T) {
 	echo := echoServer(t)
 	echoPort := portOf(echo.Addr())
 	dir := tempDir(t)
-	// Ports the kernel handed out a moment ago are free.
-	var listeners []net.Listener
+	// Free ports below the ephemeral range (32768 and up), so that no
+	// client socket takes one between the check and the service's listen.
+	var ports []int
 	text := "logdir " + filepath.Join(dir, "logs") + "\n"
-	for range 1000 {
-		ln, err := net.Listen("tcp", ":0")
+	for port := 20000; port < 32000 && len(ports) < 1000; port++ {
+		ln, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		listeners = append(listeners, ln)
-		text += fmt.Sprintf("route %d 127.0.0.1 %d\n", portOf(ln.Addr()), echoPort)
-	}
-	for _, ln := range listeners {
 		ln.Close()
+		ports = append(ports, port)
+		text += fmt.Sprintf("route %d 127.0.0.1 %d\n", port, echoPort)
+	}
+	if len(ports) < 1000 {
+		t.Fatalf("only %d free ports in 20000-32000", len(ports))
 	}
 	conf := filepath.Join(dir, "relaytcp.conf")
 	os.WriteFile(conf, []byte(text), 0o644)
@@ -262,7 +264,7 @@ func TestServiceThousandRoutes(t *testing.T) {
 		t.Fatalf("%d routes ready; want 1000\n%s", ready, p.output())
 	}
 	for _, i := range []int{0, 499, 999} {
-		roundTrip(t, "127.0.0.1:"+strconv.Itoa(portOf(listeners[i].Addr())), "route "+strconv.Itoa(i))
+		roundTrip(t, "127.0.0.1:"+strconv.Itoa(ports[i]), "route "+strconv.Itoa(i))
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if code := p.wait(t, 20*time.Second); code != 0 {
