@@ -6,7 +6,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -30,8 +29,7 @@ type relayConn struct {
 
 	mu      sync.Mutex
 	remote  *net.TCPConn
-	halves  [2]*halfConn // client→remote, remote→client; nil until dialed
-	pending int          // directions still running
+	pending int // directions still running
 	aborted bool
 	reason  error  // why it ended; the first direction to end sets it
 	finish  func() // closes and reports the connection after both directions
@@ -73,13 +71,6 @@ type halfConn struct {
 	bytes      atomic.Int64
 	done       atomic.Bool
 	dlog       *dataLogDirection // nil: not logged
-
-	// Used by the idle poller (Linux): while parked, the direction has no
-	// goroutine and waits in the poller for src to become readable.
-	poller *idlePoller
-	raw    syscall.RawConn
-	key    uint32
-	added  bool // registered with the poller's epoll at least once
 }
 
 // serve dials the remote side and starts relaying. It runs in its own
@@ -152,16 +143,6 @@ func (c *relayConn) serve() {
 	}
 	l.relay.emit(opened)
 
-	if p := l.relay.idlePoller(); p != nil && dlog == nil {
-		// No goroutine waits for an idle direction: the server's side waits
-		// in the poller, and this goroutine reads what the client has
-		// already sent, then leaves the client's side to the poller too.
-		up.attach(p)
-		down.attach(p)
-		down.park()
-		up.pump()
-		return
-	}
 	go up.copy()
 	down.copy()
 }
@@ -175,7 +156,6 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 		return false
 	}
 	c.remote = remote
-	c.halves = [2]*halfConn{up, down}
 	c.pending = 2
 	c.finish = finish
 	return true
@@ -240,8 +220,7 @@ func (c *relayConn) directionDone() {
 }
 
 // abort closes both sides at once, resetting them so each peer learns that
-// the stream did not end cleanly, and ends the directions waiting in the
-// poller. The reason is kept unless an error came first.
+// the stream did not end cleanly. The reason is kept unless an error came first.
 func (c *relayConn) abort(reason error) {
 	c.mu.Lock()
 	if c.aborted {
@@ -252,7 +231,7 @@ func (c *relayConn) abort(reason error) {
 	if c.reason == nil || c.reason == errClientClosed || c.reason == errServerClosed {
 		c.reason = reason
 	}
-	remote, halves := c.remote, c.halves
+	remote := c.remote
 	c.mu.Unlock()
 
 	c.client.SetLinger(0)
@@ -261,18 +240,6 @@ func (c *relayConn) abort(reason error) {
 		remote.SetLinger(0)
 		remote.Close()
 	}
-	for _, h := range halves {
-		if h != nil && h.unpark() {
-			h.finish(reason)
-		}
-	}
-}
-
-// isAborted reports whether abort has run.
-func (c *relayConn) isAborted() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.aborted
 }
 
 // closeReason returns why the connection ended.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,8 +109,8 @@ type Relay struct {
 	routes   map[int]*routeListener
 	retiring map[*routeListener]struct{} // stopped accepting, connections still running
 	names    dataLogNamer
-	poller   *idlePoller // created with the first route; nil where unsupported
-	noIdle   bool        // the idle poller could not be created: use goroutines
+	engines  []*engine // created with the first route they run; nil where unsupported
+	noEngine bool      // the engines could not be created: use goroutines
 }
 
 // SetMaxConns caps the open connections of all routes together; zero means
@@ -124,7 +125,7 @@ func (r *Relay) Start(id int, rt Route) error {
 	if _, ok := r.routes[id]; ok {
 		return fmt.Errorf("route %d is already running", id)
 	}
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
+	lc := net.ListenConfig{KeepAliveConfig: keepAlive, Control: listenControl}
 	ln, err := lc.Listen(context.Background(), "tcp", rt.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
@@ -135,12 +136,29 @@ func (r *Relay) Start(id int, rt Route) error {
 		route:  rt,
 		relay:  r,
 		ln:     ln.(*net.TCPListener),
-		conns:  make(map[*relayConn]struct{}),
+		conns:  make(map[trackedConn]struct{}),
 		ctx:    ctx,
 		cancel: cancel,
 	}
 	if r.routes == nil {
 		r.routes = make(map[int]*routeListener)
+	}
+	if es := r.enginesFor(rt); es != nil {
+		// The engines accept and relay the route's clients.
+		l.engines = es
+		for _, e := range es {
+			errc := make(chan error, 1)
+			if !e.submit(func() { errc <- e.addListener(l) }) {
+				errc <- net.ErrClosed
+			}
+			if err := <-errc; err != nil {
+				ln.Close()
+				l.removeFromEngines()
+				return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
+			}
+		}
+		r.routes[id] = l
+		return nil
 	}
 	r.routes[id] = l
 	l.wg.Add(1)
@@ -202,6 +220,7 @@ func (r *Relay) Retire(id int) {
 	r.mu.Unlock()
 
 	l.ln.Close()
+	l.removeFromEngines()
 	go func() {
 		l.stop(drain)
 		r.mu.Lock()
@@ -215,8 +234,8 @@ func (r *Relay) Retire(id int) {
 // connections of retired routes too.
 func (r *Relay) Shutdown(ctx context.Context) {
 	r.mu.Lock()
-	routes, poller := r.routes, r.poller
-	r.routes, r.poller = nil, nil
+	routes, engines := r.routes, r.engines
+	r.routes, r.engines = nil, nil
 	retiring := make([]*routeListener, 0, len(r.retiring))
 	for l := range r.retiring {
 		retiring = append(retiring, l)
@@ -243,26 +262,38 @@ func (r *Relay) Shutdown(ctx context.Context) {
 		}()
 	}
 	wg.Wait()
-	if poller != nil {
-		poller.Close()
+	for _, e := range engines {
+		e.Close()
 	}
 }
 
-// idlePoller returns the relay's idle poller, creating it on first use, or
-// nil where the platform has none (each direction then has a goroutine).
-func (r *Relay) idlePoller() *idlePoller {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.poller == nil && !r.noIdle {
-		p, err := newIdlePoller()
-		if err != nil {
-			r.noIdle = true
-			return nil
-		}
-		r.poller = p
+// enginesFor returns the engines that relay route rt's connections, one
+// per processor (up to maxEngines), creating them on first use; or nil if
+// goroutines relay them: where the platform has no engine, and for routes
+// with a data log. r.mu is held.
+func (r *Relay) enginesFor(rt Route) []*engine {
+	if rt.DataLogDir != "" || r.noEngine {
+		return nil
 	}
-	return r.poller
+	if r.engines == nil {
+		n := min(runtime.GOMAXPROCS(0), maxEngines)
+		for range n {
+			e, err := newEngine()
+			if err != nil {
+				for _, e := range r.engines {
+					e.Close()
+				}
+				r.engines, r.noEngine = nil, true
+				return nil
+			}
+			r.engines = append(r.engines, e)
+		}
+	}
+	return r.engines
 }
+
+// maxEngines bounds the engines of a relay: each has an OS thread of its own.
+const maxEngines = 8
 
 func (r *Relay) emit(e Event) {
 	if r.Events != nil {
@@ -277,6 +308,9 @@ type routeListener struct {
 	route Route
 	relay *Relay
 	ln    *net.TCPListener
+	// engines accept and relay the route's clients, each the clients it
+	// accepts; nil: the accept loop and goroutines do.
+	engines []*engine
 
 	// ctx is cancelled when the route's remaining connections are forced
 	// closed; pending dials use it.
@@ -289,7 +323,7 @@ type routeListener struct {
 	retired     chan struct{}
 
 	mu      sync.Mutex
-	conns   map[*relayConn]struct{}
+	conns   map[trackedConn]struct{}
 	closing bool
 	wg      sync.WaitGroup // the accept loop and every connection
 
@@ -336,7 +370,7 @@ func (l *routeListener) acceptLoop() {
 			l.resourceError(err)
 			continue
 		}
-		if why := l.refusal(client); why != "" {
+		if why := l.refusal(client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
 			l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
@@ -396,8 +430,7 @@ func (l *routeListener) incidentBackoff() time.Duration {
 
 // refusal says why a newly accepted client is refused (access lists, the
 // route's and the relay's connection caps), or "" if it is not.
-func (l *routeListener) refusal(client *net.TCPConn) string {
-	addr := client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+func (l *routeListener) refusal(addr netip.Addr) string {
 	if why := l.route.admits(addr); why != "" {
 		return why
 	}
@@ -410,8 +443,23 @@ func (l *routeListener) refusal(client *net.TCPConn) string {
 	return ""
 }
 
+// removeFromEngines makes the engines forget the route's listener, which
+// must be closed.
+func (l *routeListener) removeFromEngines() {
+	for _, e := range l.engines {
+		e.submit(func() { e.removeListener(l) })
+	}
+}
+
+// trackedConn is an accepted connection of a route: a relayConn, or a flow
+// of the engine.
+type trackedConn interface {
+	// abort closes the connection at once, from any goroutine.
+	abort(reason error)
+}
+
 // track registers c as active; it reports false once the route is closing.
-func (l *routeListener) track(c *relayConn) bool {
+func (l *routeListener) track(c trackedConn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
@@ -422,13 +470,13 @@ func (l *routeListener) track(c *relayConn) bool {
 }
 
 // connDone is called once per accepted connection, when it is over.
-func (l *routeListener) connDone(c *relayConn) {
+func (l *routeListener) connDone(c trackedConn) {
 	l.relay.open.Add(-1)
 	l.untrack(c)
 	l.wg.Done()
 }
 
-func (l *routeListener) untrack(c *relayConn) {
+func (l *routeListener) untrack(c trackedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.conns, c)
@@ -457,6 +505,7 @@ func (l *routeListener) stop(ctx context.Context) {
 	}
 	l.mu.Unlock()
 	l.ln.Close()
+	l.removeFromEngines()
 
 	select {
 	case <-idle:
@@ -464,7 +513,7 @@ func (l *routeListener) stop(ctx context.Context) {
 	}
 	l.cancel()
 	l.mu.Lock()
-	left := make([]*relayConn, 0, len(l.conns))
+	left := make([]trackedConn, 0, len(l.conns))
 	for c := range l.conns {
 		left = append(left, c)
 	}

@@ -1,0 +1,916 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The Linux relay engine: one event loop, raw sockets, no goroutine per
+// connection.
+//
+// A Go relay built on net.TCPConn pays, per connection, for what the net
+// package does for every socket (getsockname, getpeername, SO_ERROR,
+// TCP_NODELAY and keepalive setsockopts, registering and unregistering with
+// the runtime's poller) and for the goroutine hand-offs between accept, dial
+// and copy: about 30 system calls and several thread wake-ups per relayed
+// connection, where HAProxy needs about 19 (../shared/PERFORMANCE-FACTS.md).
+// The engine does what HAProxy does: the listening sockets, the clients and
+// the remote sockets are registered edge-triggered in one epoll set, and one
+// goroutine accepts, connects, reads and writes with non-blocking system
+// calls as they become ready. Accepted sockets inherit TCP_NODELAY and
+// keepalive from their listener. Small data moves with read and write
+// through one buffer shared by the whole loop; a direction whose read fills
+// that buffer is bulk and moves with splice through a pipe from a small
+// pool, so the kernel copies nothing. An idle connection holds two sockets
+// and a small struct: no goroutine, no buffer, no pipe.
+//
+// The loop runs on its own OS thread and waits in epoll_wait. Other goroutines (timers, Stop, name resolution) hand work to
+// the loop with submit, which wakes it through an eventfd.
+
+const (
+	// engineBufferSize is the loop's read buffer; a read that fills it
+	// makes its direction bulk.
+	engineBufferSize = 16 << 10
+	// spliceChunk is what one splice asks the kernel to move, and the size
+	// of the pipes.
+	spliceChunk = 1 << 20
+	// maxFreePipes bounds the pipes kept for the next bulk direction.
+	maxFreePipes = 4
+	// roundBudget bounds the reads and writes one direction makes before
+	// the loop turns to other connections; acceptBudget does the same for
+	// accepts on one listener.
+	roundBudget  = 16
+	acceptBudget = 64
+)
+
+// Keys of the epoll set: the event's Fd field carries an id, its Pad field
+// says which socket of that id it is.
+const (
+	sideClient   = 0
+	sideRemote   = 1
+	sideListener = 2
+	sideWake     = 3
+)
+
+// engine is the event loop of a Relay.
+type engine struct {
+	epfd int // the epoll set
+	wake int // eventfd that submit writes to
+
+	mu     sync.Mutex
+	cmds   []func()
+	closed bool
+	done   chan struct{}
+
+	// Owned by the loop goroutine.
+	flows       map[uint32]*flow
+	listeners   map[uint32]*engineListener
+	nextID      uint32
+	buf         []byte
+	pipes       []*pipePair
+	again       []*flow // flows that used their round budget
+	acceptAgain []*engineListener
+	now         time.Time
+}
+
+// engineListener is a route's listening socket as the engine sees it.
+type engineListener struct {
+	id      uint32
+	l       *routeListener
+	raw     syscall.RawConn
+	waiting bool // a back-off timer will call accept
+	queued  bool // in acceptAgain
+}
+
+// pipePair is a splice pipe.
+type pipePair struct{ r, w int }
+
+// flow is one relayed connection in the engine.
+type flow struct {
+	id    uint32
+	l     *routeListener
+	e     *engine
+	fd    [2]int // client, remote; -1 once closed
+	start time.Time
+
+	client, remote string // ip:port, for the events
+	addrs          []netip.AddrPort
+	lastDialErr    error
+	connecting     bool
+	opened         bool
+	ended          bool
+	queued         bool // in engine.again
+	canRead        [2]bool
+	peerDone       [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
+	canWrite       [2]bool
+	dirs           [2]flowDir // client→remote, remote→client
+	reason         error
+	timer          *time.Timer // connect timeout, then idle timeout
+	lastActive     time.Time
+}
+
+// flowDir is one direction of a flow: bytes read from fd[d] are written to
+// fd[1-d].
+type flowDir struct {
+	pending []byte    // read, not yet written (the peer is slow)
+	pipe    *pipePair // while bulk data is in flight
+	inPipe  int
+	bulk    bool
+	eof     bool // the source ended and the end was passed on
+	bytes   int64
+}
+
+// newEngine creates the epoll set and the eventfd and starts the loop.
+func newEngine() (*engine, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET, Pad: sideWake}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
+	}
+	e := &engine{
+		epfd: epfd, wake: wake, done: make(chan struct{}),
+		flows: make(map[uint32]*flow), listeners: make(map[uint32]*engineListener),
+		buf: make([]byte, engineBufferSize),
+	}
+	go e.loop()
+	return e, nil
+}
+
+// submit runs fn in the loop goroutine. It reports false if the engine is
+// closed (fn will not run).
+func (e *engine) submit(fn func()) bool {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return false
+	}
+	e.cmds = append(e.cmds, fn)
+	first := len(e.cmds) == 1
+	e.mu.Unlock()
+	if first {
+		var one = [8]byte{1}
+		unix.Write(e.wake, one[:])
+	}
+	return true
+}
+
+// Close stops the loop and releases the epoll set, the eventfd and the
+// pipes. Every flow must have ended before.
+func (e *engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.mu.Unlock()
+	var one = [8]byte{1}
+	unix.Write(e.wake, one[:]) // wakes the loop, which sees closed
+	<-e.done
+	err := unix.Close(e.epfd)
+	unix.Close(e.wake)
+	for _, p := range e.pipes {
+		p.close()
+	}
+	e.pipes = nil
+	return err
+}
+
+// loop waits for events and handles them until Close. It has an OS thread
+// of its own and waits in epoll_wait itself: going through Go's netpoller
+// instead costs a goroutine park and wake-up, with their thread hand-offs,
+// for every round of events.
+func (e *engine) loop() {
+	runtime.LockOSThread()
+	defer close(e.done)
+	events := make([]unix.EpollEvent, 256)
+	for {
+		timeout := -1
+		if len(e.again) > 0 || len(e.acceptAgain) > 0 {
+			timeout = 0 // work left over: only collect what is ready
+		}
+		n, err := unix.EpollWait(e.epfd, events, timeout)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return
+		}
+		e.now = time.Now()
+		for _, ev := range events[:n] {
+			e.dispatch(ev)
+		}
+		if !e.runCommands() {
+			return
+		}
+		e.runAgain()
+	}
+}
+
+// dispatch handles one epoll event.
+func (e *engine) dispatch(ev unix.EpollEvent) {
+	id := uint32(ev.Fd)
+	switch ev.Pad {
+	case sideWake:
+		var b [8]byte
+		unix.Read(e.wake, b[:])
+	case sideListener:
+		if el, ok := e.listeners[id]; ok {
+			e.accept(el, false)
+		}
+	case sideClient, sideRemote:
+		f, ok := e.flows[id]
+		if !ok {
+			return
+		}
+		side := int(ev.Pad)
+		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			f.canRead[side] = true
+		}
+		if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			f.peerDone[side] = true
+		}
+		if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			f.canWrite[side] = true
+		}
+		if f.connecting {
+			if side == sideRemote {
+				e.connectDone(f, ev.Events)
+			}
+			return
+		}
+		if ev.Events&unix.EPOLLERR != 0 {
+			// A reset arrived: end now, even if no direction would read
+			// or write this side soon.
+			if err := socketError(f.fd[side]); err != nil {
+				e.abort(f, err)
+				return
+			}
+		}
+		e.relay(f)
+	}
+}
+
+// runCommands runs what other goroutines submitted. It reports false once
+// the engine is closed.
+func (e *engine) runCommands() bool {
+	e.mu.Lock()
+	cmds, closed := e.cmds, e.closed
+	e.cmds = nil
+	e.mu.Unlock()
+	for _, fn := range cmds {
+		fn()
+	}
+	return !closed
+}
+
+// runAgain gives the flows and listeners that used their budget another
+// round.
+func (e *engine) runAgain() {
+	flows, lns := e.again, e.acceptAgain
+	e.again, e.acceptAgain = nil, nil
+	for _, f := range flows {
+		f.queued = false
+		if !f.ended {
+			e.relay(f)
+		}
+	}
+	for _, el := range lns {
+		el.queued = false
+		e.accept(el, false)
+	}
+}
+
+// newID returns an id no flow or listener uses.
+func (e *engine) newID() uint32 {
+	for {
+		e.nextID++
+		if _, ok := e.flows[e.nextID]; ok {
+			continue
+		}
+		if _, ok := e.listeners[e.nextID]; ok {
+			continue
+		}
+		return e.nextID
+	}
+}
+
+// addListener makes the engine accept the route's clients. It runs in the
+// loop.
+func (e *engine) addListener(l *routeListener) error {
+	raw, err := l.ln.SyscallConn()
+	if err != nil {
+		return err
+	}
+	el := &engineListener{id: e.newID(), l: l, raw: raw}
+	var ctlErr error
+	err = raw.Control(func(fd uintptr) {
+		// Every engine waits on the listener; exclusive: an incoming
+		// client wakes one of them, not all.
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET | unix.EPOLLEXCLUSIVE, Fd: int32(el.id), Pad: sideListener}
+		ctlErr = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+	})
+	if err == nil {
+		err = ctlErr
+	}
+	if err != nil {
+		return fmt.Errorf("epoll_ctl listener: %w", err)
+	}
+	e.listeners[el.id] = el
+	e.accept(el, false) // clients may have queued already
+	return nil
+}
+
+// removeListener forgets a route's listener (closing it removed it from the
+// epoll set). It runs in the loop.
+func (e *engine) removeListener(l *routeListener) {
+	for id, el := range e.listeners {
+		if el.l == l {
+			delete(e.listeners, id)
+		}
+	}
+}
+
+// accept accepts the listener's queued clients, within the budget. While
+// the route has a resource incident it accepts one client per back-off
+// period (afterWait: the period is over).
+func (e *engine) accept(el *engineListener, afterWait bool) {
+	if afterWait {
+		el.waiting = false
+	}
+	if el.waiting {
+		return
+	}
+	if _, ok := e.listeners[el.id]; !ok {
+		return
+	}
+	l := el.l
+	for i := range acceptBudget {
+		if !(afterWait && i == 0) {
+			if wait := l.incidentBackoff(); wait > 0 {
+				el.waiting = true
+				time.AfterFunc(wait, func() { e.submit(func() { e.accept(el, true) }) })
+				return
+			}
+		}
+		var nfd int
+		var sa syscall.Sockaddr
+		var aerr error
+		err := el.raw.Control(func(fd uintptr) {
+			// syscall's Accept4, not x/sys's: that one asks the listener
+			// for SO_PROTOCOL after every accept.
+			nfd, sa, aerr = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
+		})
+		if err != nil {
+			delete(e.listeners, el.id) // the listener was closed
+			return
+		}
+		switch {
+		case aerr == nil:
+			e.newFlow(l, nfd, sa)
+		case errors.Is(aerr, unix.EAGAIN):
+			return
+		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
+		default:
+			l.resourceError(&net.OpError{Op: "accept", Net: "tcp", Addr: l.ln.Addr(), Err: os.NewSyscallError("accept4", aerr)})
+		}
+	}
+	if !el.queued {
+		el.queued = true
+		e.acceptAgain = append(e.acceptAgain, el)
+	}
+}
+
+// newFlow takes an accepted client: refuses it, or registers it and starts
+// connecting to the remote side.
+func (e *engine) newFlow(l *routeListener, fd int, sa syscall.Sockaddr) {
+	client := sockaddrAddrPort(sa)
+	if why := l.refusal(client.Addr()); why != "" {
+		closeReset(fd)
+		l.relay.emit(Event{Kind: ConnRefused, Time: e.now, Route: l.id,
+			Client: client.String(), Remote: l.route.RemoteAddr(), Err: errors.New(why)})
+		return
+	}
+	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now,
+		client: client.String(), remote: l.route.RemoteAddr(), connecting: true}
+	if !l.track(f) {
+		unix.Close(fd)
+		return
+	}
+	l.relay.open.Add(1)
+	l.wg.Add(1)
+	e.flows[f.id] = f
+	if err := e.register(f, sideClient); err != nil {
+		e.fail(f, err)
+		return
+	}
+	timeout := l.route.connectTimeout()
+	f.timer = time.AfterFunc(timeout, func() {
+		e.submit(func() {
+			if f.connecting && !f.ended {
+				e.fail(f, &net.OpError{Op: "dial", Net: "tcp", Addr: dialAddr(f), Err: os.ErrDeadlineExceeded})
+			}
+		})
+	})
+	if ip, err := netip.ParseAddr(l.route.RemoteHost); err == nil {
+		f.addrs = []netip.AddrPort{netip.AddrPortFrom(ip, uint16(l.route.RemotePort))}
+		e.dial(f)
+		return
+	}
+	// A name is resolved for every connection, so DNS changes are followed.
+	go func() {
+		ips, err := net.DefaultResolver.LookupNetIP(l.ctx, "ip", l.route.RemoteHost)
+		e.submit(func() {
+			if f.ended {
+				return
+			}
+			if err != nil {
+				e.fail(f, &net.OpError{Op: "dial", Net: "tcp", Err: err})
+				return
+			}
+			for _, ip := range ips {
+				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), uint16(l.route.RemotePort)))
+			}
+			e.dial(f)
+		})
+	}()
+}
+
+// dialAddr is the address a flow is dialing, for errors.
+func dialAddr(f *flow) net.Addr {
+	if len(f.addrs) > 0 {
+		return net.TCPAddrFromAddrPort(f.addrs[0])
+	}
+	return nil
+}
+
+// register adds one of the flow's sockets to the epoll set.
+func (e *engine) register(f *flow, side int) error {
+	ev := unix.EpollEvent{
+		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
+		Fd:     int32(f.id), Pad: int32(side),
+	}
+	if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, f.fd[side], &ev); err != nil {
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	return nil
+}
+
+// dial starts connecting to the flow's next remote address; when none is
+// left the flow fails with the last error.
+func (e *engine) dial(f *flow) {
+	for len(f.addrs) > 0 {
+		ap := f.addrs[0]
+		fd, err := connectNonblock(ap)
+		if err != nil {
+			f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+			if isResourceError(err) {
+				break
+			}
+			f.addrs = f.addrs[1:]
+			continue
+		}
+		f.fd[sideRemote] = fd
+		f.canRead[sideRemote], f.canWrite[sideRemote] = false, false
+		if err := e.register(f, sideRemote); err != nil {
+			e.fail(f, err)
+		}
+		return
+	}
+	e.fail(f, f.lastDialErr)
+}
+
+// connectDone handles the first event of the remote socket: connected, or
+// failed (then the next address is tried).
+func (e *engine) connectDone(f *flow, events uint32) {
+	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		err := socketError(f.fd[sideRemote])
+		if err == nil {
+			err = unix.ECONNREFUSED
+		}
+		unix.Close(f.fd[sideRemote])
+		f.fd[sideRemote] = -1
+		ap := f.addrs[0]
+		f.addrs = f.addrs[1:]
+		f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+		e.dial(f)
+		return
+	}
+	if events&unix.EPOLLOUT == 0 {
+		return
+	}
+	f.connecting = false
+	f.remote = f.addrs[0].String()
+	f.addrs = nil
+	f.timer.Stop()
+	f.timer = nil
+	f.opened = true
+	l := f.l
+	l.recovered()
+	if idle := l.route.IdleTimeout; idle > 0 {
+		f.lastActive = e.now
+		f.timer = time.AfterFunc(idle, func() { e.submit(func() { e.checkIdle(f) }) })
+	}
+	l.relay.emit(Event{Kind: ConnOpened, Time: e.now, Route: l.id, Client: f.client, Remote: f.remote})
+	e.relay(f)
+}
+
+// checkIdle runs when the idle timer fires: it ends the flow if nothing moved
+// for the whole timeout, or waits for the rest of it.
+func (e *engine) checkIdle(f *flow) {
+	if f.ended {
+		return
+	}
+	idle := f.l.route.IdleTimeout
+	quiet := time.Since(f.lastActive)
+	if quiet >= idle {
+		e.abort(f, errIdle)
+		return
+	}
+	f.timer.Reset(idle - quiet)
+}
+
+// relay moves what it can in both directions.
+func (e *engine) relay(f *flow) {
+	for d := range 2 {
+		if f.ended {
+			return
+		}
+		e.move(f, d)
+	}
+}
+
+// move relays direction d of f until its source has nothing to read or its
+// destination cannot take more, or the round budget is used.
+func (e *engine) move(f *flow, d int) {
+	dir := &f.dirs[d]
+	src, dst := f.fd[d], f.fd[1-d]
+	for range roundBudget {
+		// First pass on what is in flight.
+		if len(dir.pending) > 0 {
+			if !f.canWrite[1-d] {
+				return
+			}
+			nw, err := unix.Write(dst, dir.pending)
+			n, ok := e.wrote(f, d, nw, err)
+			if !ok {
+				return
+			}
+			dir.pending = dir.pending[n:]
+			if len(dir.pending) == 0 {
+				dir.pending = nil
+			}
+			continue
+		}
+		if dir.inPipe > 0 {
+			if !f.canWrite[1-d] {
+				return
+			}
+			n64, err := unix.Splice(dir.pipe.r, nil, dst, nil, dir.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n, ok := e.wrote(f, d, int(n64), err)
+			if !ok {
+				return
+			}
+			dir.inPipe -= n
+			continue
+		}
+		if dir.eof || !f.canRead[d] {
+			e.putPipe(dir)
+			return
+		}
+		var n int
+		var err error
+		if dir.bulk {
+			if dir.pipe == nil {
+				if dir.pipe, err = e.getPipe(); err != nil {
+					e.abort(f, err)
+					return
+				}
+			}
+			var n64 int64
+			n64, err = unix.Splice(src, nil, dir.pipe.w, nil, spliceChunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n = int(n64)
+		} else {
+			n, err = unix.Read(src, e.buf)
+		}
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			f.canRead[d] = false
+			e.putPipe(dir)
+			return
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			e.abort(f, os.NewSyscallError("read", err))
+			return
+		case n == 0:
+			e.ended(f, d)
+			return
+		}
+		if f.timer != nil {
+			f.lastActive = e.now
+		}
+		if dir.bulk {
+			dir.inPipe = n
+			if n < engineBufferSize {
+				dir.bulk = false // a trickle: back to read and write
+			}
+			continue
+		}
+		if n == len(e.buf) {
+			dir.bulk = true
+		} else if !f.peerDone[d] {
+			// A short read took all there was: skip the read that would
+			// only say EAGAIN; new data brings a new edge. (Not once the
+			// peer's end was reported: its edge has come already, and the
+			// next read sees it.)
+			f.canRead[d] = false
+		}
+		w, err := unix.Write(dst, e.buf[:n])
+		if err != nil && !errors.Is(err, unix.EAGAIN) {
+			e.abort(f, os.NewSyscallError("write", err))
+			return
+		}
+		w = max(w, 0)
+		dir.bytes += int64(w)
+		if w < n {
+			f.canWrite[1-d] = false
+			dir.pending = append([]byte(nil), e.buf[w:n]...)
+			return
+		}
+		if !f.canRead[d] {
+			return
+		}
+	}
+	if !f.queued {
+		f.queued = true
+		e.again = append(e.again, f)
+	}
+}
+
+// wrote accounts for a write of direction d: it returns how many bytes it
+// moved and whether the direction may go on (false: the destination is
+// full, or the flow ended).
+func (e *engine) wrote(f *flow, d, n int, err error) (int, bool) {
+	switch {
+	case errors.Is(err, unix.EAGAIN):
+		f.canWrite[1-d] = false
+		return 0, false
+	case errors.Is(err, unix.EINTR):
+		return 0, true
+	case err != nil:
+		e.abort(f, os.NewSyscallError("write", err))
+		return 0, false
+	}
+	f.dirs[d].bytes += int64(n)
+	return n, true
+}
+
+// ended handles the end of direction d's source: the end is passed on as a
+// half-close, and the flow ends when both directions have.
+func (e *engine) ended(f *flow, d int) {
+	f.dirs[d].eof = true
+	e.putPipe(&f.dirs[d])
+	if f.reason == nil {
+		f.reason = errServerClosed
+		if d == sideClient {
+			f.reason = errClientClosed
+		}
+	}
+	if f.dirs[1-d].eof {
+		e.finish(f, false)
+		return
+	}
+	if err := unix.Shutdown(f.fd[1-d], unix.SHUT_WR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+		e.abort(f, os.NewSyscallError("shutdown", err))
+	}
+}
+
+// abort ends the flow at once, resetting both sides so that each peer
+// learns that the stream did not end cleanly. The reason is kept unless an
+// error came first.
+func (e *engine) abort(f *flow, reason error) {
+	if f.ended {
+		return
+	}
+	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
+		f.reason = reason
+	}
+	e.finish(f, true)
+}
+
+// fail ends a flow whose remote side could not be reached.
+func (e *engine) fail(f *flow, err error) {
+	if f.ended {
+		return
+	}
+	f.reason = err
+	if isResourceError(err) {
+		f.l.resourceError(err)
+		f.opened = false
+		e.finish(f, true)
+		return
+	}
+	f.l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: f.l.id, Client: f.client,
+		Remote: f.remote, Duration: time.Since(f.start), Err: err})
+	f.opened = false
+	e.finish(f, true)
+}
+
+// finish closes the flow's sockets (reset: with RST) and pipes, reports it
+// closed if it had opened, and counts it done.
+func (e *engine) finish(f *flow, reset bool) {
+	f.ended = true
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	for side, fd := range f.fd {
+		if fd < 0 {
+			continue
+		}
+		if reset {
+			closeReset(fd)
+		} else {
+			unix.Close(fd)
+		}
+		f.fd[side] = -1
+	}
+	for d := range f.dirs {
+		dir := &f.dirs[d]
+		if dir.pipe != nil {
+			if dir.inPipe > 0 {
+				dir.pipe.close() // holds data that will never be sent
+				dir.pipe = nil
+			} else {
+				e.putPipe(dir)
+			}
+		}
+		dir.pending = nil
+	}
+	delete(e.flows, f.id)
+	l := f.l
+	if f.opened {
+		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: f.client, Remote: f.remote,
+			Sent: f.dirs[0].bytes, Received: f.dirs[1].bytes, Duration: time.Since(f.start), Err: f.reason})
+	}
+	l.connDone(f)
+}
+
+// abort ends the flow from another goroutine (Stop, Shutdown). The engine
+// outlives every flow, so the submission cannot be refused.
+func (f *flow) abort(reason error) {
+	f.e.submit(func() { f.e.abort(f, reason) })
+}
+
+// getPipe returns a pipe for a bulk direction.
+func (e *engine) getPipe() (*pipePair, error) {
+	if n := len(e.pipes); n > 0 {
+		p := e.pipes[n-1]
+		e.pipes = e.pipes[:n-1]
+		return p, nil
+	}
+	var fds [2]int
+	if err := unix.Pipe2(fds[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("pipe2", err)
+	}
+	// A bigger pipe moves more per splice; the default works too.
+	unix.FcntlInt(uintptr(fds[0]), unix.F_SETPIPE_SZ, spliceChunk)
+	return &pipePair{r: fds[0], w: fds[1]}, nil
+}
+
+// putPipe gives an empty direction's pipe back to the pool.
+func (e *engine) putPipe(dir *flowDir) {
+	p := dir.pipe
+	if p == nil || dir.inPipe > 0 {
+		return
+	}
+	dir.pipe = nil
+	if len(e.pipes) < maxFreePipes {
+		e.pipes = append(e.pipes, p)
+		return
+	}
+	p.close()
+}
+
+func (p *pipePair) close() {
+	unix.Close(p.r)
+	unix.Close(p.w)
+}
+
+// connectNonblock starts a non-blocking connect to ap, with the options
+// every relayed socket has (TCP_NODELAY, keepalive).
+func connectNonblock(ap netip.AddrPort) (int, error) {
+	family, sa := unix.AF_INET, unix.Sockaddr(nil)
+	if ap.Addr().Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
+		family = unix.AF_INET6
+		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16(), ZoneId: zoneID(ap.Addr().Zone())}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := setRelayOptions(fd); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if err := unix.Connect(fd, sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	return fd, nil
+}
+
+// setRelayOptions sets TCP_NODELAY and keepalive (keepAlive's idle time,
+// the system's interval and count) on a socket. Set on a listening socket,
+// the sockets it accepts inherit them.
+func setRelayOptions(fd int) error {
+	opts := []struct{ level, name, value int }{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAlive.Idle / time.Second)},
+	}
+	for _, o := range opts {
+		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
+			return os.NewSyscallError("setsockopt", err)
+		}
+	}
+	return nil
+}
+
+// zoneID returns the interface index of an IPv6 zone, or 0.
+func zoneID(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	return 0
+}
+
+// socketError returns the pending error of a socket (SO_ERROR), if any.
+func socketError(fd int) error {
+	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err != nil {
+		return os.NewSyscallError("getsockopt", err)
+	}
+	if v != 0 {
+		return syscall.Errno(v)
+	}
+	return nil
+}
+
+// closeReset closes a socket with an RST instead of a FIN.
+func closeReset(fd int) {
+	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
+}
+
+// sockaddrAddrPort converts an accepted peer address, unmapping IPv4 in IPv6.
+func sockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *syscall.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *syscall.SockaddrInet6:
+		ip := netip.AddrFrom16(sa.Addr).Unmap()
+		if sa.ZoneId != 0 && ip.Is6() {
+			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
+				ip = ip.WithZone(ifi.Name)
+			}
+		}
+		return netip.AddrPortFrom(ip, uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// listenControl sets the relay options on a listening socket, for its
+// accepted sockets to inherit.
+func listenControl(network, address string, c syscall.RawConn) error {
+	var optErr error
+	err := c.Control(func(fd uintptr) { optErr = setRelayOptions(int(fd)) })
+	if err != nil {
+		return err
+	}
+	return optErr
+}

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package main
+
+import (
+	"errors"
+	"syscall"
+)
+
+// engine is the Linux event loop (engine_linux.go). Elsewhere every relayed
+// connection has its own goroutines.
+type engine struct{}
+
+func newEngine() (*engine, error) {
+	return nil, errors.New("no relay engine on this platform")
+}
+
+func (e *engine) Close() error                       { return nil }
+func (e *engine) submit(fn func()) bool              { return false }
+func (e *engine) addListener(l *routeListener) error { return errors.ErrUnsupported }
+func (e *engine) removeListener(l *routeListener)    {}
+
+// listenControl sets nothing: accepted sockets get their options from Go.
+var listenControl func(network, address string, c syscall.RawConn) error
