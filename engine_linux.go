@@ -602,8 +602,9 @@ func (e *engine) move(f *flow, d int) {
 		if dir.bulk {
 			if dir.pipe == nil {
 				if dir.pipe, err = e.getPipe(); err != nil {
-					e.abort(f, err)
-					return
+					// Out of descriptors, say: copy instead.
+					dir.bulk = false
+					continue
 				}
 			}
 			var n64 int64

@@ -219,11 +219,10 @@ func TestRelayDialsByName(t *testing.T) {
 }
 
 // TestIdleConnectionsHoldNoPipes: an idle relayed connection costs the relay
-// its two sockets only, no splice pipes (Linux, where idle directions park
-// in the idle poller).
+// its two sockets only, no splice pipes (Linux, where the engine relays it).
 func TestIdleConnectionsHoldNoPipes(t *testing.T) {
 	if runtime.GOOS != "linux" {
-		t.Skip("the idle poller is Linux only; counts fds through /proc/self/fd")
+		t.Skip("the relay engine is Linux only; counts fds through /proc/self/fd")
 	}
 	// An echo server that does not splice, so that only the relay could
 	// hold pipes.
