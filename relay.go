@@ -100,7 +100,8 @@ func (rt Route) connectTimeout() time.Duration {
 // ready to use.
 type Relay struct {
 	// Events, when set, receives every connection event. It is called from
-	// the connection's goroutines, so it must be quick and must not block.
+	// the connection's goroutines or from an event loop that relays many
+	// connections (Linux), so it must be quick and must not block.
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
