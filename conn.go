@@ -83,14 +83,7 @@ func (c *relayConn) serve() {
 	if err != nil {
 		c.client.SetLinger(0)
 		c.client.Close()
-		if isResourceError(err) {
-			// Out of descriptors: one report per incident, not per client.
-			l.resourceError(err)
-			l.connDone(c)
-			return
-		}
-		l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: clientAddr,
-			Remote: l.route.RemoteAddr(), Duration: time.Since(c.start), Err: err})
+		l.dialFailed(clientAddr, c.start, err)
 		l.connDone(c)
 		return
 	}

@@ -105,8 +105,7 @@ type flow struct {
 	client, remote string // ip:port, for the events
 	addrs          []netip.AddrPort
 	lastDialErr    error
-	connecting     bool
-	opened         bool
+	connecting     bool // until the remote side answered: no Opened or Closed event before
 	ended          bool
 	queued         bool // in engine.again
 	canRead        [2]bool
@@ -406,8 +405,7 @@ func (e *engine) newFlow(l *routeListener, fd int, sa syscall.Sockaddr) {
 	client := sockaddrAddrPort(sa)
 	if why := l.refusal(client.Addr()); why != "" {
 		closeReset(fd)
-		l.relay.emit(Event{Kind: ConnRefused, Time: e.now, Route: l.id,
-			Client: client.String(), Remote: l.route.RemoteAddr(), Err: errors.New(why)})
+		l.refused(client.String(), why)
 		return
 	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now,
@@ -523,7 +521,6 @@ func (e *engine) connectDone(f *flow, events uint32) {
 	f.addrs = nil
 	f.timer.Stop()
 	f.timer = nil
-	f.opened = true
 	l := f.l
 	l.recovered()
 	if idle := l.route.IdleTimeout; idle > 0 {
@@ -719,21 +716,14 @@ func (e *engine) abort(f *flow, reason error) {
 	e.finish(f, true)
 }
 
-// fail ends a flow whose remote side could not be reached.
+// fail ends a flow whose remote side could not be reached: the client is
+// reset.
 func (e *engine) fail(f *flow, err error) {
 	if f.ended {
 		return
 	}
 	f.reason = err
-	if isResourceError(err) {
-		f.l.resourceError(err)
-		f.opened = false
-		e.finish(f, true)
-		return
-	}
-	f.l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: f.l.id, Client: f.client,
-		Remote: f.remote, Duration: time.Since(f.start), Err: err})
-	f.opened = false
+	f.l.dialFailed(f.client, f.start, err)
 	e.finish(f, true)
 }
 
@@ -769,7 +759,7 @@ func (e *engine) finish(f *flow, reset bool) {
 	}
 	delete(e.flows, f.id)
 	l := f.l
-	if f.opened {
+	if !f.connecting { // it had opened
 		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: f.client, Remote: f.remote,
 			Sent: f.dirs[0].bytes, Received: f.dirs[1].bytes, Duration: time.Since(f.start), Err: f.reason})
 	}

@@ -374,8 +374,7 @@ func (l *routeListener) acceptLoop() {
 		if why := l.refusal(client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
-			l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
-				Client: client.RemoteAddr().String(), Remote: l.route.RemoteAddr(), Err: errors.New(why)})
+			l.refused(client.RemoteAddr().String(), why)
 			continue
 		}
 		c := &relayConn{route: l, client: client, start: time.Now()}
@@ -387,6 +386,25 @@ func (l *routeListener) acceptLoop() {
 		l.wg.Add(1)
 		go c.serve()
 	}
+}
+
+// refused reports a client closed at once, and why (refusal).
+func (l *routeListener) refused(client, why string) {
+	l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
+		Client: client, Remote: l.route.RemoteAddr(), Err: errors.New(why)})
+}
+
+// dialFailed reports that the remote side could not be reached for a
+// client accepted at start (the client has been closed): lack of
+// descriptors counts in the route's incident, one report per incident;
+// anything else is a Failed event of its own.
+func (l *routeListener) dialFailed(client string, start time.Time, err error) {
+	if isResourceError(err) {
+		l.resourceError(err)
+		return
+	}
+	l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: client,
+		Remote: l.route.RemoteAddr(), Duration: time.Since(start), Err: err})
 }
 
 // resourceError records an error of an incident (accepting failed, or a
