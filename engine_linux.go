@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -33,8 +34,9 @@ import (
 // pool, so the kernel copies nothing. An idle connection holds two sockets
 // and a small struct: no goroutine, no buffer, no pipe.
 //
-// The loop runs on its own OS thread and waits in epoll_wait. Other goroutines (timers, Stop, name resolution) hand work to
-// the loop with submit, which wakes it through an eventfd.
+// Each loop is a goroutine that waits in epoll_wait itself (see loop).
+// Other goroutines (timers, Stop, name resolution) hand work to the loop
+// with submit, which wakes it through an eventfd.
 
 const (
 	// engineBufferSize is the loop's read buffer; a read that fills it
@@ -50,6 +52,11 @@ const (
 	// accepts on one listener.
 	roundBudget  = 16
 	acceptBudget = 64
+	// busyWait bounds a wait that keeps the loop's processor; yieldEvery
+	// is how often the loop yields it, under the scheduler's 10 ms
+	// preemption period.
+	busyWait   = 4 * time.Millisecond
+	yieldEvery = 8 * time.Millisecond
 )
 
 // Keys of the epoll set: the event's Fd field carries an id, its Pad field
@@ -86,7 +93,6 @@ type engine struct {
 type engineListener struct {
 	id      uint32
 	l       *routeListener
-	raw     syscall.RawConn
 	waiting bool // a back-off timer will call accept
 	queued  bool // in acceptAgain
 }
@@ -194,25 +200,44 @@ func (e *engine) Close() error {
 	return err
 }
 
-// loop waits for events and handles them until Close. It has an OS thread
-// of its own and waits in epoll_wait itself: going through Go's netpoller
-// instead costs a goroutine park and wake-up, with their thread hand-offs,
-// for every round of events.
+// loop waits for events and handles them until Close.
+//
+// While connections keep coming, the loop waits in a raw epoll_pwait of at
+// most busyWait, keeping its processor (P): a wait the scheduler knows of
+// lets the system monitor hand the P to another thread after 20 µs, and
+// getting it back costs thread wake-ups, for every round of events: they
+// were 40% of the relay's context switches under a connection-rate load.
+// The relay runs one more P than it has engines (engineCount) for its other
+// goroutines. A wait that
+// times out makes the loop idle: it then blocks through the scheduler
+// until the next event. The loop yields now and then, and after a signal,
+// so the scheduler never has to preempt it and a stop-the-world never waits.
 func (e *engine) loop() {
-	runtime.LockOSThread()
 	defer close(e.done)
 	events := make([]unix.EpollEvent, 256)
+	idle := false
+	lastYield := time.Now()
 	for {
-		timeout := -1
-		if len(e.again) > 0 || len(e.acceptAgain) > 0 {
-			timeout = 0 // work left over: only collect what is ready
+		var n int
+		var err error
+		switch {
+		case len(e.again) > 0 || len(e.acceptAgain) > 0:
+			n, err = epollWaitRaw(e.epfd, events, 0) // work left over: only collect what is ready
+		case idle:
+			n, err = unix.EpollWait(e.epfd, events, -1)
+		default:
+			n, err = epollWaitRaw(e.epfd, events, int(busyWait/time.Millisecond))
+			idle = err == nil && n == 0
 		}
-		n, err := unix.EpollWait(e.epfd, events, timeout)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) {
+				runtime.Gosched() // the signal may be a preemption request
 				continue
 			}
 			return
+		}
+		if n > 0 {
+			idle = false
 		}
 		e.now = time.Now()
 		for _, ev := range events[:n] {
@@ -222,6 +247,10 @@ func (e *engine) loop() {
 			return
 		}
 		e.runAgain()
+		if e.now.Sub(lastYield) >= yieldEvery {
+			lastYield = e.now
+			runtime.Gosched()
+		}
 	}
 }
 
@@ -316,22 +345,11 @@ func (e *engine) newID() uint32 {
 // addListener makes the engine accept the route's clients. It runs in the
 // loop.
 func (e *engine) addListener(l *routeListener) error {
-	raw, err := l.ln.SyscallConn()
-	if err != nil {
-		return err
-	}
-	el := &engineListener{id: e.newID(), l: l, raw: raw}
-	var ctlErr error
-	err = raw.Control(func(fd uintptr) {
-		// Every engine waits on the listener; exclusive: an incoming
-		// client wakes one of them, not all.
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET | unix.EPOLLEXCLUSIVE, Fd: int32(el.id), Pad: sideListener}
-		ctlErr = unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
-	})
-	if err == nil {
-		err = ctlErr
-	}
-	if err != nil {
+	el := &engineListener{id: e.newID(), l: l}
+	// Every engine waits on the listener; exclusive: an incoming client
+	// wakes one of them, not all.
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET | unix.EPOLLEXCLUSIVE, Fd: int32(el.id), Pad: sideListener}
+	if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, l.lfd, &ev); err != nil {
 		return fmt.Errorf("epoll_ctl listener: %w", err)
 	}
 	e.listeners[el.id] = el
@@ -339,15 +357,42 @@ func (e *engine) addListener(l *routeListener) error {
 	return nil
 }
 
-// removeListener forgets a route's listener (closing it removed it from the
-// epoll set). It runs in the loop.
+// removeListener forgets a route's listener and takes it out of the epoll
+// set. It runs in the loop.
 func (e *engine) removeListener(l *routeListener) {
 	for id, el := range e.listeners {
 		if el.l == l {
 			delete(e.listeners, id)
+			unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, l.lfd, nil)
 		}
 	}
 }
+
+// takeListener returns a descriptor of ln's socket that is not in the
+// runtime's poller, and closes ln.
+func takeListener(ln *net.TCPListener) (int, error) {
+	raw, err := ln.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var dupErr error
+	if err := raw.Control(func(s uintptr) {
+		fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		ln.Close()
+		return -1, err
+	}
+	if dupErr != nil {
+		ln.Close()
+		return -1, fmt.Errorf("dup listening socket: %w", dupErr)
+	}
+	ln.Close() // the socket stays open through fd
+	return fd, nil
+}
+
+// closeListenerFD closes a listening socket taken by takeListener.
+func closeListenerFD(fd int) { unix.Close(fd) }
 
 // accept accepts the listener's queued clients, within the budget. While
 // the route has a resource incident it accepts one client per back-off
@@ -371,26 +416,15 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 				return
 			}
 		}
-		var nfd int
-		var sa syscall.Sockaddr
-		var aerr error
-		err := el.raw.Control(func(fd uintptr) {
-			// syscall's Accept4, not x/sys's: that one asks the listener
-			// for SO_PROTOCOL after every accept.
-			nfd, sa, aerr = syscall.Accept4(int(fd), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC)
-		})
-		if err != nil {
-			delete(e.listeners, el.id) // the listener was closed
-			return
-		}
+		nfd, client, aerr := rawAccept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch {
 		case aerr == nil:
-			e.newFlow(l, nfd, sa)
+			e.newFlow(l, nfd, client)
 		case errors.Is(aerr, unix.EAGAIN):
 			return
 		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
 		default:
-			l.resourceError(&net.OpError{Op: "accept", Net: "tcp", Addr: l.ln.Addr(), Err: os.NewSyscallError("accept4", aerr)})
+			l.resourceError(&net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: os.NewSyscallError("accept4", aerr)})
 		}
 	}
 	if !el.queued {
@@ -401,8 +435,7 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 
 // newFlow takes an accepted client: refuses it, or registers it and starts
 // connecting to the remote side.
-func (e *engine) newFlow(l *routeListener, fd int, sa syscall.Sockaddr) {
-	client := sockaddrAddrPort(sa)
+func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
 	if why := l.refusal(client.Addr()); why != "" {
 		closeReset(fd)
 		l.refused(client.String(), why)
@@ -411,7 +444,7 @@ func (e *engine) newFlow(l *routeListener, fd int, sa syscall.Sockaddr) {
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now,
 		client: client.String(), remote: l.route.RemoteAddr(), connecting: true}
 	if !l.track(f) {
-		unix.Close(fd)
+		rawClose(fd)
 		return
 	}
 	l.relay.open.Add(1)
@@ -467,7 +500,7 @@ func (e *engine) register(f *flow, side int) error {
 		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
 		Fd:     int32(f.id), Pad: int32(side),
 	}
-	if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, f.fd[side], &ev); err != nil {
+	if err := rawEpollCtl(e.epfd, unix.EPOLL_CTL_ADD, f.fd[side], &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	return nil
@@ -505,7 +538,7 @@ func (e *engine) connectDone(f *flow, events uint32) {
 		if err == nil {
 			err = unix.ECONNREFUSED
 		}
-		unix.Close(f.fd[sideRemote])
+		rawClose(f.fd[sideRemote])
 		f.fd[sideRemote] = -1
 		ap := f.addrs[0]
 		f.addrs = f.addrs[1:]
@@ -567,7 +600,7 @@ func (e *engine) move(f *flow, d int) {
 			if !f.canWrite[1-d] {
 				return
 			}
-			nw, err := unix.Write(dst, dir.pending)
+			nw, err := rawWrite(dst, dir.pending)
 			n, ok := e.wrote(f, d, nw, err)
 			if !ok {
 				return
@@ -582,8 +615,8 @@ func (e *engine) move(f *flow, d int) {
 			if !f.canWrite[1-d] {
 				return
 			}
-			n64, err := unix.Splice(dir.pipe.r, nil, dst, nil, dir.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			n, ok := e.wrote(f, d, int(n64), err)
+			nw, err := rawSplice(dir.pipe.r, dst, dir.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n, ok := e.wrote(f, d, nw, err)
 			if !ok {
 				return
 			}
@@ -604,11 +637,9 @@ func (e *engine) move(f *flow, d int) {
 					continue
 				}
 			}
-			var n64 int64
-			n64, err = unix.Splice(src, nil, dir.pipe.w, nil, spliceChunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
-			n = int(n64)
+			n, err = rawSplice(src, dir.pipe.w, spliceChunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		} else {
-			n, err = unix.Read(src, e.buf)
+			n, err = rawRead(src, e.buf)
 		}
 		switch {
 		case errors.Is(err, unix.EAGAIN):
@@ -643,7 +674,7 @@ func (e *engine) move(f *flow, d int) {
 			// next read sees it.)
 			f.canRead[d] = false
 		}
-		w, err := unix.Write(dst, e.buf[:n])
+		w, err := rawWrite(dst, e.buf[:n])
 		if err != nil && !errors.Is(err, unix.EAGAIN) {
 			e.abort(f, os.NewSyscallError("write", err))
 			return
@@ -698,7 +729,7 @@ func (e *engine) ended(f *flow, d int) {
 		e.finish(f, false)
 		return
 	}
-	if err := unix.Shutdown(f.fd[1-d], unix.SHUT_WR); err != nil && !errors.Is(err, unix.ENOTCONN) {
+	if err := rawShutdown(f.fd[1-d], unix.SHUT_WR); err != nil && !errors.Is(err, unix.ENOTCONN) {
 		e.abort(f, os.NewSyscallError("shutdown", err))
 	}
 }
@@ -741,7 +772,7 @@ func (e *engine) finish(f *flow, reset bool) {
 		if reset {
 			closeReset(fd)
 		} else {
-			unix.Close(fd)
+			rawClose(fd)
 		}
 		f.fd[side] = -1
 	}
@@ -803,30 +834,27 @@ func (e *engine) putPipe(dir *flowDir) {
 }
 
 func (p *pipePair) close() {
-	unix.Close(p.r)
-	unix.Close(p.w)
+	rawClose(p.r)
+	rawClose(p.w)
 }
 
 // connectNonblock starts a non-blocking connect to ap, with the options
 // every relayed socket has (TCP_NODELAY, keepalive).
 func connectNonblock(ap netip.AddrPort) (int, error) {
-	family, sa := unix.AF_INET, unix.Sockaddr(nil)
-	if ap.Addr().Is4() {
-		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	} else {
+	family := unix.AF_INET
+	if !ap.Addr().Is4() {
 		family = unix.AF_INET6
-		sa = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16(), ZoneId: zoneID(ap.Addr().Zone())}
 	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := rawSocket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
 	if err := setRelayOptions(fd); err != nil {
-		unix.Close(fd)
+		rawClose(fd)
 		return -1, err
 	}
-	if err := unix.Connect(fd, sa); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		unix.Close(fd)
+	if err := rawConnect(fd, ap); err != nil && !errors.Is(err, unix.EINPROGRESS) {
+		rawClose(fd)
 		return -1, os.NewSyscallError("connect", err)
 	}
 	return fd, nil
@@ -842,14 +870,15 @@ func setRelayOptions(fd int) error {
 		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAlive.Idle / time.Second)},
 	}
 	for _, o := range opts {
-		if err := unix.SetsockoptInt(fd, o.level, o.name, o.value); err != nil {
+		if err := rawSetsockoptInt(fd, o.level, o.name, o.value); err != nil {
 			return os.NewSyscallError("setsockopt", err)
 		}
 	}
 	return nil
 }
 
-// zoneID returns the interface index of an IPv6 zone, or 0.
+// zoneID returns the interface index of an IPv6 zone (a name or a number),
+// or 0.
 func zoneID(zone string) uint32 {
 	if zone == "" {
 		return 0
@@ -857,7 +886,18 @@ func zoneID(zone string) uint32 {
 	if ifi, err := net.InterfaceByName(zone); err == nil {
 		return uint32(ifi.Index)
 	}
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
 	return 0
+}
+
+// zoneName returns the name of the interface with index id, or the index.
+func zoneName(id uint32) string {
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(id), 10)
 }
 
 // socketError returns the pending error of a socket (SO_ERROR), if any.
@@ -875,24 +915,7 @@ func socketError(fd int) error {
 // closeReset closes a socket with an RST instead of a FIN.
 func closeReset(fd int) {
 	unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	unix.Close(fd)
-}
-
-// sockaddrAddrPort converts an accepted peer address, unmapping IPv4 in IPv6.
-func sockaddrAddrPort(sa syscall.Sockaddr) netip.AddrPort {
-	switch sa := sa.(type) {
-	case *syscall.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *syscall.SockaddrInet6:
-		ip := netip.AddrFrom16(sa.Addr).Unmap()
-		if sa.ZoneId != 0 && ip.Is6() {
-			if ifi, err := net.InterfaceByIndex(int(sa.ZoneId)); err == nil {
-				ip = ip.WithZone(ifi.Name)
-			}
-		}
-		return netip.AddrPortFrom(ip, uint16(sa.Port))
-	}
-	return netip.AddrPort{}
+	rawClose(fd)
 }
 
 // listenControl sets the relay options on a listening socket, for its

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -108,6 +110,77 @@ func TestEngineDataAndEndTogether(t *testing.T) {
 		c.Close()
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Fatalf("round %d: got %d bytes (%v), want the %d sent, then EOF", i, len(got), err, len(msg))
+		}
+	}
+}
+
+// TestEngineReportsAddresses: the engine reads the client's address from
+// the kernel's socket address itself (rawAccept4) and connects with one it
+// builds (rawConnect). A route on all interfaces reports an IPv4 client
+// unmapped and an IPv6 client as such, an IPv4 route its clients, and both
+// the remote side as dialled.
+func TestEngineReportsAddresses(t *testing.T) {
+	ln6, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln6.Close()
+	serveEach(ln6, func(c *net.TCPConn) {
+		defer c.Close()
+		io.Copy(c, c)
+	})
+	opened := make(chan Event, 4)
+	r := &Relay{Events: func(e Event) {
+		if e.Kind == ConnOpened {
+			opened <- e
+		}
+	}}
+	defer r.Shutdown(context.Background())
+	for id, listen := range []string{":0", "127.0.0.1:0"} {
+		rt := Route{ListenAddr: listen, RemoteHost: "::1", RemotePort: portOf(ln6.Addr())}
+		if err := r.Start(id, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dualPort, v4Port := strconv.Itoa(portOf(r.Addr(0))), strconv.Itoa(portOf(r.Addr(1)))
+	for _, addr := range []string{
+		net.JoinHostPort("127.0.0.1", dualPort),
+		net.JoinHostPort("::1", dualPort),
+		net.JoinHostPort("127.0.0.1", v4Port),
+	} {
+		c := dialTCP(t, addr)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 4)); err != nil {
+			t.Fatalf("via %s: %v", addr, err)
+		}
+		select {
+		case e := <-opened:
+			if e.Client != c.LocalAddr().String() {
+				t.Errorf("client reported as %q; it is %q", e.Client, c.LocalAddr())
+			}
+			if e.Remote != ln6.Addr().String() {
+				t.Errorf("remote reported as %q; it is %q", e.Remote, ln6.Addr())
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no opened event for the client via %s", addr)
+		}
+		c.Close()
+	}
+}
+
+// TestNetworkPort: ports go to and from network byte order.
+func TestNetworkPort(t *testing.T) {
+	for _, p := range []uint16{0, 1, 80, 0x1234, 65535} {
+		b := (*[2]byte)(unsafe.Pointer(new(uint16)))
+		*(*uint16)(unsafe.Pointer(b)) = networkPort(p)
+		if got := uint16(b[0])<<8 | uint16(b[1]); got != p {
+			t.Errorf("networkPort(%d) is stored as %d in network order", p, got)
+		}
+		if back := networkPort(networkPort(p)); back != p {
+			t.Errorf("networkPort twice turns %d into %d", p, back)
 		}
 	}
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"syscall"
 )
 
@@ -19,6 +20,9 @@ func (e *engine) Close() error                       { return nil }
 func (e *engine) submit(fn func()) bool              { return false }
 func (e *engine) addListener(l *routeListener) error { return errors.ErrUnsupported }
 func (e *engine) removeListener(l *routeListener)    {}
+
+func takeListener(ln *net.TCPListener) (int, error) { return -1, errors.ErrUnsupported }
+func closeListenerFD(fd int)                        {}
 
 // listenControl sets nothing: accepted sockets get their options from Go.
 var listenControl func(network, address string, c syscall.RawConn) error

@@ -137,6 +137,7 @@ func (r *Relay) Start(id int, rt Route) error {
 		route:  rt,
 		relay:  r,
 		ln:     ln.(*net.TCPListener),
+		addr:   ln.Addr(),
 		conns:  make(map[trackedConn]struct{}),
 		ctx:    ctx,
 		cancel: cancel,
@@ -145,16 +146,21 @@ func (r *Relay) Start(id int, rt Route) error {
 		r.routes = make(map[int]*routeListener)
 	}
 	if es := r.enginesFor(rt); es != nil {
-		// The engines accept and relay the route's clients.
-		l.engines = es
+		// The engines accept and relay the route's clients, on a
+		// descriptor of their own: the runtime's poller must not wake up
+		// for every client.
+		fd, err := takeListener(l.ln)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
+		}
+		l.ln, l.lfd, l.engines = nil, fd, es
 		for _, e := range es {
 			errc := make(chan error, 1)
 			if !e.submit(func() { errc <- e.addListener(l) }) {
 				errc <- net.ErrClosed
 			}
 			if err := <-errc; err != nil {
-				ln.Close()
-				l.removeFromEngines()
+				l.closeListener()
 				return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
 			}
 		}
@@ -172,7 +178,7 @@ func (r *Relay) Addr(id int) net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l, ok := r.routes[id]; ok {
-		return l.ln.Addr()
+		return l.addr
 	}
 	return nil
 }
@@ -220,8 +226,7 @@ func (r *Relay) Retire(id int) {
 	r.retiring[l] = struct{}{}
 	r.mu.Unlock()
 
-	l.ln.Close()
-	l.removeFromEngines()
+	l.closeListener()
 	go func() {
 		l.stop(drain)
 		r.mu.Lock()
@@ -277,8 +282,7 @@ func (r *Relay) enginesFor(rt Route) []*engine {
 		return nil
 	}
 	if r.engines == nil {
-		n := min(runtime.GOMAXPROCS(0), maxEngines)
-		for range n {
+		for range engineCount() {
 			e, err := newEngine()
 			if err != nil {
 				for _, e := range r.engines {
@@ -293,7 +297,7 @@ func (r *Relay) enginesFor(rt Route) []*engine {
 	return r.engines
 }
 
-// maxEngines bounds the engines of a relay: each has an OS thread of its own.
+// maxEngines bounds the engines of a relay: each keeps an OS thread busy.
 const maxEngines = 8
 
 func (r *Relay) emit(e Event) {
@@ -302,16 +306,34 @@ func (r *Relay) emit(e Event) {
 	}
 }
 
+// engineCount is how many engines a relay runs: one per processor the
+// process was given (GOMAXPROCS, which follows the CPU quota), up to
+// maxEngines. A busy engine keeps its P even while it waits for events
+// (engine.loop), so the first call gives the other goroutines one more.
+var engineCount = sync.OnceValue(func() int {
+	procs := runtime.GOMAXPROCS(0)
+	n := min(procs, maxEngines)
+	if procs <= n {
+		runtime.GOMAXPROCS(n + 1)
+	}
+	return n
+})
+
 // routeListener is one running route: its listener, its accept loop and the
 // connections it has accepted.
 type routeListener struct {
 	id    int
 	route Route
 	relay *Relay
-	ln    *net.TCPListener
-	// engines accept and relay the route's clients, each the clients it
-	// accepts; nil: the accept loop and goroutines do.
+	addr  net.Addr
+	// ln is the listener of a route the accept loop serves; nil when
+	// engines accept and relay the route's clients (each the clients it
+	// accepts) from lfd, the listening socket they own.
+	ln      *net.TCPListener
 	engines []*engine
+	lfd     int
+
+	closeOnce sync.Once // closes the listener
 
 	// ctx is cancelled when the route's remaining connections are forced
 	// closed; pending dials use it.
@@ -462,12 +484,24 @@ func (l *routeListener) refusal(addr netip.Addr) string {
 	return ""
 }
 
-// removeFromEngines makes the engines forget the route's listener, which
-// must be closed.
-func (l *routeListener) removeFromEngines() {
-	for _, e := range l.engines {
-		e.submit(func() { e.removeListener(l) })
-	}
+// closeListener stops the route accepting: the port is free when it
+// returns. The engines forget the listening socket before it is closed, so
+// none of them can accept on its number once another file has it. It must
+// not run in an engine's loop.
+func (l *routeListener) closeListener() {
+	l.closeOnce.Do(func() {
+		if l.engines == nil {
+			l.ln.Close()
+			return
+		}
+		for _, e := range l.engines {
+			done := make(chan struct{})
+			if e.submit(func() { e.removeListener(l); close(done) }) {
+				<-done
+			}
+		}
+		closeListenerFD(l.lfd)
+	})
 }
 
 // trackedConn is an accepted connection of a route: a relayConn, or a flow
@@ -523,8 +557,7 @@ func (l *routeListener) stop(ctx context.Context) {
 		l.idle = idle
 	}
 	l.mu.Unlock()
-	l.ln.Close()
-	l.removeFromEngines()
+	l.closeListener()
 
 	select {
 	case <-idle:
