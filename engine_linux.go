@@ -59,6 +59,22 @@ const (
 	yieldEvery = 8 * time.Millisecond
 )
 
+// maxEngines bounds the engines of a relay: each keeps an OS thread busy.
+const maxEngines = 8
+
+// engineCount is how many engines a relay runs: one per processor the
+// process was given (GOMAXPROCS, which follows the CPU quota), up to
+// maxEngines. A busy engine keeps its P even while it waits for events
+// (engine.loop), so the first call gives the other goroutines one more.
+var engineCount = sync.OnceValue(func() int {
+	procs := runtime.GOMAXPROCS(0)
+	n := min(procs, maxEngines)
+	if procs <= n {
+		runtime.GOMAXPROCS(n + 1)
+	}
+	return n
+})
+
 // Keys of the epoll set: the event's Fd field carries an id, its Pad field
 // says which socket of that id it is.
 const (
@@ -208,10 +224,10 @@ func (e *engine) Close() error {
 // getting it back costs thread wake-ups, for every round of events: they
 // were 40% of the relay's context switches under a connection-rate load.
 // The relay runs one more P than it has engines (engineCount) for its other
-// goroutines. A wait that
-// times out makes the loop idle: it then blocks through the scheduler
-// until the next event. The loop yields now and then, and after a signal,
-// so the scheduler never has to preempt it and a stop-the-world never waits.
+// goroutines. A wait that times out makes the loop idle: it then blocks
+// through the scheduler until the next event. The loop yields now and then,
+// and after a signal, so the scheduler never has to preempt it and a
+// stop-the-world never waits.
 func (e *engine) loop() {
 	defer close(e.done)
 	events := make([]unix.EpollEvent, 256)

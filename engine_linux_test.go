@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -182,5 +183,23 @@ func TestNetworkPort(t *testing.T) {
 		if back := networkPort(networkPort(p)); back != p {
 			t.Errorf("networkPort twice turns %d into %d", p, back)
 		}
+	}
+}
+
+// TestEnginesLeaveAProcessor: busy engines keep their Ps, so a relay with
+// engines runs with one P more than it has engines for everything else.
+func TestEnginesLeaveAProcessor(t *testing.T) {
+	echo := echoServer(t)
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	startRoute(t, r, 0, echo.Addr())
+	r.mu.Lock()
+	n := len(r.engines)
+	r.mu.Unlock()
+	if n == 0 {
+		t.Fatal("no engines on Linux")
+	}
+	if procs := runtime.GOMAXPROCS(0); procs <= n {
+		t.Errorf("GOMAXPROCS %d with %d engines; want at least %d", procs, n, n+1)
 	}
 }

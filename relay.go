@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -293,31 +292,18 @@ func (r *Relay) enginesFor(rt Route) []*engine {
 			}
 			r.engines = append(r.engines, e)
 		}
+		if r.engines == nil {
+			r.noEngine = true
+		}
 	}
 	return r.engines
 }
-
-// maxEngines bounds the engines of a relay: each keeps an OS thread busy.
-const maxEngines = 8
 
 func (r *Relay) emit(e Event) {
 	if r.Events != nil {
 		r.Events(e)
 	}
 }
-
-// engineCount is how many engines a relay runs: one per processor the
-// process was given (GOMAXPROCS, which follows the CPU quota), up to
-// maxEngines. A busy engine keeps its P even while it waits for events
-// (engine.loop), so the first call gives the other goroutines one more.
-var engineCount = sync.OnceValue(func() int {
-	procs := runtime.GOMAXPROCS(0)
-	n := min(procs, maxEngines)
-	if procs <= n {
-		runtime.GOMAXPROCS(n + 1)
-	}
-	return n
-})
 
 // routeListener is one running route: its listener, its accept loop and the
 // connections it has accepted.
