@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Conversations as real protocols hold them, through both relays: the
+// engine (Linux routes without a data log) and the goroutine relay (routes
+// with a data log, and every route on Windows).
+
+// relayModes starts route 0 of a new relay to remote in each mode and runs
+// the test against its address.
+func relayModes(t *testing.T, remoteHost string, remotePort int, test func(t *testing.T, addr string)) {
+	for _, mode := range []string{"plain", "data-logged"} {
+		t.Run(mode, func(t *testing.T) {
+			r := &Relay{}
+			defer r.Shutdown(context.Background())
+			rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: remoteHost, RemotePort: remotePort}
+			if mode == "data-logged" {
+				rt.DataLogDir = tempDir(t)
+			}
+			if err := r.Start(0, rt); err != nil {
+				t.Fatal(err)
+			}
+			test(t, r.Addr(0).String())
+		})
+	}
+}
+
+// TestServerSpeaksFirst: an SMTP-like dialogue: the server's banner comes
+// before the client says anything, then lines go back and forth.
+func TestServerSpeaksFirst(t *testing.T) {
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		fmt.Fprintf(c, "220 relaytcp test ready\r\n")
+		in := bufio.NewReader(c)
+		for {
+			line, err := in.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "QUIT\r\n" {
+				fmt.Fprintf(c, "221 bye\r\n")
+				return
+			}
+			fmt.Fprintf(c, "250 %s", line)
+		}
+	})
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		c := dialTCP(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		in := bufio.NewReader(c)
+		if banner, err := in.ReadString('\n'); err != nil || banner != "220 relaytcp test ready\r\n" {
+			t.Fatalf("banner %q, %v", banner, err)
+		}
+		for i := range 300 {
+			cmd := fmt.Sprintf("RCPT TO:<user%d@example.com>%s\r\n", i, strings.Repeat("x", i%97))
+			if _, err := io.WriteString(c, cmd); err != nil {
+				t.Fatal(err)
+			}
+			if reply, err := in.ReadString('\n'); err != nil || reply != "250 "+cmd {
+				t.Fatalf("command %d: reply %q, %v", i, reply, err)
+			}
+		}
+		io.WriteString(c, "QUIT\r\n")
+		if reply, err := in.ReadString('\n'); err != nil || reply != "221 bye\r\n" {
+			t.Fatalf("QUIT: reply %q, %v", reply, err)
+		}
+		if _, err := in.ReadByte(); err != io.EOF {
+			t.Fatalf("after the server closed: %v; want EOF", err)
+		}
+	})
+}
+
+// TestClientDataBeforeRemote: the client sends its whole request and its
+// end at once, while the relay is still resolving the remote name and
+// connecting; none of it may be lost.
+func TestClientDataBeforeRemote(t *testing.T) {
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		sum, n, err := hashReader(c)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(c, "%d %x", n, sum)
+	})
+	req := randomBytes(21, 300_000)
+	want := fmt.Sprintf("%d %x", len(req), sha256.Sum256(req))
+	relayModes(t, "localhost", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		c := dialTCP(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		go func() {
+			c.Write(req)
+			c.CloseWrite()
+		}()
+		got, err := io.ReadAll(c)
+		if err != nil || string(got) != want {
+			t.Fatalf("server saw %q (%v); want %q", got, err, want)
+		}
+	})
+}
+
+// TestServerClosesFirst: an HTTP/1.0 exchange: the server reads the
+// request, sends a large response and closes; the client reads it all, then
+// the end.
+func TestServerClosesFirst(t *testing.T) {
+	body := randomBytes(22, 3<<20)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		in := bufio.NewReader(c)
+		for {
+			line, err := in.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+		c.Write(body)
+	})
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		for i := range 5 {
+			c := dialTCP(t, addr)
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			io.WriteString(c, "GET / HTTP/1.0\r\nHost: example\r\n\r\n")
+			got, err := io.ReadAll(c)
+			c.Close()
+			head := fmt.Sprintf("HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n", len(body))
+			if err != nil || !bytes.HasPrefix(got, []byte(head)) || !bytes.Equal(got[len(head):], body) {
+				t.Fatalf("request %d: got %d bytes (%v); want the %d-byte response", i, len(got), err, len(head)+len(body))
+			}
+		}
+	})
+}
+
+// TestFullDuplex: both sides send megabytes at the same time, in chunks of
+// every size, before either reads what the other sends back; with bounded
+// buffers everywhere this deadlocks unless each direction flows on its own.
+func TestFullDuplex(t *testing.T) {
+	up, down := randomBytes(23, 6<<20), randomBytes(24, 5<<20)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			writeChunks(c, down, 25)
+			c.CloseWrite()
+		})
+		sum, n, err := hashReader(c)
+		wg.Wait()
+		if err != nil || n != int64(len(up)) || sum != sha256.Sum256(up) {
+			c.SetLinger(0) // the client sees a reset: the upload arrived changed
+		}
+	})
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		c := dialTCP(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			writeChunks(c, up, 26)
+			c.CloseWrite()
+		})
+		got, err := io.ReadAll(c)
+		wg.Wait()
+		if err != nil || !bytes.Equal(got, down) {
+			t.Fatalf("client got %d bytes (%v); want the server's %d", len(got), err, len(down))
+		}
+	})
+}
+
+// writeChunks writes p in chunks of pseudo-random sizes from 1 byte to
+// 64 KiB.
+func writeChunks(w io.Writer, p []byte, seed uint64) {
+	sizes := randomBytes(seed, 4096)
+	for i := 0; len(p) > 0; i++ {
+		n := 1 + int(sizes[i%len(sizes)])<<uint(sizes[(i+1)%len(sizes)]%9)
+		n = min(n, len(p), 64<<10)
+		if _, err := w.Write(p[:n]); err != nil {
+			return
+		}
+		p = p[n:]
+	}
+}
