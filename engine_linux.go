@@ -132,6 +132,7 @@ type flow struct {
 	queued         bool // in engine.again
 	canRead        [2]bool
 	peerDone       [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
+	reset          [2]bool // the socket reported an error (ERR): its direction goes first
 	canWrite       [2]bool
 	dirs           [2]flowDir // client→remote, remote→client
 	reason         error
@@ -303,12 +304,18 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 			return
 		}
 		if ev.Events&unix.EPOLLERR != 0 {
-			// A reset arrived: end now, even if no direction would read
-			// or write this side soon.
-			if err := socketError(f.fd[side]); err != nil {
-				e.abort(f, err)
-				return
+			if f.dirs[side].eof {
+				// Nothing more is read from this side: its reset ends the
+				// flow now, even if nothing would write to it soon.
+				if err := socketError(f.fd[side]); err != nil {
+					e.abort(f, err)
+					return
+				}
 			}
+			// Reads from this side return what its peer sent before the
+			// reset, then the reset: relay is to deliver that first, as
+			// the other peer's kernel would have without a relay.
+			f.reset[side] = true
 		}
 		e.relay(f)
 	}
@@ -597,11 +604,15 @@ func (e *engine) checkIdle(f *flow) {
 
 // relay moves what it can in both directions.
 func (e *engine) relay(f *flow) {
-	for d := range 2 {
+	first := 0
+	if f.reset[1] && !f.reset[0] {
+		first = 1 // the remote side's last data before its reset
+	}
+	for i := range 2 {
 		if f.ended {
 			return
 		}
-		e.move(f, d)
+		e.move(f, first^i)
 	}
 }
 

@@ -203,3 +203,36 @@ func writeChunks(w io.Writer, p []byte, seed uint64) {
 		p = p[n:]
 	}
 }
+
+// TestServerResetsAfterResponse: the server answers and resets at once (as
+// one does that closes with the client's data unread, say an HTTP server
+// refusing an upload). Without a relay the client reads the answer before
+// the reset; through the relay too: what the server sent before its reset
+// is delivered, then the client's connection ends.
+func TestServerResetsAfterResponse(t *testing.T) {
+	answer := append([]byte("HTTP/1.1 413 Content Too Large\r\nConnection: close\r\n\r\n"), randomBytes(27, 32<<10)...)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		in := bufio.NewReader(c)
+		if _, err := in.ReadString('\n'); err != nil {
+			c.Close()
+			return
+		}
+		c.Write(answer)
+		c.SetLinger(0)
+		c.Close()
+	})
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		for i := range 20 {
+			c := dialTCP(t, addr)
+			c.SetDeadline(time.Now().Add(20 * time.Second))
+			io.WriteString(c, "POST /upload HTTP/1.1\r\n")
+			got, err := io.ReadAll(c)
+			c.Close()
+			if !bytes.Equal(got, answer) {
+				t.Fatalf("exchange %d: client got %d bytes (%v); want the server's %d", i, len(got), err, len(answer))
+			}
+		}
+	})
+}
