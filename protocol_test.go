@@ -236,3 +236,70 @@ func TestServerResetsAfterResponse(t *testing.T) {
 		}
 	})
 }
+
+// TestServerEndsFirstClientGoesOn: the server sends its part and ends its
+// direction (a half-close), then reads what the client sends until the
+// client ends too: the relay passes each end on its own.
+func TestServerEndsFirstClientGoesOn(t *testing.T) {
+	upload := randomBytes(28, 2<<20)
+	received := make(chan string, 4)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(c, "send me your data\n")
+		c.CloseWrite()
+		sum, n, err := hashReader(c)
+		received <- fmt.Sprintf("%d %x %v", n, sum, err)
+	})
+	want := fmt.Sprintf("%d %x <nil>", len(upload), sha256.Sum256(upload))
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		c := dialTCP(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		greeting, err := io.ReadAll(c) // up to the server's end
+		if err != nil || string(greeting) != "send me your data\n" {
+			t.Fatalf("greeting %q, %v", greeting, err)
+		}
+		writeChunks(c, upload, 29)
+		c.CloseWrite()
+		select {
+		case got := <-received:
+			if got != want {
+				t.Fatalf("server received %s; want %s", got, want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the server never saw the client's end")
+		}
+	})
+}
+
+// TestClientResetsAfterRequest: the client sends a request and resets at
+// once; the server still gets the request, then the end.
+func TestClientResetsAfterRequest(t *testing.T) {
+	request := randomBytes(30, 32<<10)
+	received := make(chan []byte, 1)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		got, _ := io.ReadAll(c) // ends with the reset, or an EOF
+		received <- got
+	})
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		for i := range 20 {
+			c := dialTCP(t, addr)
+			c.Write(request)
+			c.SetLinger(0)
+			c.Close()
+			select {
+			case got := <-received:
+				if !bytes.Equal(got, request) {
+					t.Fatalf("exchange %d: server got %d bytes; want the client's %d", i, len(got), len(request))
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatalf("exchange %d: the server's connection never ended", i)
+			}
+		}
+	})
+}
