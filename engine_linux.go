@@ -304,18 +304,17 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 			return
 		}
 		if ev.Events&unix.EPOLLERR != 0 {
+			f.reset[side] = true
 			if f.dirs[side].eof {
 				// Nothing more is read from this side: its reset ends the
 				// flow now, even if nothing would write to it soon.
-				if err := socketError(f.fd[side]); err != nil {
-					e.abort(f, err)
-					return
-				}
+				e.endAfterReset(f, side)
+				return
 			}
 			// Reads from this side return what its peer sent before the
-			// reset, then the reset: relay is to deliver that first, as
-			// the other peer's kernel would have without a relay.
-			f.reset[side] = true
+			// reset, then the reset (or, when its end came before the
+			// reset, the end): relay delivers that first, as the other
+			// peer's kernel would have without a relay.
 		}
 		e.relay(f)
 	}
@@ -380,13 +379,13 @@ func (e *engine) addListener(l *routeListener) error {
 	return nil
 }
 
-// removeListener forgets a route's listener and takes it out of the epoll
-// set. It runs in the loop.
+// removeListener forgets a route's listener; closing its socket takes it
+// out of the epoll set, and its events until then are ignored. It runs in
+// the loop, or after the loop has returned (inLoopOrAfter).
 func (e *engine) removeListener(l *routeListener) {
 	for id, el := range e.listeners {
 		if el.l == l {
 			delete(e.listeners, id)
-			unix.EpollCtl(e.epfd, unix.EPOLL_CTL_DEL, l.lfd, nil)
 		}
 	}
 }
@@ -414,8 +413,24 @@ func takeListener(ln *net.TCPListener) (int, error) {
 	return fd, nil
 }
 
+// stopListening makes a listening socket taken by takeListener refuse new
+// clients and reset those queued; its descriptor stays open, and accepts
+// on it fail (EINVAL).
+func stopListening(fd int) { unix.Shutdown(fd, unix.SHUT_RD) }
+
 // closeListenerFD closes a listening socket taken by takeListener.
 func closeListenerFD(fd int) { unix.Close(fd) }
+
+// inLoopOrAfter runs fn in the loop or, if the engine is closed, once its
+// loop has returned: either way, never while the loop handles events.
+func (e *engine) inLoopOrAfter(fn func()) {
+	if !e.submit(fn) {
+		go func() {
+			<-e.done
+			fn()
+		}()
+	}
+}
 
 // accept accepts the listener's queued clients, within the budget. While
 // the route has a resource incident it accepts one client per back-off
@@ -444,6 +459,9 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 		case aerr == nil:
 			e.newFlow(l, nfd, client)
 		case errors.Is(aerr, unix.EAGAIN):
+			return
+		case errors.Is(aerr, unix.EINVAL):
+			e.removeListener(l) // the route stopped listening (closeListener)
 			return
 		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
 		default:
@@ -680,6 +698,9 @@ func (e *engine) move(f *flow, d int) {
 			return
 		case n == 0:
 			e.ended(f, d)
+			if f.reset[d] && !f.ended {
+				e.endAfterReset(f, d)
+			}
 			return
 		}
 		if f.timer != nil {
@@ -759,6 +780,29 @@ func (e *engine) ended(f *flow, d int) {
 	if err := rawShutdown(f.fd[1-d], unix.SHUT_WR); err != nil && !errors.Is(err, unix.ENOTCONN) {
 		e.abort(f, os.NewSyscallError("shutdown", err))
 	}
+}
+
+// endAfterReset ends a flow whose side s reset after its end was passed on
+// to the other side: all that s sent has been delivered, so the other side
+// is closed normally (what it still has queued goes out, after the end
+// already sent). Its peer's next write is answered with a reset by the
+// kernel, as without a relay. What that peer sent and the relay has not
+// read is discarded first: closing with unread data would reset at once.
+func (e *engine) endAfterReset(f *flow, s int) {
+	o := f.fd[1-s]
+	for range roundBudget {
+		if n, err := rawRead(o, e.buf); n <= 0 || err != nil {
+			break
+		}
+	}
+	err := socketError(f.fd[s])
+	if err == nil {
+		err = unix.ECONNRESET
+	}
+	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
+		f.reason = os.NewSyscallError("read", err)
+	}
+	e.finish(f, false)
 }
 
 // abort ends the flow at once, resetting both sides so that each peer

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -201,5 +202,47 @@ func TestEnginesLeaveAProcessor(t *testing.T) {
 	}
 	if procs := runtime.GOMAXPROCS(0); procs <= n {
 		t.Errorf("GOMAXPROCS %d with %d engines; want at least %d", procs, n, n+1)
+	}
+}
+
+// TestEngineResetAfterEnd: the server sends a large answer and closes; the
+// client, slow to read, then writes, and the server's kernel answers that
+// with a reset, which reaches the relay while the answer's tail and its end
+// are still unread there. The client still gets the whole answer and the
+// end, and the relay lets the connection go without waiting for the client
+// to close: nothing more can reach the server.
+func TestEngineResetAfterEnd(t *testing.T) {
+	answer := randomBytes(31, 3<<20)
+	closed := make(chan struct{}, 1)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		c.Write(answer)
+		c.Close()
+		closed <- struct{}{}
+	})
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	addr := startRoute(t, r, 0, ln.Addr())
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nc.(*net.TCPConn)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	<-closed
+	time.Sleep(200 * time.Millisecond) // the answer waits in the relay
+	c.Write([]byte("x"))               // reaches the closed server: reset
+	time.Sleep(200 * time.Millisecond)
+	got, err := io.ReadAll(c)
+	if !bytes.Equal(got, answer) {
+		t.Fatalf("client got %d bytes (%v); want the server's %d", len(got), err, len(answer))
+	}
+	if !eventually(5*time.Second, func() bool { return r.Active() == 0 }) {
+		t.Fatalf("%d connections still open after the server's reset; want 0", r.Active())
 	}
 }

@@ -26,6 +26,8 @@ func (e *engine) removeListener(l *routeListener)    {}
 
 func takeListener(ln *net.TCPListener) (int, error) { return -1, errors.ErrUnsupported }
 func closeListenerFD(fd int)                        {}
+func stopListening(fd int)                          {}
+func (e *engine) inLoopOrAfter(fn func())           { fn() }
 
 // listenControl sets nothing: accepted sockets get their options from Go.
 var listenControl func(network, address string, c syscall.RawConn) error

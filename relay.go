@@ -470,23 +470,29 @@ func (l *routeListener) refusal(addr netip.Addr) string {
 	return ""
 }
 
-// closeListener stops the route accepting: the port is free when it
-// returns. The engines forget the listening socket before it is closed, so
-// none of them can accept on its number once another file has it. It must
-// not run in an engine's loop.
+// closeListener stops the route accepting: when it returns, new clients
+// are refused and the port can be listened on again. An engine route's
+// listening socket stops listening at once (shutdown); each engine then
+// forgets it, and the last one closes it, so that none can accept on its
+// number once another file has it. It never waits for the engines, so an
+// Events callback (run by an engine) may stop or retire a route.
 func (l *routeListener) closeListener() {
 	l.closeOnce.Do(func() {
 		if l.engines == nil {
 			l.ln.Close()
 			return
 		}
+		stopListening(l.lfd)
+		var left atomic.Int32
+		left.Store(int32(len(l.engines)))
 		for _, e := range l.engines {
-			done := make(chan struct{})
-			if e.submit(func() { e.removeListener(l); close(done) }) {
-				<-done
-			}
+			e.inLoopOrAfter(func() {
+				e.removeListener(l)
+				if left.Add(-1) == 0 {
+					closeListenerFD(l.lfd)
+				}
+			})
 		}
-		closeListenerFD(l.lfd)
 	})
 }
 

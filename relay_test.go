@@ -293,3 +293,40 @@ func TestRelayRetireLetsConnectionsFinish(t *testing.T) {
 		t.Fatal("Shutdown left the retired route's connection open")
 	}
 }
+
+// TestRetireFromEvents: an Events callback, which an engine runs, may
+// retire the route it reports on; the route stops accepting at once, its
+// port can be listened on again, and the connection goes on.
+func TestRetireFromEvents(t *testing.T) {
+	echo := echoServer(t)
+	retired := make(chan struct{})
+	r := &Relay{}
+	r.Events = func(e Event) {
+		if e.Kind == ConnOpened && e.Route == 0 {
+			r.Retire(0)
+			close(retired)
+		}
+	}
+	defer r.Shutdown(context.Background())
+	addr := startRoute(t, r, 0, echo.Addr())
+	c := dialTCP(t, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	select {
+	case <-retired:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Retire called from an Events callback did not return")
+	}
+	if !echoes(c) {
+		t.Fatal("the connection stopped being relayed when its route was retired")
+	}
+	if c2, err := net.DialTimeout("tcp", addr, 2*time.Second); err == nil {
+		c2.Close()
+		t.Fatalf("%s still accepts after Retire", addr)
+	}
+	rt := Route{ListenAddr: addr, RemoteHost: "127.0.0.1", RemotePort: portOf(echo.Addr())}
+	if err := r.Start(1, rt); err != nil {
+		t.Fatalf("listening again on the retired route's port: %v", err)
+	}
+	roundTrip(t, addr, "on the port again")
+}
