@@ -100,7 +100,9 @@ func (rt Route) connectTimeout() time.Duration {
 type Relay struct {
 	// Events, when set, receives every connection event. It is called from
 	// the connection's goroutines or from an event loop that relays many
-	// connections (Linux), so it must be quick and must not block.
+	// connections (Linux), so it must be quick and must not block. It may
+	// call Retire (which returns at once); Stop and Shutdown wait for
+	// connections to end, which could include the one it reports.
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
