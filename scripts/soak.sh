@@ -35,7 +35,7 @@ pids+=($!)
 cat >"$tmp/relaytcp.conf" <<EOF
 logdir $tmp/logs
 logretention 1
-route 19511 127.0.0.1 19501 idle=10m
+route 19511 127.0.0.1 19501 idle=$((MINUTES + 10))m
 route 19512 127.0.0.1 19502
 EOF
 "$tmp/relaytcp" service -config "$tmp/relaytcp.conf" 2>"$tmp/service.log" &
