@@ -246,3 +246,34 @@ func TestEngineResetAfterEnd(t *testing.T) {
 		t.Fatalf("%d connections still open after the server's reset; want 0", r.Active())
 	}
 }
+
+// TestStoppedRoutesCloseTheirSockets: a stopped or retired route's
+// listening socket is closed once every engine has let it go, and its port
+// can be listened on again at once.
+func TestStoppedRoutesCloseTheirSockets(t *testing.T) {
+	echo := echoServer(t)
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	startRoute(t, r, 0, echo.Addr()) // the engines' own descriptors
+	r.Stop(context.Background(), 0)
+	base := openFDs(t)
+	addrs := make([]string, 20)
+	for i := range addrs {
+		addrs[i] = startRoute(t, r, i, echo.Addr())
+	}
+	for i := range addrs {
+		if i%2 == 0 {
+			r.Stop(context.Background(), i)
+		} else {
+			r.Retire(i)
+		}
+		ln, err := net.Listen("tcp", addrs[i])
+		if err != nil {
+			t.Fatalf("route %d's port right after it stopped: %v", i, err)
+		}
+		ln.Close()
+	}
+	if !eventually(5*time.Second, func() bool { return openFDs(t) == base }) {
+		t.Fatalf("%d descriptors open after the routes stopped; %d before they started", openFDs(t), base)
+	}
+}
