@@ -122,15 +122,7 @@ func TestEngineDataAndEndTogether(t *testing.T) {
 // unmapped and an IPv6 client as such, an IPv4 route its clients, and both
 // the remote side as dialled.
 func TestEngineReportsAddresses(t *testing.T) {
-	ln6, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	defer ln6.Close()
-	serveEach(ln6, func(c *net.TCPConn) {
-		defer c.Close()
-		io.Copy(c, c)
-	})
+	ln6 := echoServer6(t)
 	opened := make(chan Event, 4)
 	r := &Relay{Events: func(e Event) {
 		if e.Kind == ConnOpened {

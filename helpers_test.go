@@ -71,12 +71,27 @@ func serveEach(ln net.Listener, handle func(*net.TCPConn)) {
 // and half-closes after the client does.
 func echoServer(t testing.TB) *net.TCPListener {
 	ln := newLocalListener(t)
-	serveEach(ln, func(c *net.TCPConn) {
-		defer c.Close()
-		io.Copy(c, c)
-		c.CloseWrite()
-	})
+	serveEach(ln, echo)
 	return ln
+}
+
+// echoServer6 is echoServer on the IPv6 loopback, ::1; the test is skipped
+// where there is none.
+func echoServer6(t testing.TB) *net.TCPListener {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	serveEach(ln, echo)
+	return ln.(*net.TCPListener)
+}
+
+// echo echoes c's bytes and half-closes after its peer does.
+func echo(c *net.TCPConn) {
+	defer c.Close()
+	io.Copy(c, c)
+	c.CloseWrite()
 }
 
 // randomBytes returns n pseudo-random bytes from seed.

@@ -185,16 +185,7 @@ func TestNoLeaksAfterManyConnections(t *testing.T) {
 // TestRelayIPv6 relays to an IPv6 remote (::1) from a route listening on all
 // interfaces, reached over IPv6 and IPv4.
 func TestRelayIPv6(t *testing.T) {
-	ln6, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	defer ln6.Close()
-	serveEach(ln6, func(c *net.TCPConn) {
-		defer c.Close()
-		io.Copy(c, c)
-		c.CloseWrite()
-	})
+	ln6 := echoServer6(t)
 	r := &Relay{}
 	defer r.Shutdown(context.Background())
 	rt := Route{ListenAddr: ":0", RemoteHost: "::1", RemotePort: portOf(ln6.Addr())}
