@@ -148,6 +148,7 @@ type flowDir struct {
 	inPipe  int
 	bulk    bool
 	eof     bool // the source ended and the end was passed on
+	dead    bool // the destination is gone (a write failed): nothing moves
 	bytes   int64
 }
 
@@ -381,7 +382,7 @@ func (e *engine) addListener(l *routeListener) error {
 
 // removeListener forgets a route's listener; closing its socket takes it
 // out of the epoll set, and its events until then are ignored. It runs in
-// the loop, or after the loop has returned (inLoopOrAfter).
+// the loop.
 func (e *engine) removeListener(l *routeListener) {
 	for id, el := range e.listeners {
 		if el.l == l {
@@ -421,15 +422,16 @@ func stopListening(fd int) { unix.Shutdown(fd, unix.SHUT_RD) }
 // closeListenerFD closes a listening socket taken by takeListener.
 func closeListenerFD(fd int) { unix.Close(fd) }
 
-// inLoopOrAfter runs fn in the loop or, if the engine is closed, once its
-// loop has returned: either way, never while the loop handles events.
-func (e *engine) inLoopOrAfter(fn func()) {
-	if !e.submit(fn) {
-		go func() {
-			<-e.done
-			fn()
-		}()
+// forgetListener makes the engine forget a route's listener and returns
+// once it has, or once the loop of a closing engine has returned: either
+// way, the engine no longer uses the listening socket.
+func (e *engine) forgetListener(l *routeListener) {
+	done := make(chan struct{})
+	if e.submit(func() { e.removeListener(l); close(done) }) {
+		<-done
+		return
 	}
+	<-e.done
 }
 
 // accept accepts the listener's queued clients, within the budget. While
@@ -638,6 +640,9 @@ func (e *engine) relay(f *flow) {
 // destination cannot take more, or the round budget is used.
 func (e *engine) move(f *flow, d int) {
 	dir := &f.dirs[d]
+	if dir.dead {
+		return
+	}
 	src, dst := f.fd[d], f.fd[1-d]
 	for range roundBudget {
 		// First pass on what is in flight.
@@ -724,7 +729,7 @@ func (e *engine) move(f *flow, d int) {
 		}
 		w, err := rawWrite(dst, e.buf[:n])
 		if err != nil && !errors.Is(err, unix.EAGAIN) {
-			e.abort(f, os.NewSyscallError("write", err))
+			e.writeFailed(f, d, err)
 			return
 		}
 		w = max(w, 0)
@@ -755,11 +760,32 @@ func (e *engine) wrote(f *flow, d, n int, err error) (int, bool) {
 	case errors.Is(err, unix.EINTR):
 		return 0, true
 	case err != nil:
-		e.abort(f, os.NewSyscallError("write", err))
+		e.writeFailed(f, d, err)
 		return 0, false
 	}
 	f.dirs[d].bytes += int64(n)
 	return n, true
+}
+
+// writeFailed handles a failed write of direction d: its destination, side
+// 1-d, is gone. While that side's own direction has not ended, what its
+// peer sent before going may still wait in the relay: direction d stops
+// (what it carries cannot be delivered any more) and side 1-d is read
+// first, until its end (endAfterReset) or its error (abort) ends the
+// flow. Otherwise the flow ends now, with resets.
+func (e *engine) writeFailed(f *flow, d int, err error) {
+	gone := 1 - d
+	if f.dirs[gone].eof || !(errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)) {
+		e.abort(f, os.NewSyscallError("write", err))
+		return
+	}
+	f.dirs[d].dead = true
+	f.dirs[d].pending = nil
+	f.reset[gone], f.canRead[gone] = true, true
+	if !f.queued {
+		f.queued = true
+		e.again = append(e.again, f)
+	}
 }
 
 // ended handles the end of direction d's source: the end is passed on as a

@@ -198,8 +198,8 @@ func TestEnginesLeaveAProcessor(t *testing.T) {
 }
 
 // TestEngineResetAfterEnd: the server sends a large answer and closes; the
-// client, slow to read, then writes, and the server's kernel answers that
-// with a reset, which reaches the relay while the answer's tail and its end
+// client, slow to read, then writes twice; the server's kernel answers the
+// first with a reset, which reaches the relay while the answer's tail and its end
 // are still unread there. The client still gets the whole answer and the
 // end, and the relay lets the connection go without waiting for the client
 // to close: nothing more can reach the server.
@@ -230,6 +230,8 @@ func TestEngineResetAfterEnd(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the answer waits in the relay
 	c.Write([]byte("x"))               // reaches the closed server: reset
 	time.Sleep(200 * time.Millisecond)
+	c.Write([]byte("y")) // meets the reset: nowhere to go
+	time.Sleep(200 * time.Millisecond)
 	got, err := io.ReadAll(c)
 	if !bytes.Equal(got, answer) {
 		t.Fatalf("client got %d bytes (%v); want the server's %d", len(got), err, len(answer))
@@ -239,9 +241,9 @@ func TestEngineResetAfterEnd(t *testing.T) {
 	}
 }
 
-// TestStoppedRoutesCloseTheirSockets: a stopped or retired route's
-// listening socket is closed once every engine has let it go, and its port
-// can be listened on again at once.
+// TestStoppedRoutesCloseTheirSockets: when Stop or Retire returns, the
+// route's listening socket is closed: the port can be bound again even
+// without SO_REUSEADDR, and no descriptor is left.
 func TestStoppedRoutesCloseTheirSockets(t *testing.T) {
 	echo := echoServer(t)
 	r := &Relay{}
@@ -253,19 +255,32 @@ func TestStoppedRoutesCloseTheirSockets(t *testing.T) {
 	for i := range addrs {
 		addrs[i] = startRoute(t, r, i, echo.Addr())
 	}
-	for i := range addrs {
+	for i, addr := range addrs {
 		if i%2 == 0 {
 			r.Stop(context.Background(), i)
 		} else {
 			r.Retire(i)
 		}
-		ln, err := net.Listen("tcp", addrs[i])
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
-			t.Fatalf("route %d's port right after it stopped: %v", i, err)
+			t.Fatal(err)
 		}
-		ln.Close()
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: portOf(mustResolve(t, addr)), Addr: [4]byte{127, 0, 0, 1}})
+		unix.Close(fd)
+		if err != nil {
+			t.Fatalf("binding route %d's port, without SO_REUSEADDR, right after it stopped: %v", i, err)
+		}
 	}
-	if !eventually(5*time.Second, func() bool { return openFDs(t) == base }) {
-		t.Fatalf("%d descriptors open after the routes stopped; %d before they started", openFDs(t), base)
+	if n := openFDs(t); n != base {
+		t.Fatalf("%d descriptors open after the routes stopped; %d before they started", n, base)
 	}
+}
+
+// mustResolve parses a literal ip:port.
+func mustResolve(t *testing.T, addr string) *net.TCPAddr {
+	a, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -27,7 +27,7 @@ func (e *engine) removeListener(l *routeListener)    {}
 func takeListener(ln *net.TCPListener) (int, error) { return -1, errors.ErrUnsupported }
 func closeListenerFD(fd int)                        {}
 func stopListening(fd int)                          {}
-func (e *engine) inLoopOrAfter(fn func())           { fn() }
+func (e *engine) forgetListener(l *routeListener)   {}
 
 // listenControl sets nothing: accepted sockets get their options from Go.
 var listenControl func(network, address string, c syscall.RawConn) error

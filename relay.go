@@ -100,9 +100,8 @@ func (rt Route) connectTimeout() time.Duration {
 type Relay struct {
 	// Events, when set, receives every connection event. It is called from
 	// the connection's goroutines or from an event loop that relays many
-	// connections (Linux), so it must be quick and must not block. It may
-	// call Retire (which returns at once); Stop and Shutdown wait for
-	// connections to end, which could include the one it reports.
+	// connections (Linux), so it must be quick and must not block, nor call
+	// the Relay's methods: hand such work to another goroutine.
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
@@ -472,12 +471,11 @@ func (l *routeListener) refusal(addr netip.Addr) string {
 	return ""
 }
 
-// closeListener stops the route accepting: when it returns, new clients
-// are refused and the port can be listened on again. An engine route's
-// listening socket stops listening at once (shutdown); each engine then
-// forgets it, and the last one closes it, so that none can accept on its
-// number once another file has it. It never waits for the engines, so an
-// Events callback (run by an engine) may stop or retire a route.
+// closeListener stops the route accepting: when it returns, the listening
+// socket is closed and its port free. An engine route's socket first stops
+// listening (shutdown: new clients are refused at once), then every engine
+// forgets it before it is closed, so that none can accept on its number
+// once another file has it. It must not run in an engine's loop.
 func (l *routeListener) closeListener() {
 	l.closeOnce.Do(func() {
 		if l.engines == nil {
@@ -485,16 +483,10 @@ func (l *routeListener) closeListener() {
 			return
 		}
 		stopListening(l.lfd)
-		var left atomic.Int32
-		left.Store(int32(len(l.engines)))
 		for _, e := range l.engines {
-			e.inLoopOrAfter(func() {
-				e.removeListener(l)
-				if left.Add(-1) == 0 {
-					closeListenerFD(l.lfd)
-				}
-			})
+			e.forgetListener(l)
 		}
+		closeListenerFD(l.lfd)
 	})
 }
 
