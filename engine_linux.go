@@ -57,6 +57,11 @@ const (
 	// preemption period.
 	busyWait   = 4 * time.Millisecond
 	yieldEvery = 8 * time.Millisecond
+	// drainPoll is how often a flow whose side reset checks whether the
+	// other side has taken what was queued for it; drainStall is how long
+	// that may stop shrinking before the other side is reset anyway.
+	drainPoll  = 20 * time.Millisecond
+	drainStall = 5 * time.Second
 )
 
 // maxEngines bounds the engines of a relay: each keeps an OS thread busy.
@@ -133,11 +138,17 @@ type flow struct {
 	canRead        [2]bool
 	peerDone       [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
 	reset          [2]bool // the socket reported an error (ERR): its direction goes first
-	canWrite       [2]bool
-	dirs           [2]flowDir // client→remote, remote→client
-	reason         error
-	timer          *time.Timer // connect timeout, then idle timeout
-	lastActive     time.Time
+	// A side reset mid-stream: the other side, drainSide, gets what is
+	// queued for it before its own reset (resetAfterDelivery).
+	draining   bool
+	drainSide  int
+	drainLeft  int       // bytes it had not acknowledged at the last check
+	drainSince time.Time // when that count last fell
+	canWrite   [2]bool
+	dirs       [2]flowDir // client→remote, remote→client
+	reason     error
+	timer      *time.Timer // connect timeout, then idle timeout
+	lastActive time.Time
 }
 
 // flowDir is one direction of a flow: bytes read from fd[d] are written to
@@ -289,6 +300,12 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 			return
 		}
 		side := int(ev.Pad)
+		if f.draining {
+			if side == f.drainSide && ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				e.finish(f, true) // that peer is gone too
+			}
+			return
+		}
 		if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			f.canRead[side] = true
 		}
@@ -610,7 +627,7 @@ func (e *engine) connectDone(f *flow, events uint32) {
 // checkIdle runs when the idle timer fires: it ends the flow if nothing moved
 // for the whole timeout, or waits for the rest of it.
 func (e *engine) checkIdle(f *flow) {
-	if f.ended {
+	if f.ended || f.draining {
 		return
 	}
 	idle := f.l.route.IdleTimeout
@@ -640,7 +657,7 @@ func (e *engine) relay(f *flow) {
 // destination cannot take more, or the round budget is used.
 func (e *engine) move(f *flow, d int) {
 	dir := &f.dirs[d]
-	if dir.dead {
+	if dir.dead || f.draining {
 		return
 	}
 	src, dst := f.fd[d], f.fd[1-d]
@@ -699,7 +716,7 @@ func (e *engine) move(f *flow, d int) {
 		case errors.Is(err, unix.EINTR):
 			continue
 		case err != nil:
-			e.abort(f, os.NewSyscallError("read", err))
+			e.resetAfterDelivery(f, d, os.NewSyscallError("read", err))
 			return
 		case n == 0:
 			e.ended(f, d)
@@ -829,6 +846,52 @@ func (e *engine) endAfterReset(f *flow, s int) {
 		f.reason = os.NewSyscallError("read", err)
 	}
 	e.finish(f, false)
+}
+
+// resetAfterDelivery ends a flow whose side s failed mid-stream (its peer
+// reset, say): what the relay took from s before the failure has all been
+// written to the other side, but a slow reader there may not have it yet,
+// and a reset now would discard it. The other side is therefore reset only
+// once it has acknowledged everything queued for it, or once that stops
+// shrinking for drainStall; until then nothing more is relayed.
+func (e *engine) resetAfterDelivery(f *flow, s int, reason error) {
+	o := 1 - s
+	queued, err := unix.IoctlGetInt(f.fd[o], unix.SIOCOUTQ)
+	if err != nil || queued <= 0 || f.dirs[s].dead {
+		e.abort(f, reason)
+		return
+	}
+	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
+		f.reason = reason
+	}
+	rawClose(f.fd[s])
+	f.fd[s] = -1
+	f.draining, f.drainSide, f.drainLeft, f.drainSince = true, o, queued, e.now
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	f.timer = time.AfterFunc(drainPoll, func() { e.submit(func() { e.checkDrain(f) }) })
+}
+
+// checkDrain runs every drainPoll while a flow drains: see
+// resetAfterDelivery.
+func (e *engine) checkDrain(f *flow) {
+	if f.ended {
+		return
+	}
+	queued, err := unix.IoctlGetInt(f.fd[f.drainSide], unix.SIOCOUTQ)
+	now := time.Now()
+	switch {
+	case err != nil || queued <= 0:
+		e.finish(f, true)
+		return
+	case queued < f.drainLeft:
+		f.drainLeft, f.drainSince = queued, now
+	case now.Sub(f.drainSince) >= drainStall:
+		e.finish(f, true)
+		return
+	}
+	f.timer.Reset(drainPoll)
 }
 
 // abort ends the flow at once, resetting both sides so that each peer

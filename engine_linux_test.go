@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -283,4 +284,51 @@ func mustResolve(t *testing.T, addr string) *net.TCPAddr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestEngineResetReachesSlowClient: the server sends an answer and resets
+// (no end); the client reads slowly, so most of the answer still waits in
+// the relay's socket to it when the reset reaches the relay. The client
+// gets the whole answer first, then the reset, as without a relay.
+func TestEngineResetReachesSlowClient(t *testing.T) {
+	answer := randomBytes(32, 256<<10)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		c.Write(answer)
+		time.Sleep(300 * time.Millisecond) // the relay has taken it all
+		c.SetLinger(0)
+		c.Close()
+	})
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	addr := startRoute(t, r, 0, ln.Addr())
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	nc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := nc.(*net.TCPConn)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	time.Sleep(600 * time.Millisecond) // the reset has reached the relay
+	var got []byte
+	buf := make([]byte, 4096)
+	for len(got) <= len(answer) {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			if !bytes.Equal(got, answer) {
+				t.Fatalf("client got %d bytes, then %v; want the server's %d first", len(got), err, len(answer))
+			}
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("after the answer: %v; want the server's reset passed on", err)
+			}
+			return
+		}
+		time.Sleep(time.Millisecond) // a slow reader
+	}
+	t.Fatalf("client got %d bytes; the server sent %d", len(got), len(answer))
 }
