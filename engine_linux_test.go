@@ -216,15 +216,7 @@ func TestEngineResetAfterEnd(t *testing.T) {
 	r := &Relay{}
 	defer r.Shutdown(context.Background())
 	addr := startRoute(t, r, 0, ln.Addr())
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-		return nil
-	}}
-	nc, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := nc.(*net.TCPConn)
+	c := dialSlowReader(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	<-closed
@@ -302,15 +294,7 @@ func TestEngineResetReachesSlowClient(t *testing.T) {
 	r := &Relay{}
 	defer r.Shutdown(context.Background())
 	addr := startRoute(t, r, 0, ln.Addr())
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-		return nil
-	}}
-	nc, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := nc.(*net.TCPConn)
+	c := dialSlowReader(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	time.Sleep(600 * time.Millisecond) // the reset has reached the relay
@@ -331,4 +315,18 @@ func TestEngineResetReachesSlowClient(t *testing.T) {
 		time.Sleep(time.Millisecond) // a slow reader
 	}
 	t.Fatalf("client got %d bytes; the server sent %d", len(got), len(answer))
+}
+
+// dialSlowReader connects to addr with a 4 KiB receive buffer, so that what
+// the client has not read yet waits at the sender.
+func dialSlowReader(t *testing.T, addr string) *net.TCPConn {
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	c, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*net.TCPConn)
 }
