@@ -147,7 +147,7 @@ type flow struct {
 	canWrite   [2]bool
 	dirs       [2]flowDir // client→remote, remote→client
 	reason     error
-	timer      *time.Timer // connect timeout, then idle timeout
+	timer      *time.Timer // connect timeout, then idle timeout, then drain checks
 	lastActive time.Time
 }
 
