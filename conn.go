@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,6 +27,8 @@ type relayConn struct {
 	route  *routeListener
 	client *net.TCPConn
 	start  time.Time
+
+	sideFailed atomic.Bool // a write failed: one side was gone before the end
 
 	mu      sync.Mutex
 	remote  *net.TCPConn
@@ -71,6 +74,10 @@ type halfConn struct {
 	bytes      atomic.Int64
 	done       atomic.Bool
 	dlog       *dataLogDirection // nil: not logged
+	other      *halfConn         // the opposite direction
+	// srcCut: src was reset before its end, as a write to it found (that
+	// write took the error), so the end its reads now return is not one.
+	srcCut atomic.Bool
 }
 
 // serve dials the remote side and starts relaying. It runs in its own
@@ -107,9 +114,17 @@ func (c *relayConn) serve() {
 
 	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr)}
 	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
+	up.other, down.other = down, up
 	finish := func() {
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
+		}
+		if c.sideFailed.Load() {
+			// What a peer sent after its other side failed went nowhere;
+			// left unread it would make the close a reset that discards
+			// what is still queued for that peer.
+			discardUnread(c.client)
+			discardUnread(remote)
 		}
 		c.client.Close()
 		remote.Close()
@@ -176,6 +191,9 @@ func (h *halfConn) finish(err error) {
 		return
 	}
 	c := h.conn
+	if err == nil && h.srcCut.Load() {
+		err = &net.OpError{Op: "read", Net: "tcp", Addr: h.src.RemoteAddr(), Err: syscall.ECONNRESET}
+	}
 	if err == nil {
 		c.mu.Lock()
 		if c.reason == nil {
@@ -195,9 +213,40 @@ func (h *halfConn) finish(err error) {
 		}
 	}
 	if err != nil {
-		c.abort(err)
+		if socketGone(h.dst) {
+			// The write failed: dst is gone. The other direction, which
+			// reads from dst, passes on what dst's peer sent before going
+			// and ends (soon, if it has not); then both sides close
+			// normally, so that what is queued for src's peer reaches it.
+			c.sideFailed.Store(true)
+			c.setReason(err)
+			if errors.Is(err, syscall.ECONNRESET) {
+				h.other.srcCut.Store(true)
+			}
+		} else {
+			// The read failed: reset both sides, once dst's peer has what
+			// is queued for it.
+			waitDelivered(h.dst, c.isAborted)
+			c.abort(err)
+		}
 	}
 	c.directionDone()
+}
+
+// setReason records why the connection ends, unless an error came first.
+func (c *relayConn) setReason(reason error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reason == nil || c.reason == errClientClosed || c.reason == errServerClosed {
+		c.reason = reason
+	}
+}
+
+// isAborted reports whether the connection was aborted.
+func (c *relayConn) isAborted() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.aborted
 }
 
 // directionDone counts one direction as ended and finishes the connection

@@ -138,6 +138,9 @@ type flow struct {
 	canRead        [2]bool
 	peerDone       [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
 	reset          [2]bool // the socket reported an error (ERR): its direction goes first
+	// cut: the side was reset before its end, as a write to it found (the
+	// write took the error), so the end its reads now return is not one.
+	cut [2]bool
 	// A side reset mid-stream: the other side, drainSide, gets what is
 	// queued for it before its own reset (resetAfterDelivery).
 	draining   bool
@@ -718,6 +721,9 @@ func (e *engine) move(f *flow, d int) {
 		case err != nil:
 			e.resetAfterDelivery(f, d, os.NewSyscallError("read", err))
 			return
+		case n == 0 && f.cut[d]:
+			e.resetAfterDelivery(f, d, os.NewSyscallError("read", unix.ECONNRESET))
+			return
 		case n == 0:
 			e.ended(f, d)
 			if f.reset[d] && !f.ended {
@@ -785,20 +791,26 @@ func (e *engine) wrote(f *flow, d, n int, err error) (int, bool) {
 }
 
 // writeFailed handles a failed write of direction d: its destination, side
-// 1-d, is gone. While that side's own direction has not ended, what its
-// peer sent before going may still wait in the relay: direction d stops
-// (what it carries cannot be delivered any more) and side 1-d is read
-// first, until its end (endAfterReset) or its error (abort) ends the
-// flow. Otherwise the flow ends now, with resets.
+// 1-d, is gone (reset). While that side's own direction has not ended,
+// what its peer sent before going may still wait in the relay: direction d
+// stops (what it carries cannot be delivered any more) and side 1-d is
+// read first, until its end (endAfterReset) or its error
+// (resetAfterDelivery) ends the flow. Once it has ended, the flow ends as
+// endAfterReset does. Other write errors reset both sides at once.
 func (e *engine) writeFailed(f *flow, d int, err error) {
 	gone := 1 - d
-	if f.dirs[gone].eof || !(errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)) {
+	if !(errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)) {
 		e.abort(f, os.NewSyscallError("write", err))
+		return
+	}
+	if f.dirs[gone].eof {
+		e.endAfterReset(f, gone) // all it sent was passed on
 		return
 	}
 	f.dirs[d].dead = true
 	f.dirs[d].pending = nil
 	f.reset[gone], f.canRead[gone] = true, true
+	f.cut[gone] = errors.Is(err, unix.ECONNRESET)
 	if !f.queued {
 		f.queued = true
 		e.again = append(e.again, f)

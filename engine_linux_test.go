@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -198,42 +196,6 @@ func TestEnginesLeaveAProcessor(t *testing.T) {
 	}
 }
 
-// TestEngineResetAfterEnd: the server sends a large answer and closes; the
-// client, slow to read, then writes twice; the server's kernel answers the
-// first with a reset, which reaches the relay while the answer's tail and its end
-// are still unread there. The client still gets the whole answer and the
-// end, and the relay lets the connection go without waiting for the client
-// to close: nothing more can reach the server.
-func TestEngineResetAfterEnd(t *testing.T) {
-	answer := randomBytes(31, 3<<20)
-	closed := make(chan struct{}, 1)
-	ln := newLocalListener(t)
-	serveEach(ln, func(c *net.TCPConn) {
-		c.Write(answer)
-		c.Close()
-		closed <- struct{}{}
-	})
-	r := &Relay{}
-	defer r.Shutdown(context.Background())
-	addr := startRoute(t, r, 0, ln.Addr())
-	c := dialSlowReader(t, addr)
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	<-closed
-	time.Sleep(200 * time.Millisecond) // the answer waits in the relay
-	c.Write([]byte("x"))               // reaches the closed server: reset
-	time.Sleep(200 * time.Millisecond)
-	c.Write([]byte("y")) // meets the reset: nowhere to go
-	time.Sleep(200 * time.Millisecond)
-	got, err := io.ReadAll(c)
-	if !bytes.Equal(got, answer) {
-		t.Fatalf("client got %d bytes (%v); want the server's %d", len(got), err, len(answer))
-	}
-	if !eventually(5*time.Second, func() bool { return r.Active() == 0 }) {
-		t.Fatalf("%d connections still open after the server's reset; want 0", r.Active())
-	}
-}
-
 // TestStoppedRoutesCloseTheirSockets: when Stop or Retire returns, the
 // route's listening socket is closed: the port can be bound again even
 // without SO_REUSEADDR, and no descriptor is left.
@@ -276,57 +238,4 @@ func mustResolve(t *testing.T, addr string) *net.TCPAddr {
 		t.Fatal(err)
 	}
 	return a
-}
-
-// TestEngineResetReachesSlowClient: the server sends an answer and resets
-// (no end); the client reads slowly, so most of the answer still waits in
-// the relay's socket to it when the reset reaches the relay. The client
-// gets the whole answer first, then the reset, as without a relay.
-func TestEngineResetReachesSlowClient(t *testing.T) {
-	answer := randomBytes(32, 256<<10)
-	ln := newLocalListener(t)
-	serveEach(ln, func(c *net.TCPConn) {
-		c.Write(answer)
-		time.Sleep(300 * time.Millisecond) // the relay has taken it all
-		c.SetLinger(0)
-		c.Close()
-	})
-	r := &Relay{}
-	defer r.Shutdown(context.Background())
-	addr := startRoute(t, r, 0, ln.Addr())
-	c := dialSlowReader(t, addr)
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(20 * time.Second))
-	time.Sleep(600 * time.Millisecond) // the reset has reached the relay
-	var got []byte
-	buf := make([]byte, 4096)
-	for len(got) <= len(answer) {
-		n, err := c.Read(buf)
-		got = append(got, buf[:n]...)
-		if err != nil {
-			if !bytes.Equal(got, answer) {
-				t.Fatalf("client got %d bytes, then %v; want the server's %d first", len(got), err, len(answer))
-			}
-			if !errors.Is(err, syscall.ECONNRESET) {
-				t.Fatalf("after the answer: %v; want the server's reset passed on", err)
-			}
-			return
-		}
-		time.Sleep(time.Millisecond) // a slow reader
-	}
-	t.Fatalf("client got %d bytes; the server sent %d", len(got), len(answer))
-}
-
-// dialSlowReader connects to addr with a 4 KiB receive buffer, so that what
-// the client has not read yet waits at the sender.
-func dialSlowReader(t *testing.T, addr string) *net.TCPConn {
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
-		return nil
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c.(*net.TCPConn)
 }

@@ -21,6 +21,11 @@ import (
 // relayModes starts route 0 of a new relay to remote in each mode and runs
 // the test against its address.
 func relayModes(t *testing.T, remoteHost string, remotePort int, test func(t *testing.T, addr string)) {
+	relayModesWith(t, remoteHost, remotePort, func(t *testing.T, _ *Relay, addr string) { test(t, addr) })
+}
+
+// relayModesWith is relayModes for a test that needs the relay too.
+func relayModesWith(t *testing.T, remoteHost string, remotePort int, test func(t *testing.T, r *Relay, addr string)) {
 	for _, mode := range []string{"plain", "data-logged"} {
 		t.Run(mode, func(t *testing.T) {
 			r := &Relay{}
@@ -32,7 +37,7 @@ func relayModes(t *testing.T, remoteHost string, remotePort int, test func(t *te
 			if err := r.Start(0, rt); err != nil {
 				t.Fatal(err)
 			}
-			test(t, r.Addr(0).String())
+			test(t, r, r.Addr(0).String())
 		})
 	}
 }

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"net"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// socketGone reports whether c's connection has failed or been reset: its
+// TCP state is CLOSE.
+func socketGone(c *net.TCPConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return true
+	}
+	gone := true
+	raw.Control(func(fd uintptr) {
+		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+		gone = err != nil || info.State == unix.BPF_TCP_CLOSE
+	})
+	return gone
+}
+
+// waitDelivered returns once c's peer has acknowledged what is queued for
+// it (SIOCOUTQ), or that has not shrunk for drainStall, or stop reports
+// true, checking every drainPoll (see engine.resetAfterDelivery).
+func waitDelivered(c *net.TCPConn, stop func() bool) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	queued := func() int {
+		n := 0
+		if raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) }) != nil {
+			return 0
+		}
+		return n
+	}
+	left, since := queued(), time.Now()
+	for left > 0 && !stop() && time.Since(since) < drainStall {
+		time.Sleep(drainPoll)
+		if n := queued(); n < left {
+			left, since = n, time.Now()
+		}
+	}
+}
+
+// discardUnread reads and drops what c's peer sent that is still queued in
+// the socket, without waiting.
+func discardUnread(c *net.TCPConn) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	raw.Control(func(fd uintptr) {
+		var buf [16 << 10]byte
+		for range 64 {
+			if n, err := unix.Read(int(fd), buf[:]); n <= 0 || err != nil {
+				return
+			}
+		}
+	})
+}
