@@ -75,8 +75,9 @@ type halfConn struct {
 	done       atomic.Bool
 	dlog       *dataLogDirection // nil: not logged
 	other      *halfConn         // the opposite direction
-	// srcCut: src was reset before its end, as a write to it found (that
-	// write took the error), so the end its reads now return is not one.
+	// srcCut: src was reset before its end, as the other direction's write
+	// to it found (that write took the error), so the end its reads now
+	// return is not one (endWasCut).
 	srcCut atomic.Bool
 }
 
@@ -181,6 +182,12 @@ func (h *halfConn) copy() {
 		n, err = copyChunks(h.dst, h.src, h.dlog, h.conn.touch)
 	}
 	h.bytes.Add(n)
+	if err != nil && socketGone(h.dst) && !errors.Is(err, syscall.EPIPE) {
+		// A write took dst's reset error (EPIPE would say its end came
+		// first): the end the other direction reads from dst is a cut.
+		// Marked before this direction is done: the other waits for that.
+		h.other.srcCut.Store(true)
+	}
 	h.finish(err)
 }
 
@@ -191,7 +198,7 @@ func (h *halfConn) finish(err error) {
 		return
 	}
 	c := h.conn
-	if err == nil && h.srcCut.Load() {
+	if err == nil && endWasCut(h.src, &h.srcCut, &h.other.done) {
 		err = &net.OpError{Op: "read", Net: "tcp", Addr: h.src.RemoteAddr(), Err: syscall.ECONNRESET}
 	}
 	if err == nil {
@@ -220,12 +227,12 @@ func (h *halfConn) finish(err error) {
 			// normally, so that what is queued for src's peer reaches it.
 			c.sideFailed.Store(true)
 			c.setReason(err)
-			if errors.Is(err, syscall.ECONNRESET) {
-				h.other.srcCut.Store(true)
-			}
 		} else {
 			// The read failed: reset both sides, once dst's peer has what
 			// is queued for it.
+			if c.idleTimer != nil {
+				c.idleTimer.Stop() // the drain is not idleness
+			}
 			waitDelivered(h.dst, c.isAborted)
 			c.abort(err)
 		}

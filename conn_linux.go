@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -61,4 +62,40 @@ func discardUnread(c *net.TCPConn) {
 			}
 		}
 	})
+}
+
+// endWasCut reports whether the end just read from src is a reset rather
+// than the peer's end. A socket that is still open (not CLOSE) had a real
+// end. Once it is closed, its pending error says: ECONNRESET (or another)
+// a cut, EPIPE a reset after the end. No error means a write of the other
+// direction (writerDone: that direction is over) took it: that direction
+// marks cut before it is done, so wait for it (it is ending: its write
+// failed, or it already ended).
+func endWasCut(src *net.TCPConn, cut, writerDone *atomic.Bool) bool {
+	if cut.Load() {
+		return true
+	}
+	if !socketGone(src) {
+		return false
+	}
+	raw, err := src.SyscallConn()
+	if err != nil {
+		return false
+	}
+	soErr := 0
+	raw.Control(func(fd uintptr) { soErr, _ = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR) })
+	switch unix.Errno(soErr) {
+	case 0:
+		for range 1000 {
+			if writerDone.Load() {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return cut.Load()
+	case unix.EPIPE:
+		return false
+	default:
+		return true
+	}
 }

@@ -2,11 +2,15 @@
 
 package main
 
-import "net"
+import (
+	"net"
+	"sync/atomic"
+)
 
 // Elsewhere a failed direction resets both sides at once, as it always did:
 // these are Linux's (conn_linux.go).
 
-func socketGone(c *net.TCPConn) bool                 { return false }
-func waitDelivered(c *net.TCPConn, stop func() bool) {}
-func discardUnread(c *net.TCPConn)                   {}
+func socketGone(c *net.TCPConn) bool                                { return false }
+func waitDelivered(c *net.TCPConn, stop func() bool)                {}
+func discardUnread(c *net.TCPConn)                                  {}
+func endWasCut(src *net.TCPConn, cut, writerDone *atomic.Bool) bool { return cut.Load() }

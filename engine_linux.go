@@ -141,9 +141,10 @@ type flow struct {
 	// cut: the side was reset before its end, as a write to it found (the
 	// write took the error), so the end its reads now return is not one.
 	cut [2]bool
-	// A side reset mid-stream: the other side, drainSide, gets what is
-	// queued for it before its own reset (resetAfterDelivery).
+	// A side is gone: the other side, drainSide, gets what is queued for
+	// it before it is closed (drainThenClose).
 	draining   bool
+	drainReset bool // close drainSide with a reset once drained
 	drainSide  int
 	drainLeft  int       // bytes it had not acknowledged at the last check
 	drainSince time.Time // when that count last fell
@@ -304,8 +305,12 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 		}
 		side := int(ev.Pad)
 		if f.draining {
-			if side == f.drainSide && ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			switch {
+			case side != f.drainSide:
+			case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0:
 				e.finish(f, true) // that peer is gone too
+			case ev.Events&unix.EPOLLIN != 0:
+				e.discardUnread(f, side)
 			}
 			return
 		}
@@ -807,6 +812,10 @@ func (e *engine) writeFailed(f *flow, d int, err error) {
 		e.endAfterReset(f, gone) // all it sent was passed on
 		return
 	}
+	if f.dirs[gone].dead {
+		e.abort(f, os.NewSyscallError("write", err)) // both sides are gone
+		return
+	}
 	f.dirs[d].dead = true
 	f.dirs[d].pending = nil
 	f.reset[gone], f.canRead[gone] = true, true
@@ -838,55 +847,69 @@ func (e *engine) ended(f *flow, d int) {
 }
 
 // endAfterReset ends a flow whose side s reset after its end was passed on
-// to the other side: all that s sent has been delivered, so the other side
-// is closed normally (what it still has queued goes out, after the end
-// already sent). Its peer's next write is answered with a reset by the
-// kernel, as without a relay. What that peer sent and the relay has not
-// read is discarded first: closing with unread data would reset at once.
+// to the other side: all that s sent has been passed on, so the other side
+// is closed normally once it has taken it (drainThenClose), as without a
+// relay its peer would have had it all and the end.
 func (e *engine) endAfterReset(f *flow, s int) {
-	o := f.fd[1-s]
-	for range roundBudget {
-		if n, err := rawRead(o, e.buf); n <= 0 || err != nil {
-			break
-		}
-	}
+	e.discardUnread(f, 1-s)
 	err := socketError(f.fd[s])
 	if err == nil {
 		err = unix.ECONNRESET
 	}
-	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
-		f.reason = os.NewSyscallError("read", err)
-	}
-	e.finish(f, false)
+	e.drainThenClose(f, s, os.NewSyscallError("read", err), false)
 }
 
 // resetAfterDelivery ends a flow whose side s failed mid-stream (its peer
 // reset, say): what the relay took from s before the failure has all been
 // written to the other side, but a slow reader there may not have it yet,
 // and a reset now would discard it. The other side is therefore reset only
-// once it has acknowledged everything queued for it, or once that stops
-// shrinking for drainStall; until then nothing more is relayed.
+// once it has acknowledged everything queued for it (drainThenClose).
 func (e *engine) resetAfterDelivery(f *flow, s int, reason error) {
-	o := 1 - s
-	queued, err := unix.IoctlGetInt(f.fd[o], unix.SIOCOUTQ)
-	if err != nil || queued <= 0 || f.dirs[s].dead {
-		e.abort(f, reason)
+	if f.dirs[s].dead {
+		e.abort(f, reason) // the other side is gone too
 		return
 	}
+	e.drainThenClose(f, s, reason, true)
+}
+
+// drainThenClose ends a flow whose side s is gone: s is closed now, the
+// other side once it has acknowledged everything queued for it, or once
+// that stops shrinking for drainStall (reset: with a reset, else
+// normally). Until then nothing more is relayed, and what the other side
+// sends is read and dropped: left unread, it would make its close a reset
+// that discards the queue.
+func (e *engine) drainThenClose(f *flow, s int, reason error, reset bool) {
 	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
 		f.reason = reason
 	}
+	o := 1 - s
+	queued, err := unix.IoctlGetInt(f.fd[o], unix.SIOCOUTQ)
+	if err != nil || queued <= 0 {
+		e.finish(f, reset)
+		return
+	}
 	rawClose(f.fd[s])
 	f.fd[s] = -1
-	f.draining, f.drainSide, f.drainLeft, f.drainSince = true, o, queued, e.now
+	f.draining, f.drainReset = true, reset
+	f.drainSide, f.drainLeft, f.drainSince = o, queued, e.now
 	if f.timer != nil {
 		f.timer.Stop()
 	}
 	f.timer = time.AfterFunc(drainPoll, func() { e.submit(func() { e.checkDrain(f) }) })
 }
 
+// discardUnread reads and drops what side s has sent that the relay has
+// not read (bounded: the drain goes on reading it as it comes).
+func (e *engine) discardUnread(f *flow, s int) {
+	for range roundBudget {
+		if n, err := rawRead(f.fd[s], e.buf); n <= 0 || err != nil {
+			return
+		}
+	}
+}
+
 // checkDrain runs every drainPoll while a flow drains: see
-// resetAfterDelivery.
+// drainThenClose.
 func (e *engine) checkDrain(f *flow) {
 	if f.ended {
 		return
@@ -895,12 +918,12 @@ func (e *engine) checkDrain(f *flow) {
 	now := time.Now()
 	switch {
 	case err != nil || queued <= 0:
-		e.finish(f, true)
+		e.finish(f, f.drainReset)
 		return
 	case queued < f.drainLeft:
 		f.drainLeft, f.drainSince = queued, now
 	case now.Sub(f.drainSince) >= drainStall:
-		e.finish(f, true)
+		e.finish(f, f.drainReset)
 		return
 	}
 	f.timer.Reset(drainPoll)

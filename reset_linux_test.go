@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -107,4 +108,109 @@ func dialSlowReader(t *testing.T, addr string) *net.TCPConn {
 		t.Fatal(err)
 	}
 	return c.(*net.TCPConn)
+}
+
+// TestCutNeverCleanEnd: the server never reads and resets while the
+// relay is writing to it, so that the write, not a read, meets the reset;
+// the client must get the reset, never a clean end.
+func TestCutNeverCleanEnd(t *testing.T) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		c.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	serveEach(ln, func(c *net.TCPConn) {
+		time.Sleep(300 * time.Millisecond) // reads nothing
+		c.SetLinger(0)
+		c.Close()
+	})
+	flood := make([]byte, 32<<20)
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		for i := range 8 {
+			c := dialTCP(t, addr)
+			c.SetWriteDeadline(time.Now().Add(150 * time.Millisecond))
+			c.Write(flood) // stops when every buffer on the way is full
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, err := c.Read(make([]byte, 1))
+			c.Close()
+			if !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("connection %d: the client read %v after the server's reset; want the reset", i, err)
+			}
+		}
+	})
+}
+
+// TestResetAfterCompleteAnswer: the server's whole answer and its end have
+// reached the relay when its reset follows (the client wrote to it after
+// its end, twice): the client still gets all of it and a clean end.
+func TestResetAfterCompleteAnswer(t *testing.T) {
+	answer := randomBytes(41, 2<<20)
+	ended := make(chan bool, 1)
+	ln := newLocalListener(t)
+	serveEach(ln, func(c *net.TCPConn) {
+		c.Write(answer)
+		acked := eventually(5*time.Second, func() bool { return sendQueue(t, c) == 0 })
+		c.Close()
+		ended <- acked
+	})
+	relayModes(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, addr string) {
+		c := dialSlowReader(t, addr)
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		if !<-ended {
+			t.Fatal("the relay did not take the whole answer")
+		}
+		time.Sleep(200 * time.Millisecond)
+		c.Write([]byte("x")) // after the server's end: reset
+		time.Sleep(200 * time.Millisecond)
+		c.Write([]byte("y")) // meets that reset in the relay
+		time.Sleep(200 * time.Millisecond)
+		got, err := io.ReadAll(c)
+		if !bytes.Equal(got, answer) || err != nil {
+			t.Fatalf("client got %d of %d bytes, then %v; want all and a clean end", len(got), len(answer), err)
+		}
+	})
+}
+
+// TestBothPeersReset: both peers reset while data waits for each of them;
+// the relay lets the connection go.
+func TestBothPeersReset(t *testing.T) {
+	ln := newLocalListener(t)
+	accepted := make(chan *net.TCPConn, 1)
+	serveEach(ln, func(c *net.TCPConn) { accepted <- c })
+	flood := make([]byte, 16<<20)
+	relayModesWith(t, "127.0.0.1", portOf(ln.Addr()), func(t *testing.T, r *Relay, addr string) {
+		for i := range 5 {
+			c := dialTCP(t, addr)
+			s := <-accepted
+			c.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			s.SetWriteDeadline(time.Now().Add(200 * time.Millisecond))
+			done := make(chan struct{})
+			go func() { s.Write(flood); close(done) }()
+			c.Write(flood)
+			<-done
+			c.SetLinger(0)
+			s.SetLinger(0)
+			c.Close()
+			s.Close()
+			if !eventually(5*time.Second, func() bool { return r.Active() == 0 }) {
+				t.Fatalf("connection %d still open after both peers reset", i)
+			}
+		}
+	})
+}
+
+// sendQueue returns what c has sent that its peer has not acknowledged.
+func sendQueue(t *testing.T, c *net.TCPConn) int {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := -1
+	raw.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ) })
+	return n
 }
