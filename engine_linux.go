@@ -138,8 +138,9 @@ type flow struct {
 	canRead        [2]bool
 	peerDone       [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
 	reset          [2]bool // the socket reported an error (ERR): its direction goes first
-	// cut: the side was reset before its end, as a write to it found (the
-	// write took the error), so the end its reads now return is not one.
+	// cut: the side was reset before its end, as its pending error said
+	// when a write or the error event took it, so the end its reads now
+	// return is not one.
 	cut [2]bool
 	// A side is gone: the other side, drainSide, gets what is queued for
 	// it before it is closed (drainThenClose).
@@ -338,9 +339,13 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 				return
 			}
 			// Reads from this side return what its peer sent before the
-			// reset, then the reset (or, when its end came before the
-			// reset, the end): relay delivers that first, as the other
-			// peer's kernel would have without a relay.
+			// reset, then an end: relay delivers that first, as the other
+			// peer's kernel would have without a relay. The error is
+			// taken now, before a write can: EPIPE says the peer's end
+			// came first, anything else that the end read later is a cut.
+			if err := socketError(f.fd[side]); err != nil && !errors.Is(err, unix.EPIPE) {
+				f.cut[side] = true
+			}
 		}
 		e.relay(f)
 	}
@@ -819,7 +824,9 @@ func (e *engine) writeFailed(f *flow, d int, err error) {
 	f.dirs[d].dead = true
 	f.dirs[d].pending = nil
 	f.reset[gone], f.canRead[gone] = true, true
-	f.cut[gone] = errors.Is(err, unix.ECONNRESET)
+	if errors.Is(err, unix.ECONNRESET) {
+		f.cut[gone] = true // the write took the reset: see flow.cut
+	}
 	if !f.queued {
 		f.queued = true
 		e.again = append(e.again, f)
