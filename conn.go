@@ -43,6 +43,15 @@ type relayConn struct {
 	idleTimer  *time.Timer
 }
 
+// laterReason is a connection's close reason once reason is known too: an
+// error that came first is kept; a clean end gives way to the error.
+func laterReason(current, reason error) error {
+	if current == nil || current == errClientClosed || current == errServerClosed {
+		return reason
+	}
+	return current
+}
+
 // errIdle is the close reason of a connection cut by the idle timeout.
 var errIdle = errors.New("idle timeout")
 
@@ -244,9 +253,7 @@ func (h *halfConn) finish(err error) {
 func (c *relayConn) setReason(reason error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.reason == nil || c.reason == errClientClosed || c.reason == errServerClosed {
-		c.reason = reason
-	}
+	c.reason = laterReason(c.reason, reason)
 }
 
 // isAborted reports whether the connection was aborted.
@@ -277,9 +284,7 @@ func (c *relayConn) abort(reason error) {
 		return
 	}
 	c.aborted = true
-	if c.reason == nil || c.reason == errClientClosed || c.reason == errServerClosed {
-		c.reason = reason
-	}
+	c.reason = laterReason(c.reason, reason)
 	remote := c.remote
 	c.mu.Unlock()
 

@@ -886,9 +886,7 @@ func (e *engine) resetAfterDelivery(f *flow, s int, reason error) {
 // sends is read and dropped: left unread, it would make its close a reset
 // that discards the queue.
 func (e *engine) drainThenClose(f *flow, s int, reason error, reset bool) {
-	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
-		f.reason = reason
-	}
+	f.reason = laterReason(f.reason, reason)
 	o := 1 - s
 	queued, err := unix.IoctlGetInt(f.fd[o], unix.SIOCOUTQ)
 	if err != nil || queued <= 0 {
@@ -943,9 +941,7 @@ func (e *engine) abort(f *flow, reason error) {
 	if f.ended {
 		return
 	}
-	if f.reason == nil || f.reason == errClientClosed || f.reason == errServerClosed {
-		f.reason = reason
-	}
+	f.reason = laterReason(f.reason, reason)
 	e.finish(f, true)
 }
 
