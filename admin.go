@@ -170,15 +170,21 @@ func (a *adminMenu) addRoute(cfg *Config) error {
 		}
 		fmt.Fprintf(a.out, "  %v\n", perr)
 	}
-	if err := cfg.AddRoute(r); err != nil {
+	// Saved under the lock, into the configuration as it is by now: another
+	// command may have changed it while the questions were answered.
+	var n int
+	err := editConfig(a.m, func(now *Config) error {
+		if err := now.AddRoute(r); err != nil {
+			return refuse(err)
+		}
+		n = len(now.Routes) - 1
+		return nil
+	})
+	if err != nil {
 		fmt.Fprintf(a.out, "No route added: %v\n", err)
 		return nil
 	}
-	if err := a.m.SaveConfig(cfg); err != nil {
-		fmt.Fprintf(a.out, "The route could not be saved: %v\n", err)
-		return nil
-	}
-	fmt.Fprintf(a.out, "Added %s\n", routeLine(len(cfg.Routes)-1, r))
+	fmt.Fprintf(a.out, "Added %s\n", routeLine(n, r))
 	return nil
 }
 
@@ -195,12 +201,22 @@ func (a *adminMenu) deleteRoute(cfg *Config) error {
 	if err != nil || !ok {
 		return err
 	}
-	gone := cfg.Routes[n]
-	cfg.DeleteRoute(n)
-	if err := a.m.SaveConfig(cfg); err != nil {
-		fmt.Fprintf(a.out, "The change could not be saved: %v\n", err)
+	// The number is the one on the screen; the route is deleted by its
+	// local side, so a change made meanwhile by another command cannot make
+	// it delete another route.
+	shown := cfg.Routes[n]
+	err = editConfig(a.m, func(now *Config) error {
+		i := now.routeOn(shown.BindAddr, shown.LocalPort)
+		if i < 0 || now.Routes[i] != shown {
+			return refuse(fmt.Errorf("route %d was changed or deleted meanwhile", n))
+		}
+		n = i
+		return now.DeleteRoute(i)
+	})
+	if err != nil {
+		fmt.Fprintf(a.out, "Nothing deleted: %v\n", err)
 		return nil
 	}
-	fmt.Fprintf(a.out, "Deleted %s\n", routeLine(n, gone))
+	fmt.Fprintf(a.out, "Deleted %s\n", routeLine(n, shown))
 	return nil
 }

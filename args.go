@@ -33,11 +33,10 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -connect DURATION how long to wait for the remote side to accept (default 10s)
   -drain DURATION   on stop, how long open connections may still finish (default 5s)
 
-  relaytcp version  prints the version
-  relaytcp -h       prints this help
-
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
-3 cannot listen on the port, 4 cannot resolve remoteHost.`
+3 cannot listen on the port, 4 cannot resolve remoteHost; the commands below
+also 5 invalid configuration, 6 the configuration stayed locked by another
+command.`
 
 // DefaultDrainTimeout is how long open connections may finish after a stop.
 const DefaultDrainTimeout = 5 * time.Second

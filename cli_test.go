@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -320,6 +321,24 @@ func TestHelpAndVersion(t *testing.T) {
 	p := startProc(t, tempDir(t), "-h")
 	if code := p.wait(t, 20*time.Second); code != 0 || !strings.Contains(p.output(), usageLine) {
 		t.Fatalf("-h: exit %d, output %s", code, p.output())
+	}
+	// The help lists every command, each with its own usage.
+	for _, name := range []string{"service", "admin", "route", "start", "stop", "status", "install", "uninstall", "version"} {
+		if !regexp.MustCompile(`(?m)^  relaytcp ` + name + ` +\S.*$`).MatchString(p.output()) {
+			t.Errorf("-h does not list %q with a description:\n%s", name, p.output())
+		}
+	}
+	for _, name := range []string{"service", "admin", "route", "start", "stop", "status"} {
+		for _, flag := range []string{"-h", "--help"} {
+			p := startProc(t, tempDir(t), name, flag)
+			if code := p.wait(t, 20*time.Second); code != 0 || !strings.HasPrefix(p.output(), "stdout:\nusage: relaytcp "+name) {
+				t.Errorf("%s %s: exit %d, output %s", name, flag, code, p.output())
+			}
+		}
+	}
+	p = startProc(t, tempDir(t), "route", "-config", "x.conf", "-h")
+	if code := p.wait(t, 20*time.Second); code != 0 || !strings.Contains(p.output(), "delete :PORT | ADDR:PORT") {
+		t.Errorf("route -config x -h: exit %d, output %s", code, p.output())
 	}
 	p = startProc(t, tempDir(t), "version")
 	if code := p.wait(t, 20*time.Second); code != 0 || !strings.HasPrefix(p.stdoutLines()[0], "relaytcp ") {

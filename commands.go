@@ -1,19 +1,26 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
 // More exit codes, for the service and administration commands.
 const (
 	exitConfig = 5 // the configuration cannot be read, or is invalid
+	exitBusy   = 6 // another command kept the configuration locked too long
 )
 
 // serviceName is the service's name, as in RelayTCP 1.0.
 const serviceName = "RelayTCPsvc"
+
+// statusNotInstalled is the service's status when there is no such
+// service (RelayTCP 1.0 said "(invalid Service)", as systemctl does).
+const statusNotInstalled = "Not installed"
 
 // serviceManager is how the administration commands and the menu reach the
 // installed service and its configuration: the SCM and the registry on
@@ -21,13 +28,17 @@ const serviceName = "RelayTCPsvc"
 type serviceManager interface {
 	// LoadConfig reads the configuration.
 	LoadConfig() (*Config, error)
-	// SaveConfig writes it, and tells a running service to apply it.
+	// LockConfig takes the lock that serializes changes of the
+	// configuration across processes, waiting up to configLockWait.
+	LockConfig() (unlock func(), err error)
+	// SaveConfig writes the configuration last loaded, changed, and tells
+	// a running service to apply it. It is called under LockConfig, after
+	// LoadConfig: editConfig does all three.
 	SaveConfig(*Config) error
 	// ConfigLocation says where the configuration is, for messages.
 	ConfigLocation() string
 	// Status is the service's state in the manual's words: Stopped,
-	// Running, Start pending, ... or "(invalid Service)" when it is not
-	// installed.
+	// Running, Start pending, ... or statusNotInstalled.
 	Status() string
 	Start() error
 	Stop() error
@@ -39,25 +50,26 @@ func isSubcommand(args []string) bool {
 	if len(args) == 0 {
 		return false
 	}
-	switch args[0] {
-	case "service", "admin", "route", "start", "stop", "status", "install", "uninstall",
-		"backup-config", "restore-config":
-		return true
-	}
-	return false
+	_, ok := findCommand(args[0])
+	return ok
 }
 
 // runSubcommand runs a service or administration command.
 func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	name := args[0]
+	cmd, _ := findCommand(name)
 	configPath, rest, err := configOption(args[1:])
 	if err != nil {
-		fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)
+		fmt.Fprintf(stderr, "relaytcp %s: %v\n%s\n", name, err, commandUsage(cmd))
 		return exitUsage
+	}
+	if slices.ContainsFunc(rest, isHelpArg) {
+		printCommandHelp(stdout, cmd)
+		return exitOK
 	}
 	if name == "service" {
 		if len(rest) > 0 {
-			fmt.Fprintf(stderr, "relaytcp service: unexpected argument %q\n", rest[0])
+			fmt.Fprintf(stderr, "relaytcp service: unexpected argument %q\n%s\n", rest[0], commandUsage(cmd))
 			return exitUsage
 		}
 		return runService(configPath, stderr)
@@ -73,6 +85,10 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	}
 	switch name {
 	case "admin":
+		if len(rest) > 0 {
+			fmt.Fprintf(stderr, "relaytcp admin: unexpected argument %q\n%s\n", rest[0], commandUsage(cmd))
+			return exitUsage
+		}
 		return runAdmin(m, stdin, stdout)
 	case "route":
 		return runRouteCommand(m, rest, stdout, stderr)
@@ -91,7 +107,7 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		rest = nil
 	}
 	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "relaytcp %s: unexpected argument %q\n", name, rest[0])
+		fmt.Fprintf(stderr, "relaytcp %s: unexpected argument %q\n%s\n", name, rest[0], commandUsage(cmd))
 		return exitUsage
 	}
 	switch name {
@@ -115,6 +131,54 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		printStatus(stdout, m, cfg)
 		return exitOK
 	}
+}
+
+// editError is a change that editConfig refused, with the exit code that
+// says why.
+type editError struct {
+	code int
+	err  error
+}
+
+func (e *editError) Error() string { return e.err.Error() }
+func (e *editError) Unwrap() error { return e.err }
+
+// refuse wraps an error of an edit function: the change is not valid
+// (exitUsage).
+func refuse(err error) error { return &editError{exitUsage, err} }
+
+// editConfig makes one change of the configuration: under the lock that
+// serializes changes across processes, it loads the configuration as it is
+// now, lets edit change it, and saves it. Nothing is saved when edit fails.
+// The error is an *editError whose code is the exit code: exitBusy when the
+// lock was not free in time, exitConfig when the configuration cannot be
+// read, edit's own (see refuse), exitRuntime when saving failed.
+func editConfig(m serviceManager, edit func(*Config) error) error {
+	unlock, err := m.LockConfig()
+	if err != nil {
+		code := exitRuntime
+		var busy errConfigBusy
+		if errors.As(err, &busy) {
+			code = exitBusy
+		}
+		return &editError{code, err}
+	}
+	defer unlock()
+	cfg, err := m.LoadConfig()
+	if err != nil {
+		return &editError{exitConfig, err}
+	}
+	if err := edit(cfg); err != nil {
+		var ee *editError
+		if errors.As(err, &ee) {
+			return ee
+		}
+		return &editError{exitRuntime, err}
+	}
+	if err := m.SaveConfig(cfg); err != nil {
+		return &editError{exitRuntime, err}
+	}
+	return nil
 }
 
 // configOption takes "-config PATH" (or -config=PATH) from the start of args.
@@ -182,28 +246,35 @@ func printConfig(w io.Writer, title string, cfg *Config) {
 	}
 }
 
-// runRouteCommand runs "route list", "route add LOCALPORT REMOTEHOST
-// REMOTEPORT" and "route delete N".
+// runRouteCommand runs "route list", "route add ROUTE" and "route delete
+// N|[ADDR]:PORT".
 func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) int {
-	usage := "usage: relaytcp route [-config PATH] list | add LOCALPORT REMOTEHOST REMOTEPORT | delete N"
+	cmd, _ := findCommand("route")
 	fail := func(code int, format string, a ...any) int {
 		fmt.Fprintf(stderr, "relaytcp route: "+format+"\n", a...)
 		if code == exitUsage {
-			fmt.Fprintln(stderr, usage)
+			fmt.Fprintln(stderr, commandUsage(cmd))
 		}
 		return code
 	}
+	failEdit := func(err error) int {
+		var ee *editError
+		if errors.As(err, &ee) {
+			return fail(ee.code, "%v", ee.err)
+		}
+		return fail(exitRuntime, "%v", err)
+	}
 	if len(args) == 0 {
 		return fail(exitUsage, "missing list, add or delete")
-	}
-	cfg, err := m.LoadConfig()
-	if err != nil {
-		return fail(exitConfig, "%v", err)
 	}
 	switch args[0] {
 	case "list":
 		if len(args) > 1 {
 			return fail(exitUsage, "unexpected argument %q", args[1])
+		}
+		cfg, err := m.LoadConfig()
+		if err != nil {
+			return fail(exitConfig, "%v", err)
 		}
 		for i, r := range cfg.Routes {
 			fmt.Fprintln(stdout, routeLine(i, r))
@@ -214,26 +285,34 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
-		if err := cfg.AddRoute(r); err != nil {
-			return fail(exitUsage, "%v", err)
+		var n int
+		err = editConfig(m, func(cfg *Config) error {
+			if err := cfg.AddRoute(r); err != nil {
+				return refuse(err)
+			}
+			n = len(cfg.Routes) - 1
+			return nil
+		})
+		if err != nil {
+			return failEdit(err)
 		}
-		if err := m.SaveConfig(cfg); err != nil {
-			return fail(exitRuntime, "%v", err)
-		}
-		fmt.Fprintln(stdout, routeLine(len(cfg.Routes)-1, r))
+		fmt.Fprintln(stdout, routeLine(n, r))
 		return exitOK
 	case "delete":
 		if len(args) != 2 {
-			return fail(exitUsage, "delete takes one route number")
+			return fail(exitUsage, "delete takes one route: its number, or its local side (:PORT or ADDR:PORT)")
 		}
-		n, err := parseRouteNumber(args[1], len(cfg.Routes))
+		var n int
+		var gone RouteSpec
+		err := editConfig(m, func(cfg *Config) (err error) {
+			if n, err = cfg.findRoute(args[1]); err != nil {
+				return refuse(err)
+			}
+			gone = cfg.Routes[n]
+			return cfg.DeleteRoute(n)
+		})
 		if err != nil {
-			return fail(exitUsage, "%v", err)
-		}
-		gone := cfg.Routes[n]
-		cfg.DeleteRoute(n)
-		if err := m.SaveConfig(cfg); err != nil {
-			return fail(exitRuntime, "%v", err)
+			return failEdit(err)
 		}
 		fmt.Fprintf(stdout, "Deleted %s\n", routeLine(n, gone))
 		return exitOK

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Config is the service's configuration, wherever it is stored.
@@ -90,6 +91,35 @@ func parseRouteNumber(s string, count int) (int, error) {
 		return 0, fmt.Errorf("no route %d (%s)", n, routeRange(count))
 	}
 	return n, nil
+}
+
+// findRoute returns the number of a route given as "route delete" takes
+// it: its number, or its local side (:PORT or PORT for a route on every
+// interface, ADDR:PORT, [IPV6]:PORT), which no other change can shift.
+func (c *Config) findRoute(s string) (int, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, ":") {
+		return parseRouteNumber(s, len(c.Routes))
+	}
+	bind, port, err := parseLocal(s)
+	if err != nil {
+		return 0, err
+	}
+	if i := c.routeOn(bind, port); i >= 0 {
+		return i, nil
+	}
+	return 0, fmt.Errorf("no route listens on %s", s)
+}
+
+// routeOn returns the number of the route whose local side is bind and
+// port, or -1.
+func (c *Config) routeOn(bind string, port int) int {
+	for i, r := range c.Routes {
+		if r.BindAddr == bind && r.LocalPort == port {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseDebug parses the Debug setting: "1" on, "0" or empty off.
@@ -328,4 +358,15 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
+}
+
+// configLockWait bounds how long a change of the configuration waits for
+// another one (another route command, an admin menu saving) to finish.
+const configLockWait = 30 * time.Second
+
+// errConfigBusy says the configuration's lock was not free within wait.
+type errConfigBusy time.Duration
+
+func (e errConfigBusy) Error() string {
+	return fmt.Sprintf("another relaytcp command kept the configuration locked for %v; nothing was changed", time.Duration(e))
 }

@@ -60,7 +60,7 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	}
 	opts, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
-		fmt.Fprintln(stdout, usageText)
+		fmt.Fprintf(stdout, "%s\n\n%s\n", usageText, commandList())
 		return exitOK
 	}
 	if err != nil {

@@ -73,7 +73,8 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 	return r, nil
 }
 
-// parseLocal parses the local side: PORT, IPV4:PORT or [IPV6]:PORT.
+// parseLocal parses the local side: PORT (or :PORT), IPV4:PORT or
+// [IPV6]:PORT.
 func parseLocal(s string) (bind string, port int, err error) {
 	if !strings.Contains(s, ":") {
 		port, err = parsePort("local port", s)
@@ -82,6 +83,10 @@ func parseLocal(s string) (bind string, port int, err error) {
 	host, p, err := net.SplitHostPort(s)
 	if err != nil {
 		return "", 0, fmt.Errorf("invalid local address %q (want PORT, ADDR:PORT or [IPV6]:PORT)", s)
+	}
+	if host == "" {
+		port, err = parsePort("local port", p) // ":PORT": every interface
+		return "", port, err
 	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil || addr.Zone() != "" {

@@ -112,11 +112,12 @@ func (m *unixManager) LoadConfig() (*Config, error) {
 	return cfg, nil
 }
 
-// SaveConfig writes the file and, when the service runs, asks systemd to
-// reload it (SIGHUP), so the change applies without a restart.
+// SaveConfig writes the file as last loaded, with cfg's settings and
+// routes, and, when the service runs, asks systemd to reload it (SIGHUP),
+// so the change applies without a restart.
 func (m *unixManager) SaveConfig(cfg *Config) error {
 	if m.file == nil {
-		m.file = &configFile{path: m.path}
+		return fmt.Errorf("save config %s: not loaded first", m.path)
 	}
 	if err := m.file.save(cfg); err != nil {
 		return err
@@ -135,11 +136,12 @@ func (m *unixManager) Stop() error  { return systemctl("stop", systemdUnit) }
 // Status maps systemd's states to the manual's words.
 func (m *unixManager) Status() string {
 	if _, err := exec.LookPath("systemctl"); err != nil {
-		return "(invalid Service: no systemctl here)"
+		return statusNotInstalled + " (no systemctl here)"
 	}
 	out, err := exec.Command("systemctl", "show", "-p", "LoadState,ActiveState", systemdUnit).Output()
 	if err != nil {
-		return "(invalid Service)"
+		// No running systemd (a container, say): no service either.
+		return statusNotInstalled + " (systemd is not running)"
 	}
 	props := map[string]string{}
 	for _, line := range strings.Split(string(out), "\n") {
@@ -148,7 +150,7 @@ func (m *unixManager) Status() string {
 		}
 	}
 	if props["LoadState"] != "loaded" {
-		return "(invalid Service)"
+		return statusNotInstalled
 	}
 	switch props["ActiveState"] {
 	case "active", "reloading":

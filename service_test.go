@@ -165,7 +165,20 @@ func TestRouteCommands(t *testing.T) {
 	if out := run(exitUsage, "delete", "7"); !strings.Contains(out, "no route 7 (routes are 0 to 1)") {
 		t.Errorf("delete 7: %s", out)
 	}
-	run(0, "delete", "0")
+	// By its local side: a route on every interface as :PORT, one on an
+	// address as ADDR:PORT.
+	run(0, "add", "127.0.0.1:157", "a.example", "1")
+	run(0, "add", "[::1]:158", "b.example", "1")
+	if out := run(exitUsage, "delete", "127.0.0.2:157"); !strings.Contains(out, "no route listens on 127.0.0.2:157") {
+		t.Errorf("delete 127.0.0.2:157: %s", out)
+	}
+	if out := run(0, "delete", "127.0.0.1:157"); !strings.Contains(out, "Deleted Route 2 : From local address 127.0.0.1 port 157") {
+		t.Errorf("delete 127.0.0.1:157: %s", out)
+	}
+	run(0, "delete", "[::1]:158")
+	if out := run(0, "delete", ":155"); !strings.Contains(out, "Deleted Route 0 : From local port 155 ") {
+		t.Errorf("delete :155: %s", out)
+	}
 	out := run(0, "list")
 	if !strings.Contains(out, "Route 0 : From local port 1088 to IP www.mydomaindot.com port 80") || strings.Contains(out, "155") {
 		t.Errorf("list after delete: %s", out)
@@ -173,6 +186,11 @@ func TestRouteCommands(t *testing.T) {
 	data, _ := os.ReadFile(conf)
 	if string(data) != "# keep me\nroute 1088 www.mydomaindot.com 80\n" {
 		t.Errorf("config file:\n%s", data)
+	}
+	// No service here (or a test machine's systemd without the unit).
+	st := startProc(t, dir, "status", "-config", conf)
+	if code := st.wait(t, 20*time.Second); code != 0 || !strings.Contains(st.output(), "Status  : Not installed") || strings.Contains(st.output(), "invalid") {
+		t.Errorf("status without a service: exit %d\n%s", code, st.output())
 	}
 	// RELAYTCP_CONFIG names the file too.
 	t.Setenv("RELAYTCP_CONFIG", conf)
