@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,19 +125,31 @@ func startProc(t testing.TB, dir string, args ...string) *relayProc {
 // command (its stdin, say) before it starts.
 func startProcWith(t testing.TB, dir string, setup func(*exec.Cmd), args ...string) *relayProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	// Without atexit_sleep_ms=0 a -race child waits a second when it exits.
-	cmd.Env = append(os.Environ(), execEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	cmd.Dir = dir
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
+	var cmd *exec.Cmd
+	var stdout, stderr io.Reader
+	for attempt := 1; ; attempt++ {
+		cmd = exec.Command(os.Args[0], args...)
+		// Without atexit_sleep_ms=0 a -race child waits a second when it exits.
+		cmd.Env = append(os.Environ(), execEnv+"=1", "GORACE=atexit_sleep_ms=0")
+		cmd.Dir = dir
+		stdout, _ = cmd.StdoutPipe()
+		stderr, _ = cmd.StderrPipe()
+		if setup != nil {
+			setup(cmd)
+		}
+		err := cmd.Start()
+		if err == nil {
+			break
+		}
+		// Wine 8 now and then fails a CreateProcess with "Internal error"
+		// while many processes start at once; a second try works.
+		if attempt == 3 || runtime.GOOS != "windows" {
+			t.Fatalf("start relaytcp: %v", err)
+		}
+		t.Logf("start relaytcp (attempt %d): %v", attempt, err)
+		time.Sleep(100 * time.Millisecond)
+	}
 	p := &relayProc{cmd: cmd, lines: make(chan string, 100000), done: make(chan struct{})}
-	if setup != nil {
-		setup(cmd)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start relaytcp: %v", err)
-	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	collect := func(r io.Reader, dst *[]string, ch chan string) {

@@ -14,6 +14,8 @@ echo "wine prefix ready in $(( $(date +%s) - start ))s"
 
 GOOS=windows GOARCH=amd64 go test -c -o "$WINE_TMP/relaytcp.test.exe" .
 status=0
+# The prefix is thrown away: tests may change the service's real Parameters key.
+export RELAYTCP_TEST_REGISTRY=1
 (cd "$WINE_TMP" && timeout 600 wine relaytcp.test.exe -test.v -test.timeout 300s "$@") \
 	>"$WINE_TMP/test.log" 2>&1 || status=$?
 tr -d '\r' <"$WINE_TMP/test.log" | grep -v '^=== ' || true
