@@ -224,6 +224,10 @@ func installService(stdout io.Writer) error {
 		return fmt.Errorf("create service %s: %w", serviceName, err)
 	}
 	defer s.Close()
+	if err := setRecoveryActions(s); err != nil {
+		s.Delete()
+		return err
+	}
 	const types = eventlog.Error | eventlog.Warning | eventlog.Info
 	if err := eventlog.Install(serviceName, exe, false, types); err != nil {
 		s.Delete()
@@ -387,8 +391,11 @@ func queryServiceStatus() string {
 	}
 	defer m.Disconnect()
 	s, err := m.OpenService(serviceName)
+	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
+		return statusNotInstalled
+	}
 	if err != nil {
-		return "(invalid Service)"
+		return "(unknown: " + err.Error() + ")"
 	}
 	defer s.Close()
 	st, err := s.Query()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Tests the MSI under wine, in a fresh prefix: msiinfo checks of the tables;
-# msiexec /i /qn; the service, its ImagePath and start type, the event source
-# and the Parameters values; a route added with "relaytcp route add"; start;
-# a payload relayed; event 100; an upgrade to a higher version keeps the
-# route, which still works; a downgrade is refused; msiexec /x removes the
-# exe, the service and the event source and keeps the logs.
+# msiexec /i /qn; the service, its ImagePath and start type, its recovery
+# actions, the event source and the Parameters values; a route added with
+# "relaytcp route add"; start; a payload relayed; event 100; an upgrade to a
+# higher version keeps the route and the recovery actions, and the route
+# still works; a downgrade is refused; msiexec /x removes the exe, the
+# service and the event source and keeps the logs.
 # Prints "wine-msi: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +45,15 @@ check "msi: event source registry" sh -c "$(declare -f table); T='$T' table Regi
 check "msi: downgrade condition and early RemoveExistingProducts" sh -c "$(declare -f table); T='$T' table LaunchCondition | grep -q NEWERVERSIONDETECTED && T='$T' table InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1410$'"
 check "msi: backup/restore actions sequenced" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -q 'BackupConfig' && T='$T' table InstallExecuteSequence | grep -q 'RestoreConfig'"
 check "msi: shortcut to admin" sh -c "$(declare -f table); T='$T' table Shortcut | grep -q 'admin'"
+# The recovery actions (restart after 5 s, then 30 s; reset after 86400 s)
+# as the SCM keeps them, the service key's REG_BINARY FailureActions: "#x"
+# in the Registry table. The bytes, as failureActionsValue builds them
+# (recovery_windows_test.go checks it): 80510100 reset after 86400 s,
+# 00000000 00000000 no reboot message or command, 02000000 two actions,
+# 14000000 at offset 20, 01000000 88130000 restart after 5000 ms,
+# 01000000 30750000 restart after 30000 ms.
+failure_actions=805101000000000000000000020000001400000001000000881300000100000030750000
+check "msi: FailureActions is a binary value (#x) in the Registry table" sh -c "$(declare -f table); T='$T' table Registry | cut -f2- | tr '\t' ' ' | grep -qxF '2 SYSTEM\\CurrentControlSet\\Services\\RelayTCPsvc FailureActions #x$failure_actions RecoveryActions'"
 
 wineserver -k 2>/dev/null || true
 wineserver -w
@@ -78,6 +88,7 @@ check "ImagePath has the service argument" sh -c "$(declare -f q); q '$key' /v I
 check "start type automatic" sh -c "$(declare -f q); q '$key' /v Start | grep -q '0x2'"
 check "event source" sh -c "$(declare -f q); q 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' /v EventMessageFile | grep -qi 'relaytcp.exe'"
 check "Parameters LogDir from LOGDIR" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'REG_SZ.*C:.RelayLogs'"
+check "recovery actions: FailureActions REG_BINARY" sh -c "$(declare -f q); q '$key' /v FailureActions | grep -Eqi '^ +FailureActions +REG_BINARY +$failure_actions\$'"
 check "route add" wine "$exe" route add $R0 127.0.0.1 $ECHO
 check "start" wine "$exe" start
 check "route listens" wait_port $R0
@@ -97,6 +108,7 @@ upgrade() {
 check "upgrade to 1.1.0 silently" upgrade
 check "version 1.1.0 installed" sh -c "wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
 check "LogDir kept by the upgrade" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'REG_SZ.*C:.RelayLogs'"
+check "recovery actions: FailureActions REG_BINARY after the upgrade" sh -c "$(declare -f q); q '$key' /v FailureActions | grep -Eqi '^ +FailureActions +REG_BINARY +$failure_actions\$'"
 check "route kept by the upgrade" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx 'Route 0 : From local port $R0 to IP 127.0.0.1 port $ECHO'"
 check "service running again after the upgrade" wait_port $R0
 check "payload relayed (1.1.0)" relay_check $R0

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of the Windows service under wine, in a fresh prefix:
-# relaytcp install; routes set with "reg add ... REG_MULTI_SZ" and with
-# "relaytcp route add"; net start; a payload relayed both ways and checked;
-# events 100/101 observed; the connection and data logs written; net stop;
-# relaytcp uninstall; the logs kept. Prints "N passed, N failed".
+# relaytcp install, with the service's recovery actions; routes set with
+# "reg add ... REG_MULTI_SZ" and with "relaytcp route add"; net start; a
+# payload relayed both ways and checked; events 100/101 observed; the
+# connection and data logs written; net stop; relaytcp uninstall; the logs
+# kept. Prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/wine-env.sh
@@ -36,8 +37,17 @@ trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
 wait_port $ECHO
 
 check "service from a console: clear error" sh -c "! wine '$exe' service 2>'$T/console.err'; grep -q 'only when the Service Control Manager starts it' '$T/console.err'"
+check "status before install says Not installed" sh -c "wine '$exe' status | tr -d '\r' | grep -qx 'Status  : Not installed'"
 check "install" wine "$exe" install
 key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
+# The recovery actions as the SCM keeps them (wine's SCM does not: install
+# writes the value beside the API call). The bytes, as failureActionsValue
+# builds them (recovery_windows_test.go checks it): 80510100 reset after
+# 86400 s, 00000000 00000000 no reboot message or command, 02000000 two
+# actions, 14000000 at offset 20, 01000000 88130000 restart after 5000 ms,
+# 01000000 30750000 restart after 30000 ms.
+failure_actions=805101000000000000000000020000001400000001000000881300000100000030750000
+check "recovery actions: FailureActions REG_BINARY, restart 5s then 30s, reset 1 day" sh -c "wine reg query '$key' /v FailureActions | tr -d '\r' | grep -Eqi '^ +FailureActions +REG_BINARY +$failure_actions\$'"
 check "service registered with the service argument" sh -c "wine reg query '$key' /v ImagePath | tr -d '\r' | grep -q 'relaytcp.exe\"\\? service'"
 check "event source points at the exe" sh -c "wine reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' /v EventMessageFile | grep -qi relaytcp.exe"
 check "reg add Routes (REG_MULTI_SZ)" wine reg add "$key\\Parameters" /v Routes /t REG_MULTI_SZ /d "$R0 127.0.0.1 $ECHO" /f
