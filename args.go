@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION]"
+const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -32,6 +32,13 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -idle DURATION    close connections that relay nothing for that long (e.g. 2h)
   -connect DURATION how long to wait for the remote side to accept (default 10s)
   -drain DURATION   on stop, how long open connections may still finish (default 5s)
+  -also LIST        more backends, HOST:PORT,HOST:PORT (an IPv6 address as [fd00::5]:80)
+  -backup LIST      backends used only while all the others are down
+  -balance MODE     how a connection picks a backend: roundrobin (default), leastconn,
+                    source (by client address) or first (the first one up)
+  -check DURATION   connect to every backend that often to check it (e.g. 2s; default:
+                    only connections check them)
+  -rise N, -fall N  checks in a row that mark a backend up (default 2) or down (default 3)
 
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
 3 cannot listen on the port, 4 cannot resolve remoteHost; the commands below
@@ -50,8 +57,8 @@ type cliOptions struct {
 	quiet          bool
 	drain          time.Duration
 	connectTimeout time.Duration
-	// limits holds -bind, -allow, -deny, -maxconn and -idle, as a route's
-	// options are held.
+	// limits holds -bind, -allow, -deny, -maxconn, -idle and the backend
+	// options, as a route's options are held.
 	limits RouteSpec
 }
 
@@ -74,7 +81,7 @@ func parseArgs(args []string) (cliOptions, error) {
 			opts.dataLog = true
 		case "q":
 			opts.quiet = true
-		case "bind", "allow", "deny", "maxconn", "idle":
+		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return opts, fmt.Errorf("option %s needs a value", arg)
@@ -127,7 +134,17 @@ func parseArgs(args []string) (cliOptions, error) {
 	if opts.remotePort, err = parsePort("remote port", positional[2]); err != nil {
 		return opts, err
 	}
+	if err := opts.routeSpec().checkBackends(); err != nil {
+		return opts, err
+	}
 	return opts, nil
+}
+
+// routeSpec returns the route the command line describes.
+func (o cliOptions) routeSpec() RouteSpec {
+	r := o.limits
+	r.LocalPort, r.RemoteHost, r.RemotePort, r.Connect = o.listenPort, o.remoteHost, o.remotePort, o.connectTimeout
+	return r
 }
 
 // setLimit sets one of the route options given as a flag.

@@ -207,16 +207,26 @@ func configOption(args []string) (path string, rest []string, err error) {
 	return path, args, nil
 }
 
-// routeLine is the manual's line for route n, with the bind address and
-// the options when there are any.
+// routeLine is the manual's line for route n, with the bind address, the
+// other backends and the options when there are any:
+//
+//	Route 0 : From local port 80 to IP web1 port 8080, also web2:8080, backup web9:8080 (leastconn, check 2s)
 func routeLine(n int, r RouteSpec) string {
 	from := fmt.Sprintf("local port %d", r.LocalPort)
 	if r.BindAddr != "" {
 		from = fmt.Sprintf("local address %s port %d", r.BindAddr, r.LocalPort)
 	}
-	line := fmt.Sprintf("Route %d : From %s to IP %s port %d", n, from, r.RemoteHost, r.RemotePort)
-	if opts := r.Options(); len(opts) > 0 {
-		line += " (" + strings.Join(opts, " ") + ")"
+	more, settings := r.backendSummary()
+	line := fmt.Sprintf("Route %d : From %s to IP %s port %d%s", n, from, r.RemoteHost, r.RemotePort, more)
+	var extra []string
+	if settings != "" {
+		extra = append(extra, settings)
+	}
+	if opts := r.limitOptions(); len(opts) > 0 {
+		extra = append(extra, strings.Join(opts, " "))
+	}
+	if len(extra) > 0 {
+		line += " (" + strings.Join(extra, ", ") + ")"
 	}
 	return line
 }

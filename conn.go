@@ -25,8 +25,14 @@ var (
 // connections are closed and the Closed event is reported.
 type relayConn struct {
 	route  *routeListener
+	cfg    *routeConfig // the route's configuration when the client came
 	client *net.TCPConn
 	start  time.Time
+	// backend is the backend relayed to, once connected: the connection
+	// counts in its open connections until it ends. lastTried is the last
+	// one tried, HOST:PORT.
+	backend   *backend
+	lastTried string
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
 
@@ -65,7 +71,7 @@ func (c *relayConn) touch() {
 // checkIdle runs when the idle timer fires: it aborts the connection if
 // nothing moved for the whole timeout, or waits for the rest of it.
 func (c *relayConn) checkIdle() {
-	idle := c.route.route.IdleTimeout
+	idle := c.cfg.IdleTimeout
 	quiet := time.Since(time.Unix(0, c.lastActive.Load()))
 	if quiet >= idle {
 		c.abort(errIdle)
@@ -95,22 +101,20 @@ type halfConn struct {
 func (c *relayConn) serve() {
 	l := c.route
 	clientAddr := c.client.RemoteAddr().String()
-	d := net.Dialer{Timeout: l.route.connectTimeout(), KeepAliveConfig: keepAlive}
-	conn, err := d.DialContext(l.ctx, "tcp", l.route.RemoteAddr())
+	remote, err := c.dialBackend()
 	if err != nil {
 		c.client.SetLinger(0)
 		c.client.Close()
-		l.dialFailed(clientAddr, c.start, err)
+		l.dialFailed(clientAddr, c.lastTried, c.start, err)
 		l.connDone(c)
 		return
 	}
 	l.recovered()
-	remote := conn.(*net.TCPConn)
 	remoteAddr := remote.RemoteAddr().String()
 	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
 
 	var dlog *dataLog
-	if dir := l.route.DataLogDir; dir != "" {
+	if dir := c.cfg.DataLogDir; dir != "" {
 		logErr := func(err error) {
 			l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
 		}
@@ -138,6 +142,7 @@ func (c *relayConn) serve() {
 		}
 		c.client.Close()
 		remote.Close()
+		c.backend.open.Add(-1)
 		if dlog != nil {
 			dlog.Close()
 		}
@@ -147,13 +152,14 @@ func (c *relayConn) serve() {
 	}
 	if !c.setRemote(remote, up, down, finish) {
 		remote.Close()
+		c.backend.open.Add(-1)
 		if dlog != nil {
 			dlog.Close()
 		}
 		l.connDone(c)
 		return
 	}
-	if idle := l.route.IdleTimeout; idle > 0 {
+	if idle := c.cfg.IdleTimeout; idle > 0 {
 		// Set before it can fire, and before the directions start.
 		c.lastActive.Store(time.Now().UnixNano())
 		c.idleTimer = time.AfterFunc(time.Hour, c.checkIdle)
@@ -163,6 +169,45 @@ func (c *relayConn) serve() {
 
 	go up.copy()
 	down.copy()
+}
+
+// dialBackend connects to the route's backends in balance order until
+// one answers, each at most once (backendPool.pick), and returns that
+// connection; c.backend is then the backend. A connect that fails counts
+// against its backend (a failed check). When none answers, or the system
+// lacks descriptors, or the route stops, it returns the error, and
+// c.lastTried names the last backend tried.
+func (c *relayConn) dialBackend() (*net.TCPConn, error) {
+	l, pool := c.route, c.cfg.pool
+	client := c.client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	d := net.Dialer{Timeout: c.cfg.connectTimeout(), KeepAliveConfig: keepAlive}
+	var tried uint64
+	var err error
+	attempts := 0
+	c.lastTried = c.cfg.RemoteAddr()
+	for {
+		i := pool.pick(client, tried)
+		if i < 0 {
+			return nil, pool.failure(attempts, err)
+		}
+		tried |= 1 << i
+		b := pool.entries[i].b
+		c.lastTried = b.addr
+		b.open.Add(1) // for leastconn, while it connects too
+		var conn net.Conn
+		conn, err = d.DialContext(l.ctx, "tcp", b.addr)
+		if err == nil {
+			pool.connected(b)
+			c.backend = b
+			return conn.(*net.TCPConn), nil
+		}
+		b.open.Add(-1)
+		attempts++
+		if l.ctx.Err() != nil || isResourceError(err) {
+			return nil, err // not the backend's fault
+		}
+		pool.connectFailed(b, err)
+	}
 }
 
 // setRemote records the dialed remote connection and the two directions; it

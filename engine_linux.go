@@ -129,15 +129,26 @@ type flow struct {
 	fd    [2]int // client, remote; -1 once closed
 	start time.Time
 
-	client, remote string // ip:port, for the events
-	addrs          []netip.AddrPort
-	lastDialErr    error
-	connecting     bool // until the remote side answered: no Opened or Closed event before
-	ended          bool
-	queued         bool // in engine.again
-	canRead        [2]bool
-	peerDone       [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
-	reset          [2]bool // the socket reported an error (ERR): its direction goes first
+	cfg            *routeConfig // the route's configuration when the client came
+	clientIP       netip.Addr   // for balance=source
+	client, remote string       // ip:port, for the events (remote: HOST:PORT until connected)
+	// While connecting: the backend being tried (it counts the flow in its
+	// open connections from then until the flow ends, unless the connect
+	// fails), the backends tried (by pool index), the connects that
+	// failed, the attempt (a stale timer or lookup sees that it changed),
+	// the addresses of the backend left to try.
+	backend     *backend
+	tried       uint64
+	failures    int
+	attempt     uint32
+	addrs       []netip.AddrPort
+	lastDialErr error
+	connecting  bool // until the remote side answered: no Opened or Closed event before
+	ended       bool
+	queued      bool // in engine.again
+	canRead     [2]bool
+	peerDone    [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
+	reset       [2]bool // the socket reported an error (ERR): its direction goes first
 	// cut: the side was reset before its end, as its pending error said
 	// when a write or the error event took it, so the end its reads now
 	// return is not one.
@@ -507,15 +518,16 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 }
 
 // newFlow takes an accepted client: refuses it, or registers it and starts
-// connecting to the remote side.
+// connecting to a backend.
 func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
-	if why := l.refusal(client.Addr()); why != "" {
+	cfg := l.cfg.Load()
+	if why := l.refusal(cfg, client.Addr()); why != "" {
 		closeReset(fd)
-		l.refused(client.String(), why)
+		l.refused(cfg, client.String(), why)
 		return
 	}
-	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now,
-		client: client.String(), remote: l.route.RemoteAddr(), connecting: true}
+	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
+		clientIP: client.Addr(), client: client.String(), remote: cfg.RemoteAddr(), connecting: true}
 	if !l.track(f) {
 		rawClose(fd)
 		return
@@ -527,36 +539,82 @@ func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
 		e.fail(f, err)
 		return
 	}
-	timeout := l.route.connectTimeout()
-	f.timer = time.AfterFunc(timeout, func() {
+	e.nextBackend(f, nil)
+}
+
+// nextBackend starts connecting to the next backend in balance order
+// (backendPool.pick) once the current one failed with err (nil: there is
+// none yet). The client's bytes wait in its socket meanwhile, for the
+// backend that answers. When every backend has been tried, or the system
+// lacks descriptors, the flow fails.
+func (e *engine) nextBackend(f *flow, err error) {
+	pool := f.cfg.pool
+	if b := f.backend; b != nil {
+		f.backend = nil
+		b.open.Add(-1)
+		f.failures++
+		f.lastDialErr = err
+		if isResourceError(err) {
+			e.fail(f, err) // not the backend's fault
+			return
+		}
+		pool.connectFailed(b, err)
+	}
+	i := pool.pick(f.clientIP, f.tried)
+	if i < 0 {
+		e.fail(f, pool.failure(f.failures, f.lastDialErr))
+		return
+	}
+	f.tried |= 1 << i
+	b := pool.entries[i].b
+	b.open.Add(1) // for leastconn, while it connects too
+	f.backend, f.remote, f.addrs, f.lastDialErr = b, b.addr, nil, nil
+	f.attempt++
+	attempt := f.attempt
+	if f.timer != nil {
+		f.timer.Stop()
+	}
+	f.timer = time.AfterFunc(f.cfg.connectTimeout(), func() {
 		e.submit(func() {
-			if f.connecting && !f.ended {
-				e.fail(f, &net.OpError{Op: "dial", Net: "tcp", Addr: dialAddr(f), Err: os.ErrDeadlineExceeded})
+			if f.connecting && !f.ended && f.attempt == attempt {
+				e.connectTimedOut(f)
 			}
 		})
 	})
-	if ip, err := netip.ParseAddr(l.route.RemoteHost); err == nil {
-		f.addrs = []netip.AddrPort{netip.AddrPortFrom(ip, uint16(l.route.RemotePort))}
+	if b.ip.IsValid() {
+		f.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, b.port)}
 		e.dial(f)
 		return
 	}
 	// A name is resolved for every connection, so DNS changes are followed.
+	host, _, _ := net.SplitHostPort(b.addr)
 	go func() {
-		ips, err := net.DefaultResolver.LookupNetIP(l.ctx, "ip", l.route.RemoteHost)
+		ips, err := net.DefaultResolver.LookupNetIP(f.l.ctx, "ip", host)
 		e.submit(func() {
-			if f.ended {
+			if f.ended || f.attempt != attempt {
 				return
 			}
 			if err != nil {
-				e.fail(f, &net.OpError{Op: "dial", Net: "tcp", Err: err})
+				e.nextBackend(f, &net.OpError{Op: "dial", Net: "tcp", Err: err})
 				return
 			}
 			for _, ip := range ips {
-				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), uint16(l.route.RemotePort)))
+				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), b.port))
 			}
 			e.dial(f)
 		})
 	}()
+}
+
+// connectTimedOut gives up the backend a flow is connecting to: it did
+// not answer within the connect timeout.
+func (e *engine) connectTimedOut(f *flow) {
+	err := &net.OpError{Op: "dial", Net: "tcp", Addr: dialAddr(f), Err: os.ErrDeadlineExceeded}
+	if fd := f.fd[sideRemote]; fd >= 0 {
+		rawClose(fd)
+		f.fd[sideRemote] = -1
+	}
+	e.nextBackend(f, err)
 }
 
 // dialAddr is the address a flow is dialing, for errors.
@@ -600,7 +658,10 @@ func (e *engine) dial(f *flow) {
 		}
 		return
 	}
-	e.fail(f, f.lastDialErr)
+	if f.lastDialErr == nil {
+		f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no address to connect to")}
+	}
+	e.nextBackend(f, f.lastDialErr)
 }
 
 // connectDone handles the first event of the remote socket: connected, or
@@ -627,9 +688,10 @@ func (e *engine) connectDone(f *flow, events uint32) {
 	f.addrs = nil
 	f.timer.Stop()
 	f.timer = nil
+	f.cfg.pool.connected(f.backend)
 	l := f.l
 	l.recovered()
-	if idle := l.route.IdleTimeout; idle > 0 {
+	if idle := f.cfg.IdleTimeout; idle > 0 {
 		f.lastActive = e.now
 		f.timer = time.AfterFunc(idle, func() { e.submit(func() { e.checkIdle(f) }) })
 	}
@@ -643,7 +705,7 @@ func (e *engine) checkIdle(f *flow) {
 	if f.ended || f.draining {
 		return
 	}
-	idle := f.l.route.IdleTimeout
+	idle := f.cfg.IdleTimeout
 	quiet := time.Since(f.lastActive)
 	if quiet >= idle {
 		e.abort(f, errIdle)
@@ -952,7 +1014,7 @@ func (e *engine) fail(f *flow, err error) {
 		return
 	}
 	f.reason = err
-	f.l.dialFailed(f.client, f.start, err)
+	f.l.dialFailed(f.client, f.remote, f.start, err)
 	e.finish(f, true)
 }
 
@@ -987,6 +1049,10 @@ func (e *engine) finish(f *flow, reset bool) {
 		dir.pending = nil
 	}
 	delete(e.flows, f.id)
+	if f.backend != nil {
+		f.backend.open.Add(-1)
+		f.backend = nil
+	}
 	l := f.l
 	if !f.connecting { // it had opened
 		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: f.client, Remote: f.remote,

@@ -7,11 +7,12 @@ import (
 )
 
 // The service's Event Log IDs, as in RelayTCP 1.0: 100 for the service's
-// life, 101 for each route. messages.mc gives both the text "%1", so the
-// messages below are the whole text of each event.
+// life, 101 for each route; and 102 for backends. messages.mc gives each
+// the text "%1", so the messages below are the whole text of each event.
 const (
 	eventService = 100
 	eventRoute   = 101
+	eventBackend = 102 // a backend of a route went down or up (backends.go)
 )
 
 // serviceLog receives the service's events: the Windows Event Log when it
@@ -25,18 +26,20 @@ type serviceLog interface {
 
 // The manual's event texts.
 const (
-	msgStarted     = "The Relay TCP Service was successfully started"
-	msgStopped     = "The Relay TCP Service was successfully stopped"
-	msgNoRoutes    = "There is no routes to relay. The Service is stopped"
-	msgNoPause     = "The Relay TCP Service cannot be paused"
-	msgStartError  = "There was error %v when trying to start the Relay TCP Service"
-	msgReady       = "The Relay TCP Service is ready to get data from local port %d and relay to %s"
-	msgNotBound    = "The Relay TCP Service couldn't bound port %d to relay to %s (%v)"
-	msgNoResolve   = "The Relay TCP Service couldn't resolve %s IP address. This relay cannot be done. (%v)"
-	msgNoResources = "The Relay TCP Service couldn't get resources to relay to %s (%v)"
-	msgLogDir      = "The Relay TCP Service cannot write its logs in %s (%v). Relaying goes on."
-	msgReloaded    = "The Relay TCP Service configuration was reloaded: %s"
-	msgBadReload   = "The Relay TCP Service configuration was not reloaded, the running one stays: %v"
+	msgStarted    = "The Relay TCP Service was successfully started"
+	msgStopped    = "The Relay TCP Service was successfully stopped"
+	msgNoRoutes   = "There is no routes to relay. The Service is stopped"
+	msgNoPause    = "The Relay TCP Service cannot be paused"
+	msgStartError = "There was error %v when trying to start the Relay TCP Service"
+	msgReady      = "The Relay TCP Service is ready to get data from local port %d and relay to %s"
+	msgNotBound   = "The Relay TCP Service couldn't bound port %d to relay to %s (%v)"
+	msgNoResolve  = "The Relay TCP Service couldn't resolve %s IP address. This relay cannot be done. (%v)"
+	// A route with other backends runs without this one (Warning).
+	msgNoResolveBackend = "The Relay TCP Service couldn't resolve %s IP address. The relay from local port %d goes on with its other backends. (%v)"
+	msgNoResources      = "The Relay TCP Service couldn't get resources to relay to %s (%v)"
+	msgLogDir           = "The Relay TCP Service cannot write its logs in %s (%v). Relaying goes on."
+	msgReloaded         = "The Relay TCP Service configuration was reloaded: %s"
+	msgBadReload        = "The Relay TCP Service configuration was not reloaded, the running one stays: %v"
 )
 
 // stderrLog writes events as lines "RelayTCPsvc[ID] Severity: text", for

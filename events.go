@@ -28,6 +28,12 @@ const (
 	// ConnRefused: a client was closed at once by the route's access lists
 	// or a connection cap (Err says which).
 	ConnRefused
+	// BackendDown: a backend (Remote) failed Checks checks in a row and
+	// gets no new connections while others are up; Err is the last
+	// failure.
+	BackendDown
+	// BackendUp: a backend that was down passed Checks checks in a row.
+	BackendUp
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -41,6 +47,7 @@ type Event struct {
 	Received int64  // bytes relayed from the remote side to the client
 	Duration time.Duration
 	Failures int    // AcceptRecovered: how many accepts failed in the incident
+	Checks   int    // BackendDown, BackendUp: the checks in a row that decided it
 	DataLog  string // ConnOpened: the data log file, if any
 	Err      error  // why it failed or closed
 }
@@ -48,29 +55,46 @@ type Event struct {
 // logTimeLayout is the manual's connection-log time stamp: 2000/08/20 00:18:35.
 const logTimeLayout = "2006/01/02 15:04:05"
 
-// String formats the event as one connection-log line, starting with the
-// manual's time stamp and then a word that says what the line is:
+// String formats the event as one connection-log line, the manual's time
+// stamp and then Message:
 //
 //	2000/08/20 00:18:35 Connection from 127.0.0.1:4356 to 192.168.1.3:23
 //	2000/08/20 00:18:40 Closed 127.0.0.1:4356 to 192.168.1.3:23 sent 120 received 3400 bytes in 5.012s (client closed)
 func (e Event) String() string {
-	ts := e.Time.Format(logTimeLayout)
+	return e.Time.Format(logTimeLayout) + " " + e.Message()
+}
+
+// Message is the event's text, starting with a word that says what it is.
+func (e Event) Message() string {
 	switch e.Kind {
 	case ConnOpened:
-		return fmt.Sprintf("%s Connection from %s to %s", ts, e.Client, e.Remote)
+		return fmt.Sprintf("Connection from %s to %s", e.Client, e.Remote)
 	case ConnClosed:
-		return fmt.Sprintf("%s Closed %s to %s sent %d received %d bytes in %s (%v)",
-			ts, e.Client, e.Remote, e.Sent, e.Received, e.Duration.Round(time.Millisecond), e.Err)
+		return fmt.Sprintf("Closed %s to %s sent %d received %d bytes in %s (%v)",
+			e.Client, e.Remote, e.Sent, e.Received, e.Duration.Round(time.Millisecond), e.Err)
 	case ConnFailed:
-		return fmt.Sprintf("%s Failed %s to %s after %s: %v", ts, e.Client, e.Remote, e.Duration.Round(time.Millisecond), e.Err)
+		return fmt.Sprintf("Failed %s to %s after %s: %v", e.Client, e.Remote, e.Duration.Round(time.Millisecond), e.Err)
 	case AcceptFailed:
-		return fmt.Sprintf("%s Error on route %d, backing off: %v", ts, e.Route, e.Err)
+		return fmt.Sprintf("Error on route %d, backing off: %v", e.Route, e.Err)
 	case AcceptRecovered:
-		return fmt.Sprintf("%s Recovered on route %d after %d errors", ts, e.Route, e.Failures)
+		return fmt.Sprintf("Recovered on route %d after %d errors", e.Route, e.Failures)
 	case ConnRefused:
-		return fmt.Sprintf("%s Refused %s to %s: %v", ts, e.Client, e.Remote, e.Err)
+		return fmt.Sprintf("Refused %s to %s: %v", e.Client, e.Remote, e.Err)
+	case BackendDown:
+		return fmt.Sprintf("Backend %s of route %d is down: %v (%s)", e.Remote, e.Route, e.Err, plural(e.Checks, "failed check"))
+	case BackendUp:
+		return fmt.Sprintf("Backend %s of route %d is up (%s)", e.Remote, e.Route, plural(e.Checks, "good check"))
 	case DataLogFailed:
-		return fmt.Sprintf("%s DataLogError %s to %s: %v", ts, e.Client, e.Remote, e.Err)
+		return fmt.Sprintf("DataLogError %s to %s: %v", e.Client, e.Remote, e.Err)
 	}
-	return fmt.Sprintf("%s Event %d on route %d", ts, e.Kind, e.Route)
+	return fmt.Sprintf("Event %d on route %d", e.Kind, e.Route)
+}
+
+// plural writes a count and a noun, adding the plural s when the count is
+// not 1: "1 good check", "3 failed checks".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -11,7 +11,9 @@ import (
 // FuzzParseRouteSpec: the route text form never panics, and what it
 // accepts prints back to text that parses to the same route.
 func FuzzParseRouteSpec(f *testing.F) {
-	for _, s := range []string{"155 192.168.1.200 110", "8080 [::1] 9000", "1 a 65535", "0 x 1", "1 -a- 2", "1 a..b 2", "65536 h 1", " 1\th\t2 "} {
+	for _, s := range []string{"155 192.168.1.200 110", "8080 [::1] 9000", "1 a 65535", "0 x 1", "1 -a- 2", "1 a..b 2", "65536 h 1", " 1\th\t2 ",
+		"80 web1 8080 also=web2:8080,[fd00::5]:8080 backup=web9:8080 balance=leastconn check=2s rise=3 fall=2",
+		"80 w 1 also=W:1", "80 w 1 also=[::1]:1,x:2 balance=source"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

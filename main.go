@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -98,9 +97,16 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	v, _ := buildVersion()
 	fmt.Fprintf(stdout, "RelayTCP v%s - Relay of TCP/IP sessions\n", v)
 
-	if err := checkResolvable(opts.remoteHost); err != nil {
-		fmt.Fprintf(stderr, "I can't resolve %s (%v)\n", opts.remoteHost, err)
+	spec := opts.routeSpec()
+	// A route works while one of its backends resolves: the others get
+	// their chance with every connection.
+	bad := spec.unresolvable()
+	if len(bad) == len(spec.backendAddrs()) {
+		fmt.Fprintf(stderr, "I can't resolve %s (%v)\n", bad[0].host, bad[0].err)
 		return exitResolve
+	}
+	for _, b := range bad {
+		fmt.Fprintf(stderr, "I can't resolve %s (%v): relaying to the other backends\n", b.host, b.err)
 	}
 
 	out, errs := newLineQueue(stdout, "\n"), newLineQueue(stderr, "\n")
@@ -112,12 +118,12 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 			if !opts.quiet {
 				out.Print(e.String())
 			}
+		case BackendUp:
+			out.Print(e.String())
 		default:
 			errs.Print(e.String())
 		}
 	}}
-	spec := opts.limits
-	spec.LocalPort, spec.RemoteHost, spec.RemotePort, spec.Connect = opts.listenPort, opts.remoteHost, opts.remotePort, opts.connectTimeout
 	route := spec.Route()
 	if opts.dataLog {
 		route.DataLogDir = "."
@@ -143,7 +149,11 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	defer restore()
 
 	out.Print(fmt.Sprintf("Listening on port %d", opts.listenPort))
-	out.Print("Ready to relay data to " + route.RemoteAddr())
+	ready := "Ready to relay data to " + route.describe()
+	if _, settings := spec.backendSummary(); settings != "" {
+		ready += " (" + settings + ")"
+	}
+	out.Print(ready)
 	if isTerminal {
 		out.Print("[ESC to cancel]")
 	}
@@ -172,27 +182,4 @@ func stopWithDrain(drain time.Duration, signals <-chan os.Signal, stop func(cont
 		}
 	}()
 	stop(ctx)
-}
-
-// checkResolvable makes sure host resolves to at least one address, so that a
-// mistyped name is reported at start, as the manual does. Connections dial
-// the name again each time.
-func checkResolvable(host string) error {
-	if net.ParseIP(host) != nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
-	if err != nil {
-		var dnsErr *net.DNSError
-		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-			return errors.New("no such host")
-		}
-		return err
-	}
-	if len(addrs) == 0 {
-		return errors.New("no addresses")
-	}
-	return nil
 }

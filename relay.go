@@ -52,6 +52,25 @@ type Route struct {
 	// IdleTimeout closes a connection that has relayed nothing either way
 	// for that long; zero means never.
 	IdleTimeout time.Duration
+
+	// Also are more backends (HOST:PORT) besides RemoteHost:RemotePort,
+	// Backups backends used only while all the others are down. Balance
+	// is how a connection picks one ("" is roundrobin); Check, when not
+	// zero, checks each backend that often; Rise and Fall are the checks
+	// in a row that mark a backend up and down (zero: 2 and 3). See
+	// backends.go.
+	Also, Backups []string
+	Balance       string
+	Check         time.Duration
+	Rise, Fall    int
+}
+
+// routeConfig is what a running route relays its new connections with:
+// the route and its backends. Relay.Update replaces it; a connection keeps
+// the one it was accepted with.
+type routeConfig struct {
+	Route
+	pool *backendPool
 }
 
 // admits reports why a client may not use the route, or "" if it may.
@@ -134,7 +153,6 @@ func (r *Relay) Start(id int, rt Route) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &routeListener{
 		id:     id,
-		route:  rt,
 		relay:  r,
 		ln:     ln.(*net.TCPListener),
 		addr:   ln.Addr(),
@@ -142,9 +160,15 @@ func (r *Relay) Start(id int, rt Route) error {
 		ctx:    ctx,
 		cancel: cancel,
 	}
+	l.cfg.Store(&routeConfig{Route: rt, pool: newBackendPool(id, rt, nil, r.emit)})
 	if r.routes == nil {
 		r.routes = make(map[int]*routeListener)
 	}
+	defer func() {
+		if r.routes[id] == l {
+			l.cfg.Load().pool.startChecks()
+		}
+	}()
 	if es := r.enginesFor(rt); es != nil {
 		// The engines accept and relay the route's clients, on a
 		// descriptor of their own: the runtime's poller must not wake up
@@ -171,6 +195,30 @@ func (r *Relay) Start(id int, rt Route) error {
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return nil
+}
+
+// Update gives running route id the configuration rt without closing its
+// listener: new connections are relayed with rt, open ones keep what they
+// were accepted with, and the backends that rt keeps keep their health and
+// their counts. It reports false, changing nothing, when the route is not
+// running or rt needs another listener (another local address, or a data
+// log turned on or off): then Retire it and Start it again.
+func (r *Relay) Update(id int, rt Route) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.routes[id]
+	if !ok {
+		return false
+	}
+	old := l.cfg.Load()
+	if rt.ListenAddr != old.ListenAddr || (rt.DataLogDir == "") != (old.DataLogDir == "") {
+		return false
+	}
+	cfg := &routeConfig{Route: rt, pool: newBackendPool(id, rt, old.pool, r.emit)}
+	old.pool.stop()
+	l.cfg.Store(cfg)
+	cfg.pool.startChecks()
+	return true
 }
 
 // Addr returns the address route id listens on, or nil if it is not running.
@@ -310,7 +358,7 @@ func (r *Relay) emit(e Event) {
 // connections it has accepted.
 type routeListener struct {
 	id    int
-	route Route
+	cfg   atomic.Pointer[routeConfig] // for new connections
 	relay *Relay
 	addr  net.Addr
 	// ln is the listener of a route the accept loop serves; nil when
@@ -380,13 +428,14 @@ func (l *routeListener) acceptLoop() {
 			l.resourceError(err)
 			continue
 		}
-		if why := l.refusal(client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
+		cfg := l.cfg.Load()
+		if why := l.refusal(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
-			l.refused(client.RemoteAddr().String(), why)
+			l.refused(cfg, client.RemoteAddr().String(), why)
 			continue
 		}
-		c := &relayConn{route: l, client: client, start: time.Now()}
+		c := &relayConn{route: l, cfg: cfg, client: client, start: time.Now()}
 		if !l.track(c) {
 			client.Close()
 			continue
@@ -398,22 +447,22 @@ func (l *routeListener) acceptLoop() {
 }
 
 // refused reports a client closed at once, and why (refusal).
-func (l *routeListener) refused(client, why string) {
+func (l *routeListener) refused(cfg *routeConfig, client, why string) {
 	l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
-		Client: client, Remote: l.route.RemoteAddr(), Err: errors.New(why)})
+		Client: client, Remote: cfg.RemoteAddr(), Err: errors.New(why)})
 }
 
-// dialFailed reports that the remote side could not be reached for a
-// client accepted at start (the client has been closed): lack of
-// descriptors counts in the route's incident, one report per incident;
-// anything else is a Failed event of its own.
-func (l *routeListener) dialFailed(client string, start time.Time, err error) {
+// dialFailed reports that no backend could be reached for a client
+// accepted at start (the client has been closed); remote is the last
+// backend tried. Lack of descriptors counts in the route's incident, one
+// report per incident; anything else is a Failed event of its own.
+func (l *routeListener) dialFailed(client, remote string, start time.Time, err error) {
 	if isResourceError(err) {
 		l.resourceError(err)
 		return
 	}
 	l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: client,
-		Remote: l.route.RemoteAddr(), Duration: time.Since(start), Err: err})
+		Remote: remote, Duration: time.Since(start), Err: err})
 }
 
 // resourceError records an error of an incident (accepting failed, or a
@@ -456,13 +505,14 @@ func (l *routeListener) incidentBackoff() time.Duration {
 	return l.backoff
 }
 
-// refusal says why a newly accepted client is refused (access lists, the
-// route's and the relay's connection caps), or "" if it is not.
-func (l *routeListener) refusal(addr netip.Addr) string {
-	if why := l.route.admits(addr); why != "" {
+// refusal says why a newly accepted client is refused by the route's
+// configuration cfg (access lists, the route's and the relay's connection
+// caps), or "" if it is not.
+func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) string {
+	if why := cfg.admits(addr); why != "" {
 		return why
 	}
-	if max := l.route.MaxConn; max > 0 && l.active() >= max {
+	if max := cfg.MaxConn; max > 0 && l.active() >= max {
 		return fmt.Sprintf("route has maxconn=%d open connections", max)
 	}
 	if max := l.relay.maxConns.Load(); max > 0 && l.relay.open.Load() >= max {
@@ -478,6 +528,7 @@ func (l *routeListener) refusal(addr netip.Addr) string {
 // once another file has it. It must not run in an engine's loop.
 func (l *routeListener) closeListener() {
 	l.closeOnce.Do(func() {
+		defer l.cfg.Load().pool.stop() // no new connection needs the checks
 		if l.engines == nil {
 			l.ln.Close()
 			return

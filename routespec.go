@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -23,6 +26,14 @@ type RouteSpec struct {
 	RemoteHost string
 	RemotePort int
 
+	// More backends (backends.go): REMOTEHOST:REMOTEPORT is the first.
+	Also    string        // also=: more backends, canonical HOST:PORT,HOST:PORT
+	Backup  string        // backup=: backends used only while all others are down
+	Balance string        // balance=: roundrobin (also ""), leastconn, source, first
+	Check   time.Duration // check=: active health check interval; 0 is none
+	Rise    int           // rise=: good checks that mark a backend up; 0 is defaultRise
+	Fall    int           // fall=: failed checks that mark it down; 0 is defaultFall
+
 	Allow   string        // allow=: canonical comma-separated prefixes; "" admits everyone
 	Deny    string        // deny=: likewise; refused even if allowed
 	MaxConn int           // maxconn=: open connections of the route; 0 is no cap
@@ -31,7 +42,7 @@ type RouteSpec struct {
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "allow, deny, maxconn, idle, connect"
+const routeOptionNames = "also, backup, balance, check, rise, fall, allow, deny, maxconn, idle, connect"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -70,6 +81,9 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 			return RouteSpec{}, err
 		}
 	}
+	if err := r.checkBackends(); err != nil {
+		return RouteSpec{}, err
+	}
 	return r, nil
 }
 
@@ -99,6 +113,8 @@ func parseLocal(s string) (bind string, port int, err error) {
 // setOption sets one OPTION=VALUE.
 func (r *RouteSpec) setOption(key, value string) error {
 	switch key {
+	case "also", "backup", "balance", "check", "rise", "fall":
+		return r.setBackendOption(key, value)
 	case "allow", "deny":
 		prefixes, err := parsePrefixes(value)
 		if err != nil {
@@ -176,6 +192,11 @@ func (r RouteSpec) Local() string {
 
 // Options returns the options in text form, in a fixed order.
 func (r RouteSpec) Options() []string {
+	return append(r.backendOptions(), r.limitOptions()...)
+}
+
+// limitOptions returns the options other than the backends' in text form.
+func (r RouteSpec) limitOptions() []string {
 	var opts []string
 	if r.Allow != "" {
 		opts = append(opts, "allow="+r.Allow)
@@ -215,5 +236,65 @@ func (r RouteSpec) Route() Route {
 		Deny:           mustPrefixes(r.Deny),
 		MaxConn:        r.MaxConn,
 		IdleTimeout:    r.Idle,
+		Also:           splitBackends(r.Also),
+		Backups:        splitBackends(r.Backup),
+		Balance:        r.Balance,
+		Check:          r.Check,
+		Rise:           r.Rise,
+		Fall:           r.Fall,
 	}
+}
+
+// checkResolvable makes sure host resolves to at least one address, so that a
+// mistyped name is reported at start, as the manual does. Connections dial
+// the name again each time.
+func checkResolvable(host string) error {
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
+			return errors.New("no such host")
+		}
+		return err
+	}
+	if len(addrs) == 0 {
+		return errors.New("no addresses")
+	}
+	return nil
+}
+
+// hostError is a backend's host that did not resolve, and why.
+type hostError struct {
+	host string
+	err  error
+}
+
+// unresolvable returns the backends of r whose host does not resolve, in
+// the written order; the names are looked up at the same time.
+func (r RouteSpec) unresolvable() []hostError {
+	addrs := r.backendAddrs()
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, a := range addrs {
+		host, _, _ := net.SplitHostPort(a)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = checkResolvable(host)
+		}()
+	}
+	wg.Wait()
+	var bad []hostError
+	for i, err := range errs {
+		if err != nil {
+			host, _, _ := net.SplitHostPort(addrs[i])
+			bad = append(bad, hostError{host, err})
+		}
+	}
+	return bad
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -28,6 +29,9 @@ type service struct {
 	stopPrune func()               // stops the log pruner
 	routes    map[string]RouteSpec // the running routes, by their local side (RouteSpec.Local)
 	ids       map[string]int       // the relay's route number for each local side
+	// numbers maps the relay's route numbers to the configuration's (which
+	// a deleted route shifts), for the events; replaced as a whole.
+	numbers atomic.Pointer[map[int]int]
 }
 
 // errNoRoutes is returned by startService when there is nothing to relay.
@@ -44,10 +48,11 @@ func startService(cfg *Config, log serviceLog) (*service, error) {
 	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int)}
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
-	s.relay.Events = func(e Event) { s.lines.Print(e.String()) }
+	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
 		s.startRoute(r)
 	}
+	s.renumber(cfg)
 	if len(s.routes) == 0 {
 		s.closeLogs()
 		err := errors.New("no route could start")
@@ -56,6 +61,36 @@ func startService(cfg *Config, log serviceLog) (*service, error) {
 	}
 	log.Info(eventService, msgStarted)
 	return s, nil
+}
+
+// event logs a relay event in the connection log, under the route's
+// number in the configuration; a backend going down or up is an event 102
+// too. It runs in the relay's goroutines and event loops.
+func (s *service) event(e Event) {
+	if numbers := s.numbers.Load(); numbers != nil {
+		if n, ok := (*numbers)[e.Route]; ok {
+			e.Route = n
+		}
+	}
+	s.lines.Print(e.String())
+	switch e.Kind {
+	case BackendDown:
+		s.log.Warning(eventBackend, e.Message())
+	case BackendUp:
+		s.log.Info(eventBackend, e.Message())
+	}
+}
+
+// renumber records the configuration's route number of each running route
+// for the events.
+func (s *service) renumber(cfg *Config) {
+	numbers := make(map[int]int, len(cfg.Routes))
+	for n, r := range cfg.Routes {
+		if id, ok := s.ids[r.Local()]; ok {
+			numbers[id] = n
+		}
+	}
+	s.numbers.Store(&numbers)
 }
 
 // openLogs creates the log directory and starts the connection log.
@@ -146,15 +181,11 @@ func pruneLogs(dir string, days int, now time.Time) (int, error) {
 
 // startRoute starts one route, reporting the outcome as event 101.
 func (s *service) startRoute(r RouteSpec) bool {
-	remote := r.Route().RemoteAddr()
-	if err := checkResolvable(r.RemoteHost); err != nil {
-		s.log.Error(eventRoute, fmt.Sprintf(msgNoResolve, r.RemoteHost, err))
+	rt, ok := s.resolvedRoute(r)
+	if !ok {
 		return false
 	}
-	rt := r.Route()
-	if s.debug {
-		rt.DataLogDir = s.logDir
-	}
+	remote := rt.describe()
 	id, ok := s.ids[r.Local()]
 	if !ok {
 		id = len(s.ids)
@@ -171,6 +202,26 @@ func (s *service) startRoute(r RouteSpec) bool {
 	s.routes[r.Local()] = r
 	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.LocalPort, remote))
 	return true
+}
+
+// resolvedRoute returns the relay route for r, with the service's data
+// log setting. A route runs while one of its backends resolves: a name that
+// does not is reported (event 101), as an error when it was the only one
+// (then ok is false), else as a warning.
+func (s *service) resolvedRoute(r RouteSpec) (rt Route, ok bool) {
+	bad := r.unresolvable()
+	if len(bad) == len(r.backendAddrs()) {
+		s.log.Error(eventRoute, fmt.Sprintf(msgNoResolve, bad[0].host, bad[0].err))
+		return Route{}, false
+	}
+	for _, b := range bad {
+		s.log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.LocalPort, b.err))
+	}
+	rt = r.Route()
+	if s.debug {
+		rt.DataLogDir = s.logDir
+	}
+	return rt, true
 }
 
 // bindReason is the short reason a listen failed, for the event text.
@@ -197,7 +248,9 @@ func isResourceError(err error) bool {
 // their connections finish, changed routes restart (their connections go on
 // with the old settings until they end), and unchanged routes and their
 // connections are not touched. Routes are matched by their local side
-// (address and port). A change of LogDir or Debug restarts every route.
+// (address and port). A changed route whose listener can stay is changed in
+// place (Relay.Update: its connections and its backends' health are
+// kept). A change of LogDir or Debug restarts every route.
 func (s *service) apply(cfg *Config) {
 	logDir := cmp(cfg.LogDir, defaultLogDir())
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
@@ -205,14 +258,20 @@ func (s *service) apply(cfg *Config) {
 	for _, r := range cfg.Routes {
 		want[r.Local()] = r
 	}
-	var stopped, started, failed []string
+	var stopped, started, changed, failed []string
 	for local, old := range s.routes {
-		if r, ok := want[local]; !ok || r != old || settingsChanged {
-			s.relay.Retire(s.ids[local])
-			delete(s.routes, local)
-			if !ok {
-				stopped = append(stopped, old.String())
-			}
+		r, ok := want[local]
+		if ok && r == old && !settingsChanged {
+			continue
+		}
+		if ok && !settingsChanged && s.updateRoute(r) {
+			changed = append(changed, r.String())
+			continue
+		}
+		s.relay.Retire(s.ids[local])
+		delete(s.routes, local)
+		if !ok {
+			stopped = append(stopped, old.String())
 		}
 	}
 	s.relay.SetMaxConns(cfg.MaxConn)
@@ -233,12 +292,30 @@ func (s *service) apply(cfg *Config) {
 			failed = append(failed, r.String())
 		}
 	}
+	s.renumber(cfg)
 	slices.Sort(stopped)
+	slices.Sort(changed)
 	summary := fmt.Sprintf("%d routes running; started %s; stopped %s", len(s.routes), list(started), list(stopped))
+	if len(changed) > 0 {
+		summary += "; changed in place " + list(changed)
+	}
 	if len(failed) > 0 {
 		summary += "; could not start " + list(failed)
 	}
 	s.log.Info(eventService, fmt.Sprintf(msgReloaded, summary))
+}
+
+// updateRoute gives a running route its changed options without closing
+// its listener (Relay.Update): open connections and the backends it keeps
+// are not touched. It reports false when the route must restart instead.
+func (s *service) updateRoute(r RouteSpec) bool {
+	rt, ok := s.resolvedRoute(r)
+	if !ok || !s.relay.Update(s.ids[r.Local()], rt) {
+		return false
+	}
+	s.routes[r.Local()] = r
+	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.LocalPort, rt.describe()))
+	return true
 }
 
 // cmp returns a, or b when a is empty.

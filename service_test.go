@@ -165,6 +165,15 @@ func TestRouteCommands(t *testing.T) {
 	if out := run(exitUsage, "delete", "7"); !strings.Contains(out, "no route 7 (routes are 0 to 1)") {
 		t.Errorf("delete 7: %s", out)
 	}
+	// Several backends, as the example shows them.
+	if out := run(0, "add", "160", "web1", "8080", "also=web2:8080,web3:8080", "backup=web9:8080", "balance=leastconn", "check=2s"); !strings.Contains(out,
+		"Route 2 : From local port 160 to IP web1 port 8080, also web2:8080, web3:8080, backup web9:8080 (leastconn, check 2s)") {
+		t.Errorf("add with backends: %s", out)
+	}
+	if out := run(exitUsage, "add", "161", "web1", "8080", "also=web1:8080"); !strings.Contains(out, "duplicate backend web1:8080") {
+		t.Errorf("add with a duplicate backend: %s", out)
+	}
+	run(0, "delete", ":160")
 	// By its local side: a route on every interface as :PORT, one on an
 	// address as ADDR:PORT.
 	run(0, "add", "127.0.0.1:157", "a.example", "1")
@@ -457,5 +466,93 @@ func TestPruneLogs(t *testing.T) {
 	left, _ := os.ReadDir(dir)
 	if len(left) != 2 {
 		t.Fatalf("left %v; want RL2.LOG and X.LOG", left)
+	}
+}
+
+// TestServiceBackends: a route with a dead backend and one whose name does
+// not resolve relays every connection to the live one; the service reports
+// the unresolvable name (event 101) and each backend going down or up
+// (event 102 and the connection log), under the route's current number;
+// a reload that changes the backends keeps open connections and the
+// health of the backends it keeps.
+func TestServiceBackends(t *testing.T) {
+	echoLn := echoServer(t)
+	live, dead, plain := newTestBackend(t, "L"), freePort(t), freePort(t)
+	port := freePort(t)
+	dir := tempDir(t)
+	logDir := filepath.Join(dir, "logs")
+	conf := filepath.Join(dir, "relaytcp.conf")
+	backendRoute := fmt.Sprintf("%d 127.0.0.1 %d also=127.0.0.1:%d,no-such-host.invalid:80 check=200ms fall=2 rise=2", port, live.port, dead)
+	write := func(routes ...string) {
+		text := "logdir " + logDir + "\n"
+		for _, r := range routes {
+			text += "route " + r + "\n"
+		}
+		if err := writeFileAtomic(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fmt.Sprintf("%d 127.0.0.1 %d", plain, portOf(echoLn.Addr())), backendRoute)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[101] Warning: The Relay TCP Service couldn't resolve no-such-host.invalid IP address. The relay from local port %d goes on with its other backends.", port))
+	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[101] Information: The Relay TCP Service is ready to get data from local port %d and relay to 127.0.0.1:%d, also 127.0.0.1:%d, no-such-host.invalid:80", port, live.port, dead))
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for i := range 20 {
+		if name, err := whichBackend(addr, ""); err != nil || name != "L" {
+			t.Fatalf("connection %d: %q, %v; want the live backend", i, name, err)
+		}
+	}
+	deadDown := fmt.Sprintf("Backend 127.0.0.1:%d of route 1 is down: connect: connection refused (2 failed checks)", dead)
+	p.waitStderr(t, "RelayTCPsvc[102] Warning: "+deadDown)
+	p.waitStderr(t, "RelayTCPsvc[102] Warning: Backend no-such-host.invalid:80 of route 1 is down: lookup no-such-host.invalid")
+	coLog := filepath.Join(logDir, "CO"+time.Now().Format("060102")+".LOG")
+	if !eventually(5*time.Second, func() bool { data, _ := os.ReadFile(coLog); return strings.Contains(string(data), deadDown) }) {
+		data, _ := os.ReadFile(coLog)
+		t.Errorf("connection log lacks %q:\n%s", deadDown, data)
+	}
+
+	held, err := dialBackend(addr, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	// Route 0 goes, so the backend route is route 0 now; it gets a second
+	// live backend.
+	other := newTestBackend(t, "O")
+	write(strings.Replace(backendRoute, "also=", fmt.Sprintf("also=%s,", other.addr()), 1))
+	p.waitStderr(t, "changed in place")
+	time.Sleep(time.Second) // five check intervals
+	if n := strings.Count(strings.Join(p.stderrLines(), "\n"), fmt.Sprintf("Backend 127.0.0.1:%d of route", dead)); n != 1 {
+		t.Errorf("%d events for the dead backend; want its one down event (its state is kept)\n%s", n, p.output())
+	}
+	seen := map[string]bool{}
+	for range 10 {
+		name, err := whichBackend(addr, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[name] = true
+	}
+	if !seen["L"] || !seen["O"] || len(seen) != 2 {
+		t.Errorf("after the reload connections reached %v; want L and O", seen)
+	}
+	held.SetDeadline(time.Now().Add(5 * time.Second))
+	held.Write([]byte("across the reload\n"))
+	if line, err := held.r.ReadString('\n'); err != nil || line != "across the reload\n" {
+		t.Errorf("open connection after the reload: %q, %v", line, err)
+	}
+	// The dead backend comes back: reported under the route's new number.
+	back, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(dead))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Close()
+	serveEach(back, echo)
+	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[102] Information: Backend 127.0.0.1:%d of route 0 is up (2 good checks)", dead))
+	held.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // TestMessageTableHasEventIDs: the message table linked into the exe (from
-// rsrc_windows_amd64.syso) gives Event Viewer a text for IDs 100 and 101.
+// rsrc_windows_amd64.syso) gives Event Viewer a text for IDs 100, 101 and
+// 102.
 func TestMessageTableHasEventIDs(t *testing.T) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -25,7 +26,7 @@ func TestMessageTableHasEventIDs(t *testing.T) {
 		t.Fatalf("LoadLibraryEx(%s): %v", exe, err)
 	}
 	defer windows.FreeLibrary(h)
-	for _, id := range []uint32{eventService, eventRoute} {
+	for _, id := range []uint32{eventService, eventRoute, eventBackend} {
 		text := "event text " + fmt.Sprint(id)
 		arg := uintptr(unsafe.Pointer(windows.StringToUTF16Ptr(text)))
 		buf := make([]uint16, 512)

@@ -1,0 +1,463 @@
+package main
+
+// Several backends per route: the route's text form names them
+// (REMOTEHOST REMOTEPORT, then also= and backup=), a backendPool picks one
+// for each new connection by the route's balance= mode, and the next one
+// when a connect fails, so that a client sees a failure only when no
+// backend answers. health.go keeps each backend's up/down state.
+//
+//	route 80 web1 8080 also=web2:8080,[fd00::5]:8080 backup=web9:8080 balance=leastconn check=2s
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The balance= modes: how a new connection picks its backend.
+const (
+	balanceRoundRobin = "roundrobin" // rotate over the backends that are up (the default)
+	balanceLeastConn  = "leastconn"  // the one with the fewest open connections
+	balanceSource     = "source"     // by the client's address (consistent hash)
+	balanceFirst      = "first"      // the first one up, in the written order
+)
+
+// balanceModes lists the balance= values, for errors.
+const balanceModes = "roundrobin, leastconn, source or first"
+
+const (
+	// defaultRise and defaultFall are rise= and fall='s defaults.
+	defaultRise = 2
+	defaultFall = 3
+	// maxRiseFall bounds rise= and fall=.
+	maxRiseFall = 1000
+	// minCheckInterval is the shortest check= interval.
+	minCheckInterval = 100 * time.Millisecond
+	// passiveRetry is how long a backend that is down waits, without
+	// active checks, before a new connection tries it again.
+	passiveRetry = 10 * time.Second
+	// maxBackends bounds a route's backends (a connection remembers those
+	// it tried in a 64-bit set).
+	maxBackends = 64
+)
+
+// setBackendOption sets one of the backend options of a route spec.
+func (r *RouteSpec) setBackendOption(key, value string) error {
+	switch key {
+	case "also", "backup":
+		list, err := parseBackendList(value)
+		if err != nil {
+			return fmt.Errorf("invalid %s=%s: %v", key, value, err)
+		}
+		if key == "also" {
+			r.Also = list
+		} else {
+			r.Backup = list
+		}
+	case "balance":
+		switch value {
+		case balanceRoundRobin, balanceLeastConn, balanceSource, balanceFirst:
+			r.Balance = value
+		default:
+			return fmt.Errorf("invalid balance=%s: want %s", value, balanceModes)
+		}
+	case "check":
+		d, err := time.ParseDuration(value)
+		if err != nil || d < minCheckInterval {
+			return fmt.Errorf("invalid check=%s: want an interval of %v or more, such as 2s", value, minCheckInterval)
+		}
+		r.Check = d
+	case "rise", "fall":
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 1 || n > maxRiseFall || strings.TrimLeft(value, "0123456789") != "" {
+			return fmt.Errorf("invalid %s=%s: want a number of checks, 1 to %d", key, value, maxRiseFall)
+		}
+		if key == "rise" {
+			r.Rise = n
+		} else {
+			r.Fall = n
+		}
+	}
+	return nil
+}
+
+// parseBackendList parses HOST:PORT[,HOST:PORT...] (an IPv6 address in
+// brackets) and returns it in canonical form. Names are checked, not
+// resolved.
+func parseBackendList(s string) (string, error) {
+	if s == "" {
+		return "", errors.New("empty list")
+	}
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		addr, err := parseBackend(item)
+		if err != nil {
+			return "", err
+		}
+		out = append(out, addr)
+	}
+	return strings.Join(out, ","), nil
+}
+
+// parseBackend parses one HOST:PORT and returns it in canonical form.
+func parseBackend(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return "", fmt.Errorf("%q is not HOST:PORT (an IPv6 address as [fd00::5]:8080)", s)
+	}
+	if strings.Contains(host, ":") && !strings.HasPrefix(s, "[") {
+		return "", fmt.Errorf("%q: write an IPv6 address in brackets, as [%s]:%s", s, host, port)
+	}
+	if host, err = parseHost(host); err != nil {
+		return "", fmt.Errorf("%q: %v", s, err)
+	}
+	p, err := parsePort("port", port)
+	if err != nil {
+		return "", fmt.Errorf("%q: %v", s, err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+}
+
+// splitBackends splits a canonical backend list.
+func splitBackends(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// checkBackends refuses a route whose backends repeat one another or are
+// too many.
+func (r RouteSpec) checkBackends() error {
+	all := r.backendAddrs()
+	if len(all) > maxBackends {
+		return fmt.Errorf("too many backends (%d): a route has at most %d", len(all), maxBackends)
+	}
+	seen := make(map[string]bool, len(all))
+	for _, a := range all {
+		key := strings.ToLower(a)
+		if seen[key] {
+			return fmt.Errorf("duplicate backend %s", a)
+		}
+		seen[key] = true
+	}
+	return nil
+}
+
+// backendAddrs returns every backend of the route, HOST:PORT, in the
+// written order: the first, also=, then backup=.
+func (r RouteSpec) backendAddrs() []string {
+	all := []string{net.JoinHostPort(r.RemoteHost, strconv.Itoa(r.RemotePort))}
+	all = append(all, splitBackends(r.Also)...)
+	return append(all, splitBackends(r.Backup)...)
+}
+
+// backendOptions returns the backend options in text form.
+func (r RouteSpec) backendOptions() []string {
+	var opts []string
+	if r.Also != "" {
+		opts = append(opts, "also="+r.Also)
+	}
+	if r.Backup != "" {
+		opts = append(opts, "backup="+r.Backup)
+	}
+	if r.Balance != "" {
+		opts = append(opts, "balance="+r.Balance)
+	}
+	if r.Check > 0 {
+		opts = append(opts, "check="+r.Check.String())
+	}
+	if r.Rise > 0 {
+		opts = append(opts, "rise="+strconv.Itoa(r.Rise))
+	}
+	if r.Fall > 0 {
+		opts = append(opts, "fall="+strconv.Itoa(r.Fall))
+	}
+	return opts
+}
+
+// backendSummary describes the backends after the first for route lines:
+// ", also web2:8080, web3:8080, backup web9:8080", and the balance and
+// check settings: "leastconn, check 2s" ("" and "" for a route with one
+// backend and no such options).
+func (r RouteSpec) backendSummary() (more, settings string) {
+	if r.Also != "" {
+		more += ", also " + strings.ReplaceAll(r.Also, ",", ", ")
+	}
+	if r.Backup != "" {
+		more += ", backup " + strings.ReplaceAll(r.Backup, ",", ", ")
+	}
+	var s []string
+	if r.Balance != "" || more != "" {
+		s = append(s, cmp(r.Balance, balanceRoundRobin))
+	}
+	if r.Check > 0 {
+		s = append(s, "check "+r.Check.String())
+	}
+	if r.Rise > 0 {
+		s = append(s, "rise "+strconv.Itoa(r.Rise))
+	}
+	if r.Fall > 0 {
+		s = append(s, "fall "+strconv.Itoa(r.Fall))
+	}
+	return more, strings.Join(s, ", ")
+}
+
+// backend is one server behind a route, with its health and counters. A
+// reload that keeps a backend keeps this object, so its state and its open
+// connections carry over.
+type backend struct {
+	addr string     // HOST:PORT as configured
+	ip   netip.Addr // the host, when it is an IP address: nothing to resolve
+	port uint16
+	hash uint64 // of addr, for balance=source
+
+	up       atomic.Bool  // false once fall checks failed in a row
+	disabled atomic.Bool  // taken out by an administrator: no new connections
+	open     atomic.Int64 // connections being connected or relayed
+	total    atomic.Int64 // connections relayed
+	failed   atomic.Int64 // connects that failed
+	badRun   atomic.Int32 // failed checks in a row (read without the lock)
+
+	mu      sync.Mutex
+	goodRun int       // good checks in a row
+	since   time.Time // when it last went up or down (or was created)
+	retryAt time.Time // while down without active checks: when a connection may try it
+}
+
+// newBackend returns a backend for HOST:PORT, up.
+func newBackend(addr string) *backend {
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	h := fnv.New64a()
+	h.Write([]byte(strings.ToLower(addr)))
+	b := &backend{addr: addr, port: uint16(p), hash: h.Sum64(), since: time.Now()}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		b.ip = ip.Unmap()
+	}
+	b.up.Store(true)
+	return b
+}
+
+// poolEntry is a backend in a pool, with its role.
+type poolEntry struct {
+	b      *backend
+	backup bool
+}
+
+// backendPool is a route's backends as one configuration of the route
+// names them, and how it balances them. A connection keeps the pool it was
+// accepted with; a reload gives the route a new one (newBackendPool), which
+// keeps the backends the two share.
+type backendPool struct {
+	route   int // the route's number, for events
+	entries []poolEntry
+	balance string
+	check   time.Duration // active checks' interval; 0 is none
+	rise    int
+	fall    int
+	timeout time.Duration // a check's connect timeout
+	emit    func(Event)
+	rr      atomic.Uint64 // roundrobin's counter
+
+	stopChecks context.CancelFunc // nil while no checks run
+	checks     sync.WaitGroup
+}
+
+// newBackendPool builds route id's pool for rt. Backends that old (the
+// route's previous pool, or nil) has too are kept, with their state.
+func newBackendPool(id int, rt Route, old *backendPool, emit func(Event)) *backendPool {
+	p := &backendPool{route: id, balance: cmp(rt.Balance, balanceRoundRobin), check: rt.Check,
+		rise: rt.Rise, fall: rt.Fall, emit: emit}
+	if p.rise == 0 {
+		p.rise = defaultRise
+	}
+	if p.fall == 0 {
+		p.fall = defaultFall
+	}
+	p.timeout = min(rt.connectTimeout(), max(rt.Check, time.Second))
+	kept := map[string]*backend{}
+	if old != nil {
+		for _, e := range old.entries {
+			kept[strings.ToLower(e.b.addr)] = e.b
+		}
+	}
+	add := func(addr string, backup bool) {
+		b := kept[strings.ToLower(addr)]
+		if b == nil {
+			b = newBackend(addr)
+		}
+		p.entries = append(p.entries, poolEntry{b: b, backup: backup})
+	}
+	add(rt.RemoteAddr(), false)
+	for _, a := range rt.Also {
+		add(a, false)
+	}
+	for _, a := range rt.Backups {
+		add(a, true)
+	}
+	return p
+}
+
+// pick returns the index of the backend a connection from client tries
+// next, or -1 when none is left; tried holds the indexes it has tried.
+// The order: a backend that is down and due for its passive retry (without
+// active checks) first, so that it gets its new chance; then the backends
+// that are up, by the balance mode; then, only while they are all down,
+// the backups that are up; then whatever is left, down or not, in the
+// written order (a check can be wrong). Disabled backends are never picked.
+func (p *backendPool) pick(client netip.Addr, tried uint64) int {
+	if len(p.entries) == 1 {
+		if tried != 0 || p.entries[0].b.disabled.Load() {
+			return -1
+		}
+		return 0
+	}
+	if p.check == 0 {
+		var now time.Time
+		for i, e := range p.entries {
+			if tried&(1<<i) != 0 || e.b.up.Load() || e.b.disabled.Load() {
+				continue
+			}
+			if now.IsZero() {
+				now = time.Now()
+			}
+			if e.b.retryDue(now) {
+				return i
+			}
+		}
+	}
+	if i := p.choose(client, tried, false); i >= 0 {
+		return i
+	}
+	if i := p.choose(client, tried, true); i >= 0 {
+		return i
+	}
+	for i, e := range p.entries {
+		if tried&(1<<i) == 0 && !e.b.disabled.Load() {
+			return i
+		}
+	}
+	return -1
+}
+
+// eligible reports whether entry i may take a new connection in its
+// balance group (backups or not).
+func (p *backendPool) eligible(i int, tried uint64, backup bool) bool {
+	e := p.entries[i]
+	return e.backup == backup && tried&(1<<i) == 0 && e.b.up.Load() && !e.b.disabled.Load()
+}
+
+// choose picks among the untried, up and enabled backends of one group by
+// the balance mode, or returns -1.
+func (p *backendPool) choose(client netip.Addr, tried uint64, backup bool) int {
+	n := len(p.entries)
+	switch p.balance {
+	case balanceFirst:
+		for i := range n {
+			if p.eligible(i, tried, backup) {
+				return i
+			}
+		}
+	case balanceLeastConn:
+		// Ties go round: the scan starts one further each time.
+		start := int(p.rr.Add(1) % uint64(n))
+		best, least := -1, int64(0)
+		for k := range n {
+			i := (start + k) % n
+			if !p.eligible(i, tried, backup) {
+				continue
+			}
+			if open := p.entries[i].b.open.Load(); best < 0 || open < least {
+				best, least = i, open
+			}
+		}
+		return best
+	case balanceSource:
+		// Rendezvous hashing: the client goes to the backend with the
+		// highest score; one going down moves only its own clients.
+		ch := clientHash(client)
+		best, top := -1, uint64(0)
+		for i := range n {
+			if !p.eligible(i, tried, backup) {
+				continue
+			}
+			if s := mix64(ch ^ p.entries[i].b.hash); best < 0 || s > top {
+				best, top = i, s
+			}
+		}
+		return best
+	default: // roundrobin
+		count := 0
+		for i := range n {
+			if p.eligible(i, tried, backup) {
+				count++
+			}
+		}
+		if count == 0 {
+			return -1
+		}
+		// A backend may go down between the two passes: then the last
+		// eligible one found is taken.
+		k := int(p.rr.Add(1) % uint64(count))
+		found := -1
+		for i := range n {
+			if p.eligible(i, tried, backup) {
+				if found = i; k == 0 {
+					break
+				}
+				k--
+			}
+		}
+		return found
+	}
+	return -1
+}
+
+// clientHash hashes a client's address for balance=source.
+func clientHash(a netip.Addr) uint64 {
+	b := a.Unmap().As16()
+	h := fnv.New64a()
+	h.Write(b[:])
+	return h.Sum64()
+}
+
+// mix64 is splitmix64's finalizer: every input bit moves every output bit.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
+
+// failure is the error of a connection for which no backend answered,
+// after attempts connects; last is the last one's error.
+func (p *backendPool) failure(attempts int, last error) error {
+	if attempts > 1 {
+		return fmt.Errorf("no backend answered (%d tried), the last: %w", attempts, last)
+	}
+	return last
+}
+
+// describe is how events and messages name the route's backends: the
+// first's HOST:PORT, then the others.
+func (rt Route) describe() string {
+	s := rt.RemoteAddr()
+	if len(rt.Also) > 0 {
+		s += ", also " + strings.Join(rt.Also, ", ")
+	}
+	if len(rt.Backups) > 0 {
+		s += ", backup " + strings.Join(rt.Backups, ", ")
+	}
+	return s
+}
