@@ -30,7 +30,7 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-ECHO=19301 R0=19311 R1=19312 R2=19313
+ECHO=19301 R0=19311 R1=19312 R2=19313 R3=19314 DEAD=19399
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
@@ -71,6 +71,14 @@ port_closed() { local i; for i in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1"
 check "the deleted route stops listening" port_closed $R0
 check "the other routes still relay" relay_check $R1
 
+# Two backends, the first dead (nothing listens on $DEAD): every connection
+# fails over to the second, and the dead one is reported down (event 102).
+check "route add with two backends" wine "$exe" route add $R3 127.0.0.1 $DEAD also=127.0.0.1:$ECHO balance=first check=200ms fall=2
+check "the route with backends listens" wait_port $R3
+failover_ok=0
+for i in 1 2 3 4 5; do relay_check $R3 && failover_ok=$((failover_ok + 1)); done
+check "5 of 5 connections relayed past the dead backend" test "$failover_ok" = 5
+
 check "net stop" wine net stop RelayTCPsvc
 sleep 1
 # events prints "ID text" per event: advapi's ReportEventW line carries the
@@ -87,6 +95,7 @@ check "event 100 started" ev "0x00000064.*successfully started"
 check "event 100 reloaded" ev "0x00000064 The Relay TCP Service configuration was reloaded"
 check "event 101 ready (route 0)" ev "0x00000065.*local port $R0 and relay to 127.0.0.1:$ECHO"
 check "event 100 stopped" ev "0x00000064.*successfully stopped"
+check "event 102 backend down" ev "0x00000066 Backend 127.0.0.1:$DEAD of route 2 is down: connect"
 co="$logs/CO$(date +%y%m%d).LOG"
 check "connection log line" sh -c "tr -d '\r' <'$co' | grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} Connection from 127\.0\.0\.1:[0-9]+ to 127\.0\.0\.1:$ECHO$'"
 check "data logs (Debug 1)" sh -c "ls '$logs'/RL*.LOG >/dev/null"
