@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -25,10 +26,20 @@ type service struct {
 
 	logDir    string
 	debug     bool
-	retention int                  // LogRetentionDays of the running pruner
-	stopPrune func()               // stops the log pruner
-	routes    map[string]RouteSpec // the running routes, by their local side (RouteSpec.Local)
-	ids       map[string]int       // the relay's route number for each local side
+	retention int    // LogRetentionDays of the running pruner
+	stopPrune func() // stops the log pruner
+	// mu makes apply, the retries of waiting routes and shutdown take
+	// turns: they change the maps below.
+	mu     sync.Mutex
+	routes map[string]RouteSpec // the running routes, by their local side (RouteSpec.Local)
+	ids    map[string]int       // the relay's route number for each local side
+	// waiting holds the routes that could not start (a name that does not
+	// resolve yet, a port that is taken): they are tried again every
+	// retryEvery until they start or the configuration drops them.
+	waiting    map[string]RouteSpec
+	retryEvery time.Duration
+	stopRetry  func()
+	config     *Config // the configuration applied last, for the route numbers
 	// numbers maps the relay's route numbers to the configuration's (which
 	// a deleted route shifts), for the events; replaced as a whole.
 	numbers atomic.Pointer[map[int]int]
@@ -37,20 +48,34 @@ type service struct {
 // errNoRoutes is returned by startService when there is nothing to relay.
 var errNoRoutes = errors.New("no routes to relay")
 
+// routeRetryInterval is how often the service tries again the routes that
+// could not start.
+const routeRetryInterval = 30 * time.Second
+
 // startService starts every route of cfg and reports each through log (event
-// 101). A route that cannot start is reported and skipped. It fails, after
+// 101). A route that cannot start is reported, and tried again every
+// routeRetryInterval (reported again when it starts). It fails, after
 // reporting it (event 100), when cfg has no routes or none could start.
 func startService(cfg *Config, log serviceLog) (*service, error) {
+	return newService(cfg, log, routeRetryInterval)
+}
+
+// newService is startService with the retry interval of routes that could
+// not start.
+func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service, error) {
 	if len(cfg.Routes) == 0 {
 		log.Error(eventService, msgNoRoutes)
 		return nil, errNoRoutes
 	}
-	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int)}
+	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int),
+		waiting: make(map[string]RouteSpec), retryEvery: retryEvery}
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
-		s.startRoute(r)
+		if !s.startRoute(r, false) {
+			s.waiting[r.Local()] = r
+		}
 	}
 	s.renumber(cfg)
 	if len(s.routes) == 0 {
@@ -59,8 +84,40 @@ func startService(cfg *Config, log serviceLog) (*service, error) {
 		log.Error(eventService, fmt.Sprintf(msgStartError, err))
 		return nil, err
 	}
+	s.startRetries(cfg)
 	log.Info(eventService, msgStarted)
 	return s, nil
+}
+
+// startRetries tries the waiting routes again every retryEvery, until
+// stopRetry; cfg is the configuration, for the route numbers.
+func (s *service) startRetries(cfg *Config) {
+	s.config = cfg
+	stop, done := make(chan struct{}), make(chan struct{})
+	s.stopRetry = func() {
+		close(stop)
+		<-done
+	}
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(s.retryEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			s.mu.Lock()
+			for local, r := range s.waiting {
+				if s.startRoute(r, true) {
+					delete(s.waiting, local)
+					s.renumber(s.config)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}()
 }
 
 // event logs a relay event in the connection log, under the route's
@@ -179,9 +236,14 @@ func pruneLogs(dir string, days int, now time.Time) (int, error) {
 	return removed, firstErr
 }
 
-// startRoute starts one route, reporting the outcome as event 101.
-func (s *service) startRoute(r RouteSpec) bool {
-	rt, ok := s.resolvedRoute(r)
+// startRoute starts one route, reporting the outcome as event 101; a
+// retry (quiet) reports only a success.
+func (s *service) startRoute(r RouteSpec, quiet bool) bool {
+	log := s.log
+	if quiet {
+		log = errorsDropped{s.log}
+	}
+	rt, ok := s.resolvedRoute(r, log)
 	if !ok {
 		return false
 	}
@@ -193,9 +255,9 @@ func (s *service) startRoute(r RouteSpec) bool {
 	}
 	if err := s.relay.Start(id, rt); err != nil {
 		if isResourceError(err) {
-			s.log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
+			log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
 		} else {
-			s.log.Error(eventRoute, fmt.Sprintf(msgNotBound, r.LocalPort, remote, bindReason(err)))
+			log.Error(eventRoute, fmt.Sprintf(msgNotBound, r.LocalPort, remote, bindReason(err)))
 		}
 		return false
 	}
@@ -206,16 +268,16 @@ func (s *service) startRoute(r RouteSpec) bool {
 
 // resolvedRoute returns the relay route for r, with the service's data
 // log setting. A route runs while one of its backends resolves: a name that
-// does not is reported (event 101), as an error when it was the only one
-// (then ok is false), else as a warning.
-func (s *service) resolvedRoute(r RouteSpec) (rt Route, ok bool) {
+// does not is reported (event 101, through log), as an error when it was
+// the only one (then ok is false), else as a warning.
+func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, ok bool) {
 	bad := r.unresolvable()
 	if len(bad) == len(r.backendAddrs()) {
-		s.log.Error(eventRoute, fmt.Sprintf(msgNoResolve, bad[0].host, bad[0].err))
+		log.Error(eventRoute, fmt.Sprintf(msgNoResolve, bad[0].host, bad[0].err))
 		return Route{}, false
 	}
 	for _, b := range bad {
-		s.log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.LocalPort, b.err))
+		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.LocalPort, b.err))
 	}
 	rt = r.Route()
 	if s.debug {
@@ -252,6 +314,9 @@ func isResourceError(err error) bool {
 // place (Relay.Update: its connections and its backends' health are
 // kept). A change of LogDir or Debug restarts every route.
 func (s *service) apply(cfg *Config) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.config = cfg
 	logDir := cmp(cfg.LogDir, defaultLogDir())
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
 	want := make(map[string]RouteSpec, len(cfg.Routes))
@@ -282,16 +347,19 @@ func (s *service) apply(cfg *Config) {
 		s.stopPrune()
 		s.startPruner(cfg.LogRetentionDays)
 	}
+	waiting := make(map[string]RouteSpec)
 	for _, r := range cfg.Routes {
 		if _, running := s.routes[r.Local()]; running {
 			continue
 		}
-		if s.startRoute(r) {
+		if s.startRoute(r, false) {
 			started = append(started, r.String())
 		} else {
 			failed = append(failed, r.String())
+			waiting[r.Local()] = r
 		}
 	}
+	s.waiting = waiting
 	s.renumber(cfg)
 	slices.Sort(stopped)
 	slices.Sort(changed)
@@ -300,7 +368,7 @@ func (s *service) apply(cfg *Config) {
 		summary += "; changed in place " + list(changed)
 	}
 	if len(failed) > 0 {
-		summary += "; could not start " + list(failed)
+		summary += "; could not start (tried again every " + s.retryEvery.String() + ") " + list(failed)
 	}
 	s.log.Info(eventService, fmt.Sprintf(msgReloaded, summary))
 }
@@ -309,7 +377,7 @@ func (s *service) apply(cfg *Config) {
 // its listener (Relay.Update): open connections and the backends it keeps
 // are not touched. It reports false when the route must restart instead.
 func (s *service) updateRoute(r RouteSpec) bool {
-	rt, ok := s.resolvedRoute(r)
+	rt, ok := s.resolvedRoute(r, s.log)
 	if !ok || !s.relay.Update(s.ids[r.Local()], rt) {
 		return false
 	}
@@ -336,7 +404,17 @@ func list(items []string) string {
 // shutdown stops every route, letting connections finish until ctx is done,
 // and reports the stop.
 func (s *service) shutdown(ctx context.Context) {
+	s.stopRetry()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.relay.Shutdown(ctx)
 	s.closeLogs()
 	s.log.Info(eventService, msgStopped)
 }
+
+// errorsDropped is a serviceLog that passes on only Information events: a
+// retry reports its success, not the failure reported already.
+type errorsDropped struct{ serviceLog }
+
+func (errorsDropped) Warning(uint32, string) error { return nil }
+func (errorsDropped) Error(uint32, string) error   { return nil }

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -555,4 +557,59 @@ func TestServiceBackends(t *testing.T) {
 	if code := p.wait(t, 20*time.Second); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
+}
+
+// TestServiceRetriesRoutesThatCouldNotStart: a route whose port is taken at
+// start is reported once, tried again, and starts (reported) once the port
+// is free; the other routes run meanwhile.
+func TestServiceRetriesRoutesThatCouldNotStart(t *testing.T) {
+	echoLn := echoServer(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, other := portOf(taken.Addr()), freePort(t)
+	cfg := &Config{LogDir: tempDir(t), Routes: []RouteSpec{
+		{BindAddr: "127.0.0.1", LocalPort: port, RemoteHost: "127.0.0.1", RemotePort: portOf(echoLn.Addr())},
+		{BindAddr: "127.0.0.1", LocalPort: other, RemoteHost: "127.0.0.1", RemotePort: portOf(echoLn.Addr())},
+	}}
+	var out strings.Builder
+	log := &stderrLog{w: &syncWriter{w: &out}}
+	s, err := newService(cfg, log, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.shutdown(context.Background())
+	roundTrip(t, "127.0.0.1:"+strconv.Itoa(other), "the other route runs")
+	time.Sleep(300 * time.Millisecond) // three retries
+	taken.Close()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if !eventually(5*time.Second, func() bool { return relays(addr) }) {
+		t.Fatalf("the route did not start once its port was free:\n%s", log.w.(*syncWriter).String())
+	}
+	text := log.w.(*syncWriter).String()
+	if n := strings.Count(text, fmt.Sprintf("couldn't bound port %d", port)); n != 1 {
+		t.Errorf("%d bind errors reported; want 1 (retries are quiet):\n%s", n, text)
+	}
+	if n := strings.Count(text, fmt.Sprintf("ready to get data from local port %d ", port)); n != 1 {
+		t.Errorf("%d ready events for the retried route; want 1:\n%s", n, text)
+	}
+}
+
+// syncWriter is a strings.Builder that several goroutines may write.
+type syncWriter struct {
+	mu sync.Mutex
+	w  *strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.String()
 }
