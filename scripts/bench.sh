@@ -7,6 +7,8 @@
 #   - memory per idle relayed connection (PSS from /proc/PID/smaps_rollup,
 #     summed over the relay's processes, before and with N idle connections)
 #   - data logging: relaytcp -d against socat -x, both writing to a file
+#   - conn/s through a route with 3 backends (roundrobin over 3 echo
+#     servers) against relaytcp's single-backend route
 # Every figure is the median of ROUNDS rounds; ratios are to HAProxy, or to
 # socat -x for the logging row. Absolute numbers move by 20% between runs on
 # these machines: compare ratios.
@@ -48,7 +50,7 @@ go build -o "$tmp/relaytcp" .
 go build -o "$tmp/loadgen" ./scripts/loadgen
 
 # Ports below the ephemeral range, so no client socket can hold them.
-P_ECHO=19101 P_SINK=19102
+P_ECHO=19101 P_SINK=19102 P_ECHO2=19103 P_ECHO3=19104
 start_bg() { "$@" & pids+=($!); }
 wait_port() {
 	local i
@@ -62,8 +64,9 @@ wait_port() {
 
 start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO >/dev/null
 start_bg "$tmp/loadgen" sink -listen 127.0.0.1:$P_SINK >/dev/null
-wait_port $P_ECHO
-wait_port $P_SINK
+start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO2 >/dev/null
+start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO3 >/dev/null
+for p in $P_ECHO $P_SINK $P_ECHO2 $P_ECHO3; do wait_port $p; done
 
 # Each target has a front port for the echo server and one for the sink; the
 # process ids whose CPU counts are kept per target.
@@ -74,6 +77,8 @@ start_bg "$tmp/relaytcp" -q 19111 127.0.0.1 $P_ECHO >/dev/null
 start_bg "$tmp/relaytcp" -q 19112 127.0.0.1 $P_SINK >/dev/null
 SINK_PIDS[relaytcp]=$!
 ECHO_PORT[relaytcp]=19111 SINK_PORT[relaytcp]=19112
+start_bg "$tmp/relaytcp" -q 19113 127.0.0.1 $P_ECHO -also 127.0.0.1:$P_ECHO2,127.0.0.1:$P_ECHO3 >/dev/null
+ECHO_PORT[relaytcp 3 backends]=19113
 
 # HAProxy 2.6 in TCP mode, one process, its default threads (one per core).
 cat >"$tmp/haproxy.cfg" <<EOF
@@ -114,7 +119,7 @@ start_bg sh -c "exec socat -x TCP-LISTEN:19152,bind=127.0.0.1,fork,reuseaddr TCP
 SINK_PIDS[socat -x]=$!
 SINK_PORT[socat -x]=19152
 
-for p in 19111 19112 19121 19122 19131 19132 19142 19152; do wait_port $p; done
+for p in 19111 19112 19113 19121 19122 19131 19132 19142 19152; do wait_port $p; done
 
 # proc_tree lists a process and its descendants.
 proc_tree() {
@@ -202,6 +207,7 @@ for round in $(seq "$ROUNDS"); do
 		run_bulk "$t" 1
 		run_bulk "$t" 4
 		run_connrate "$t"
+		[ "$t" = relaytcp ] && run_connrate "relaytcp 3 backends"
 		[ "$t" != direct ] && run_idle "$t"
 	done
 	for t in "relaytcp -d" "socat -x"; do
@@ -234,4 +240,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; e
 		v=$(m "$t" bulk1)
 		echo "| $t | $v ($(ratio "$v" "$(m "socat -x" bulk1)")) | | | | | |"
 	done
+	t="relaytcp 3 backends"
+	echo "| $t | | | | $(m "$t" connps) ($(ratio "$(m "$t" connps)" "$(m relaytcp connps)") relaytcp) | $(m "$t" p99) | |"
 } | tee "$OUT"
