@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -62,6 +63,41 @@ func TestConnectTimeout(t *testing.T) {
 	if !eventually(2*time.Second, func() bool { return rec.count(ConnFailed, "i/o timeout") == 1 }) {
 		t.Errorf("want one Failed event with a timeout: %+v", rec.events)
 	}
+}
+
+// TestConnectTimeoutMovesToNextBackend: a backend that does not answer
+// within connect= counts as failed, and the client goes on to the next one,
+// its early bytes with it; in both relays.
+func TestConnectTimeoutMovesToNextBackend(t *testing.T) {
+	hang := unansweringServer(t)
+	ln := newLocalListener(t)
+	serveEach(ln, echo)
+	backendModes(t, func(t *testing.T, mode string) {
+		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s balance=first connect=300ms fall=1", hang, ln.Addr()))
+		for i := range 2 {
+			c := dialTCP(t, addr)
+			c.Write([]byte("early"))
+			c.CloseWrite()
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			start := time.Now()
+			got, err := io.ReadAll(c)
+			c.Close()
+			if err != nil || string(got) != "early" {
+				t.Fatalf("connection %d: %q, %v; want the echo from the second backend", i, got, err)
+			}
+			took := time.Since(start)
+			if i == 0 && (took < 250*time.Millisecond || took > 3*time.Second) {
+				t.Errorf("first connection answered after %v; want about the 300ms connect timeout", took)
+			}
+			if i == 1 && took > 200*time.Millisecond {
+				t.Errorf("second connection took %v: the backend that timed out should be down (fall=1)", took)
+			}
+		}
+		down := rec.first(BackendDown)
+		if down.Remote != "127.0.0.1:"+strconv.Itoa(hang) || down.Err == nil || down.Err.Error() != "connect: timed out" {
+			t.Errorf("down event: %q", down.Message())
+		}
+	})
 }
 
 // TestDescriptorExhaustion: with the descriptor limit below the load,

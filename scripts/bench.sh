@@ -7,8 +7,9 @@
 #   - memory per idle relayed connection (PSS from /proc/PID/smaps_rollup,
 #     summed over the relay's processes, before and with N idle connections)
 #   - data logging: relaytcp -d against socat -x, both writing to a file
-#   - conn/s through a route with 3 backends (roundrobin over 3 echo
-#     servers) against relaytcp's single-backend route
+#   - conn/s through a route with 3 backends (roundrobin over 127.0.0.1,
+#     .2 and .3 of the same echo server, so that only the relay differs)
+#     against relaytcp's single-backend route
 # Every figure is the median of ROUNDS rounds; ratios are to HAProxy, or to
 # socat -x for the logging row. Absolute numbers move by 20% between runs on
 # these machines: compare ratios.
@@ -50,7 +51,7 @@ go build -o "$tmp/relaytcp" .
 go build -o "$tmp/loadgen" ./scripts/loadgen
 
 # Ports below the ephemeral range, so no client socket can hold them.
-P_ECHO=19101 P_SINK=19102 P_ECHO2=19103 P_ECHO3=19104
+P_ECHO=19101 P_SINK=19102
 start_bg() { "$@" & pids+=($!); }
 wait_port() {
 	local i
@@ -62,11 +63,10 @@ wait_port() {
 	return 1
 }
 
-start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO >/dev/null
+start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO,127.0.0.2:$P_ECHO,127.0.0.3:$P_ECHO >/dev/null
 start_bg "$tmp/loadgen" sink -listen 127.0.0.1:$P_SINK >/dev/null
-start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO2 >/dev/null
-start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO3 >/dev/null
-for p in $P_ECHO $P_SINK $P_ECHO2 $P_ECHO3; do wait_port $p; done
+wait_port $P_ECHO
+wait_port $P_SINK
 
 # Each target has a front port for the echo server and one for the sink; the
 # process ids whose CPU counts are kept per target.
@@ -77,7 +77,7 @@ start_bg "$tmp/relaytcp" -q 19111 127.0.0.1 $P_ECHO >/dev/null
 start_bg "$tmp/relaytcp" -q 19112 127.0.0.1 $P_SINK >/dev/null
 SINK_PIDS[relaytcp]=$!
 ECHO_PORT[relaytcp]=19111 SINK_PORT[relaytcp]=19112
-start_bg "$tmp/relaytcp" -q 19113 127.0.0.1 $P_ECHO -also 127.0.0.1:$P_ECHO2,127.0.0.1:$P_ECHO3 >/dev/null
+start_bg "$tmp/relaytcp" -q 19113 127.0.0.1 $P_ECHO -also 127.0.0.2:$P_ECHO,127.0.0.3:$P_ECHO >/dev/null
 ECHO_PORT[relaytcp 3 backends]=19113
 
 # HAProxy 2.6 in TCP mode, one process, its default threads (one per core).

@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ func main() {
 	}
 	mode, args := os.Args[1], os.Args[2:]
 	fs := flag.NewFlagSet(mode, flag.ExitOnError)
-	listen := fs.String("listen", "127.0.0.1:0", "server: address to listen on")
+	listen := fs.String("listen", "127.0.0.1:0", "server: address to listen on (several: comma-separated)")
 	addr := fs.String("addr", "", "client: address to connect to")
 	streams := fs.Int("streams", 1, "bulk: parallel connections")
 	concurrency := fs.Int("concurrency", 50, "connrate: parallel clients")
@@ -60,13 +61,27 @@ func main() {
 	}
 }
 
-// serve accepts connections until killed, handling each in a goroutine.
-func serve(addr string, handle func(net.Conn)) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+// serve accepts connections on each of the comma-separated addresses
+// until killed, handling each in a goroutine.
+func serve(addrs string, handle func(net.Conn)) error {
+	var lns []net.Listener
+	for _, addr := range strings.Split(addrs, ",") {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		fmt.Println("LISTENING", ln.Addr())
+		lns = append(lns, ln)
 	}
-	fmt.Println("LISTENING", ln.Addr())
+	for _, ln := range lns[1:] {
+		go acceptLoop(ln, handle)
+	}
+	acceptLoop(lns[0], handle)
+	return nil
+}
+
+// acceptLoop accepts connections on ln until killed.
+func acceptLoop(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
