@@ -84,12 +84,13 @@ func (b *backend) retryDue(now time.Time) bool {
 // system's words without the operation and address ("connect: connection
 // refused", "i/o timeout", "lookup web2: no such host").
 func checkReason(err error) error {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+		return errors.New("connect: timed out")
+	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Err != nil {
 		err = op.Err
-	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return errors.New("connect: timed out")
 	}
 	return err
 }
