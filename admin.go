@@ -55,8 +55,9 @@ func (a *adminMenu) mainScreen() error {
 			return err
 		}
 		a.header()
-		printStatus(a.out, a.m, cfg)
-		fmt.Fprintln(a.out, "\n1-Start Service  2-Stop Service  3-Change Config  4-Exit")
+		live, liveErr := liveStatus(a.m)
+		printStatus(a.out, a.m, cfg, live, liveErr)
+		fmt.Fprintln(a.out, "\n1-Start Service  2-Stop Service  3-Change Config  4-Exit  5-Refresh")
 		choice, err := a.ask("Option: ")
 		if err != nil {
 			return err
@@ -72,8 +73,9 @@ func (a *adminMenu) mainScreen() error {
 			}
 		case "4":
 			return nil
+		case "5": // the screen is drawn again with fresh numbers
 		default:
-			fmt.Fprintf(a.out, "Unknown option %q: type 1, 2, 3 or 4 and Enter\n", choice)
+			fmt.Fprintf(a.out, "Unknown option %q: type 1, 2, 3, 4 or 5 and Enter\n", choice)
 		}
 	}
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N]"
+const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-metrics ADDR:PORT]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -39,6 +39,7 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -check DURATION   connect to every backend that often to check it (e.g. 2s; default:
                     only connections check them)
   -rise N, -fall N  checks in a row that mark a backend up (default 2) or down (default 3)
+  -metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9155)
 
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
 3 cannot listen on the port, 4 cannot resolve remoteHost; the commands below
@@ -55,6 +56,7 @@ type cliOptions struct {
 	remotePort     int
 	dataLog        bool
 	quiet          bool
+	metricsAddr    string // -metrics: serve /metrics there
 	drain          time.Duration
 	connectTimeout time.Duration
 	// limits holds -bind, -allow, -deny, -maxconn, -idle and the backend
@@ -92,6 +94,19 @@ func parseArgs(args []string) (cliOptions, error) {
 			if err := opts.setLimit(name, value); err != nil {
 				return opts, err
 			}
+		case "metrics":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return opts, fmt.Errorf("option %s needs an address, like 127.0.0.1:9155", arg)
+				}
+				i++
+				value = args[i]
+			}
+			addr, err := parseMetricsAddr(value)
+			if err != nil {
+				return opts, err
+			}
+			opts.metricsAddr = addr
 		case "drain", "connect":
 			if !hasValue {
 				if i+1 >= len(args) {

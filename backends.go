@@ -443,6 +443,9 @@ func mix64(x uint64) uint64 {
 // failure is the error of a connection for which no backend answered,
 // after attempts connects; last is the last one's error.
 func (p *backendPool) failure(attempts int, last error) error {
+	if attempts == 0 {
+		return errors.New("no backend to try: every one is disabled")
+	}
 	if attempts > 1 {
 		return fmt.Errorf("no backend answered (%d tried), the last: %w", attempts, last)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,8 @@ type serviceManager interface {
 	SaveConfig(*Config) error
 	// ConfigLocation says where the configuration is, for messages.
 	ConfigLocation() string
+	// ControlPath is the running service's control channel (control.go).
+	ControlPath() string
 	// Status is the service's state in the manual's words: Stopped,
 	// Running, Start pending, ... or statusNotInstalled.
 	Status() string
@@ -92,6 +95,10 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return runAdmin(m, stdin, stdout)
 	case "route":
 		return runRouteCommand(m, rest, stdout, stderr)
+	case "backend":
+		return runBackendCommand(m, rest, stdout, stderr)
+	case "status":
+		return runStatusCommand(m, rest, stdout, stderr)
 	}
 	if name == "start" && len(rest) == 1 && strings.TrimLeft(rest[0], "-") == "if-configured" {
 		// For installers: start only a service that has something to do.
@@ -122,15 +129,90 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		}
 		fmt.Fprintf(stdout, "Service : %s\nStatus  : %s\n", serviceName, m.Status())
 		return exitOK
-	default: // status
-		cfg, err := m.LoadConfig()
-		if err != nil {
-			fmt.Fprintf(stderr, "relaytcp status: %v\n", err)
-			return exitConfig
+	}
+	return exitOK
+}
+
+// runStatusCommand runs "status [-json]": the manual's Status and
+// Configuration blocks, then what the running service is doing; with
+// -json, all of it as one JSON document.
+func runStatusCommand(m serviceManager, args []string, stdout, stderr io.Writer) int {
+	cmd, _ := findCommand("status")
+	asJSON := false
+	for _, a := range args {
+		if a != "-json" && a != "--json" {
+			fmt.Fprintf(stderr, "relaytcp status: unexpected argument %q\n%s\n", a, commandUsage(cmd))
+			return exitUsage
 		}
-		printStatus(stdout, m, cfg)
+		asJSON = true
+	}
+	cfg, err := m.LoadConfig()
+	if err != nil {
+		fmt.Fprintf(stderr, "relaytcp status: %v\n", err)
+		return exitConfig
+	}
+	live, liveErr := liveStatus(m)
+	if liveErr != nil && !errors.Is(liveErr, errNotRunning) {
+		fmt.Fprintf(stderr, "relaytcp status: %v\n", liveErr)
+		return exitRuntime
+	}
+	if asJSON {
+		if live == nil {
+			live = stoppedStatus(m, cfg)
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(live)
 		return exitOK
 	}
+	printStatus(stdout, m, cfg, live, liveErr)
+	return exitOK
+}
+
+// liveStatus asks the running service for its status; errNotRunning
+// when nothing answers.
+func liveStatus(m serviceManager) (*ServiceStatus, error) {
+	ans, err := askService(m.ControlPath(), controlRequest{Cmd: "status"})
+	if err != nil {
+		return nil, err
+	}
+	if ans.Status == nil {
+		return nil, errors.New("the service's answer has no status")
+	}
+	ans.Status.State = "Running"
+	return ans.Status, nil
+}
+
+// stoppedStatus is the JSON status of a service that does not run: its
+// configuration, nothing listening.
+func stoppedStatus(m serviceManager, cfg *Config) *ServiceStatus {
+	version, commit := buildVersion()
+	st := &ServiceStatus{Service: serviceName, State: m.Status(), Version: version, Commit: commit, Routes: []RouteReport{}}
+	for n, r := range cfg.Routes {
+		st.Routes = append(st.Routes, routeReport(n, r, RouteStatus{}, "the service is not running"))
+	}
+	return st
+}
+
+// runBackendCommand runs "backend disable|enable ROUTE HOST:PORT" through
+// the running service's control channel.
+func runBackendCommand(m serviceManager, args []string, stdout, stderr io.Writer) int {
+	cmd, _ := findCommand("backend")
+	if len(args) != 3 || (args[0] != "disable" && args[0] != "enable") {
+		fmt.Fprintf(stderr, "relaytcp backend: want disable or enable, a route and a backend\n%s\n", commandUsage(cmd))
+		return exitUsage
+	}
+	ans, err := askService(m.ControlPath(), controlRequest{Cmd: "backend", Action: args[0], Route: args[1], Backend: args[2]})
+	switch {
+	case err == nil:
+		fmt.Fprintln(stdout, ans.Message)
+		return exitOK
+	case ans.Error != "": // the service refused the request
+		fmt.Fprintf(stderr, "relaytcp backend: %v\n", err)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "relaytcp backend: %v\n", err)
+	return exitRuntime
 }
 
 // editError is a change that editConfig refused, with the exit code that
@@ -231,10 +313,25 @@ func routeLine(n int, r RouteSpec) string {
 	return line
 }
 
-// printStatus prints the manual's Status and Configuration blocks.
-func printStatus(w io.Writer, m serviceManager, cfg *Config) {
-	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n\n", serviceName, m.Status())
+// printStatus prints the manual's Status and Configuration blocks, then
+// the live status of the running service (live), or why there is none
+// (liveErr).
+func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus, liveErr error) {
+	state := m.Status()
+	if live != nil && !strings.HasPrefix(state, "Running") && !strings.HasSuffix(state, "pending") {
+		state = "Running" // by hand, not under the SCM or systemd
+	}
+	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n\n", serviceName, state)
 	printConfig(w, "Configuration", cfg)
+	fmt.Fprintln(w)
+	switch {
+	case live != nil:
+		printLiveStatus(w, live)
+	case errors.Is(liveErr, errNotRunning):
+		fmt.Fprintln(w, "Live    : none, the service is not running")
+	default:
+		fmt.Fprintf(w, "Live    : none (%v)\n", liveErr)
+	}
 }
 
 // printConfig prints the configuration block under a title.

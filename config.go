@@ -23,6 +23,9 @@ type Config struct {
 	// LogRetentionDays deletes connection and data logs older than that
 	// many days, once a day; 0 keeps everything.
 	LogRetentionDays int
+	// MetricsAddr, when not empty, is where the service serves /metrics
+	// for Prometheus (IP:PORT, metrics.go); empty is off.
+	MetricsAddr string
 	// Routes, numbered from 0 in this order.
 	Routes []RouteSpec
 }
@@ -214,6 +217,16 @@ func parseConfig(name, text string) (*Config, error) {
 			} else {
 				cfg.LogRetentionDays = n
 			}
+		case key == "metrics":
+			if seen[key] {
+				return nil, fmt.Errorf("%s: metrics given twice", where)
+			}
+			seen[key] = true
+			addr, err := parseMetricsAddr(rest)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %v", where, err)
+			}
+			cfg.MetricsAddr = addr
 		case key == "route":
 			r, err := ParseRouteSpec(rest)
 			if err != nil {
@@ -221,7 +234,7 @@ func parseConfig(name, text string) (*Config, error) {
 			}
 			cfg.Routes = append(cfg.Routes, r)
 		default:
-			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug, maxconn, logretention or route)", where, key)
+			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug, maxconn, logretention, metrics or route)", where, key)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -286,7 +299,7 @@ func (f *configFile) save(cfg *Config) error {
 		out = append(out, more...)
 	}
 	if len(f.lines) == 0 {
-		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS,",
+		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS, metrics IP:PORT,",
 			"# route [ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [allow=... deny=... maxconn=N idle=D connect=D]"}, head...)
 	}
 	out = append(head, out...)
@@ -300,12 +313,12 @@ func (f *configFile) save(cfg *Config) error {
 
 // settingNames are the single-value settings of the config file, in the
 // order a new file lists them.
-var settingNames = []string{"logdir", "debug", "maxconn", "logretention"}
+var settingNames = []string{"logdir", "debug", "maxconn", "logretention", "metrics"}
 
 // settings returns the single-value settings as the file writes them; ""
 // leaves a setting out (its default).
 func (c *Config) settings() map[string]string {
-	v := map[string]string{"logdir": c.LogDir, "debug": "", "maxconn": "", "logretention": ""}
+	v := map[string]string{"logdir": c.LogDir, "debug": "", "maxconn": "", "logretention": "", "metrics": c.MetricsAddr}
 	if c.Debug {
 		v["debug"] = "1"
 	}

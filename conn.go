@@ -35,10 +35,12 @@ type relayConn struct {
 	lastTried string
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
+	slot       *statSlot   // the route's counters this connection adds to
 
 	mu      sync.Mutex
 	remote  *net.TCPConn
-	pending int // directions still running
+	halves  [2]*halfConn // client to remote, remote to client; nil until connected
+	pending int          // directions still running
 	aborted bool
 	reason  error  // why it ended; the first direction to end sets it
 	finish  func() // closes and reports the connection after both directions
@@ -105,11 +107,12 @@ func (c *relayConn) serve() {
 	if err != nil {
 		c.client.SetLinger(0)
 		c.client.Close()
-		l.dialFailed(clientAddr, c.lastTried, c.start, err)
+		l.dialFailed(c.slot, clientAddr, c.lastTried, c.start, err)
 		l.connDone(c)
 		return
 	}
 	l.recovered()
+	c.slot.total.Add(1)
 	remoteAddr := remote.RemoteAddr().String()
 	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
 
@@ -146,6 +149,8 @@ func (c *relayConn) serve() {
 		if dlog != nil {
 			dlog.Close()
 		}
+		c.slot.sent.Add(up.bytes.Load())
+		c.slot.received.Add(down.bytes.Load())
 		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr,
 			Sent: up.bytes.Load(), Received: down.bytes.Load(), Duration: time.Since(c.start), Err: c.closeReason()})
 		l.connDone(c)
@@ -219,6 +224,7 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 		return false
 	}
 	c.remote = remote
+	c.halves = [2]*halfConn{up, down}
 	c.pending = 2
 	c.finish = finish
 	return true
@@ -228,14 +234,14 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 // between the two TCP connections (which splices on Linux), or a copy that
 // sees each chunk, to log it or to note the activity for the idle timeout.
 func (h *halfConn) copy() {
-	var n int64
 	var err error
-	if h.dlog == nil && h.conn.idleTimer == nil {
+	if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
+		var n int64
 		n, err = io.Copy(h.dst, h.src)
+		h.bytes.Add(n)
 	} else {
-		n, err = copyChunks(h.dst, h.src, h.dlog, h.conn.touch)
+		err = copyChunks(h.dst, h.src, h.dlog, h.conn.touch, &h.bytes)
 	}
-	h.bytes.Add(n)
 	if err != nil && socketGone(h.dst) && !errors.Is(err, syscall.EPIPE) {
 		// A write took dst's reset error (EPIPE would say its end came
 		// first): the end the other direction reads from dst is a cut.
@@ -341,6 +347,17 @@ func (c *relayConn) abort(reason error) {
 	}
 }
 
+// relayed returns the bytes the connection has relayed so far, each way.
+func (c *relayConn) relayed() (sent, received int64) {
+	c.mu.Lock()
+	up, down := c.halves[0], c.halves[1]
+	c.mu.Unlock()
+	if up == nil {
+		return 0, 0
+	}
+	return up.bytes.Load(), down.bytes.Load()
+}
+
 // closeReason returns why the connection ended.
 func (c *relayConn) closeReason() error {
 	c.mu.Lock()
@@ -349,10 +366,10 @@ func (c *relayConn) closeReason() error {
 }
 
 // copyChunks copies src to dst like io.Copy, recording every chunk read in
-// the data log (if any) before it is written on, and calling touch.
-func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func()) (int64, error) {
+// the data log (if any) before it is written on, calling touch, and adding
+// what it wrote to copied as it goes (status shows it live).
+func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
 	buf := make([]byte, 64<<10)
-	var n int64
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
@@ -361,16 +378,16 @@ func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func()) (in
 				dlog.packet(buf[:nr])
 			}
 			nw, werr := dst.Write(buf[:nr])
-			n += int64(nw)
+			copied.Add(int64(nw)) // this connection's own counter: nothing shared
 			if werr != nil {
-				return n, werr
+				return werr
 			}
 		}
 		if rerr == io.EOF {
-			return n, nil
+			return nil
 		}
 		if rerr != nil {
-			return n, rerr
+			return rerr
 		}
 	}
 }

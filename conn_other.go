@@ -7,6 +7,11 @@ import (
 	"sync/atomic"
 )
 
+// copySplices: io.Copy between two *net.TCPConn does not splice here, so
+// every connection copies chunk by chunk (copyChunks) and its bytes show in
+// the status as they go.
+const copySplices = false
+
 // Elsewhere a failed direction resets both sides at once, as it always did:
 // these are Linux's (conn_linux.go).
 

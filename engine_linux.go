@@ -91,8 +91,9 @@ const (
 
 // engine is the event loop of a Relay.
 type engine struct {
-	epfd int // the epoll set
-	wake int // eventfd that submit writes to
+	epfd  int // the epoll set
+	wake  int // eventfd that submit writes to
+	index int // which of the relay's engines: its slot in the routes' counters
 
 	mu     sync.Mutex
 	cmds   []func()
@@ -179,8 +180,9 @@ type flowDir struct {
 	bytes   int64
 }
 
-// newEngine creates the epoll set and the eventfd and starts the loop.
-func newEngine() (*engine, error) {
+// newEngine creates the epoll set and the eventfd and starts the loop of
+// the relay's engine number index.
+func newEngine(index int) (*engine, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll_create1: %w", err)
@@ -197,7 +199,7 @@ func newEngine() (*engine, error) {
 		return nil, fmt.Errorf("epoll_ctl eventfd: %w", err)
 	}
 	e := &engine{
-		epfd: epfd, wake: wake, done: make(chan struct{}),
+		epfd: epfd, wake: wake, index: index, done: make(chan struct{}),
 		flows: make(map[uint32]*flow), listeners: make(map[uint32]*engineListener),
 		buf: make([]byte, engineBufferSize),
 	}
@@ -521,9 +523,9 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 // connecting to a backend.
 func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
 	cfg := l.cfg.Load()
-	if why := l.refusal(cfg, client.Addr()); why != "" {
+	if why, byCap := l.refusal(cfg, client.Addr()); why != "" {
 		closeReset(fd)
-		l.refused(cfg, client.String(), why)
+		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, byCap)
 		return
 	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
@@ -691,6 +693,7 @@ func (e *engine) connectDone(f *flow, events uint32) {
 	f.cfg.pool.connected(f.backend)
 	l := f.l
 	l.recovered()
+	l.stats.slots[e.index].total.Add(1)
 	if idle := f.cfg.IdleTimeout; idle > 0 {
 		f.lastActive = e.now
 		f.timer = time.AfterFunc(idle, func() { e.submit(func() { e.checkIdle(f) }) })
@@ -1014,7 +1017,7 @@ func (e *engine) fail(f *flow, err error) {
 		return
 	}
 	f.reason = err
-	f.l.dialFailed(f.client, f.remote, f.start, err)
+	f.l.dialFailed(&f.l.stats.slots[e.index], f.client, f.remote, f.start, err)
 	e.finish(f, true)
 }
 
@@ -1055,10 +1058,32 @@ func (e *engine) finish(f *flow, reset bool) {
 	}
 	l := f.l
 	if !f.connecting { // it had opened
+		slot := &l.stats.slots[e.index]
+		slot.sent.Add(f.dirs[0].bytes)
+		slot.received.Add(f.dirs[1].bytes)
 		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: f.client, Remote: f.remote,
 			Sent: f.dirs[0].bytes, Received: f.dirs[1].bytes, Duration: time.Since(f.start), Err: f.reason})
 	}
 	l.connDone(f)
+}
+
+// liveBytes returns what the engine's open flows have relayed so far, each
+// way, by route number; it waits for the loop to sum them.
+func (e *engine) liveBytes() map[int][2]int64 {
+	done := make(chan map[int][2]int64, 1)
+	if !e.submit(func() {
+		sums := make(map[int][2]int64)
+		for _, f := range e.flows {
+			if !f.connecting {
+				b := sums[f.l.id]
+				sums[f.l.id] = [2]int64{b[0] + f.dirs[0].bytes, b[1] + f.dirs[1].bytes}
+			}
+		}
+		done <- sums
+	}) {
+		return nil
+	}
+	return <-done
 }
 
 // abort ends the flow from another goroutine (Stop, Shutdown). The engine

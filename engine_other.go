@@ -15,7 +15,7 @@ type engine struct{}
 // engineCount is 0: no engines.
 func engineCount() int { return 0 }
 
-func newEngine() (*engine, error) {
+func newEngine(index int) (*engine, error) {
 	return nil, errors.New("no relay engine on this platform")
 }
 
@@ -28,6 +28,7 @@ func takeListener(ln *net.TCPListener) (int, error) { return -1, errors.ErrUnsup
 func closeListenerFD(fd int)                        {}
 func stopListening(fd int)                          {}
 func (e *engine) forgetListener(l *routeListener)   {}
+func (e *engine) liveBytes() map[int][2]int64       { return nil }
 
 // listenControl sets nothing: accepted sockets get their options from Go.
 var listenControl func(network, address string, c syscall.RawConn) error

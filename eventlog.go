@@ -40,6 +40,8 @@ const (
 	msgLogDir           = "The Relay TCP Service cannot write its logs in %s (%v). Relaying goes on."
 	msgReloaded         = "The Relay TCP Service configuration was reloaded: %s"
 	msgBadReload        = "The Relay TCP Service configuration was not reloaded, the running one stays: %v"
+	msgNoControl        = "The Relay TCP Service runs without its control channel (%v): relaytcp status shows no live numbers"
+	msgNoMetrics        = "The Relay TCP Service cannot serve metrics on %s (%v). Relaying goes on."
 )
 
 // stderrLog writes events as lines "RelayTCPsvc[ID] Severity: text", for

@@ -34,6 +34,10 @@ const (
 	BackendDown
 	// BackendUp: a backend that was down passed Checks checks in a row.
 	BackendUp
+	// BackendDisabled: an administrator took a backend out; its Checks
+	// open connections finish. BackendEnabled: put back.
+	BackendDisabled
+	BackendEnabled
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -84,6 +88,10 @@ func (e Event) Message() string {
 		return fmt.Sprintf("Backend %s of route %d is down: %v (%s)", e.Remote, e.Route, e.Err, plural(e.Checks, "failed check"))
 	case BackendUp:
 		return fmt.Sprintf("Backend %s of route %d is up (%s)", e.Remote, e.Route, plural(e.Checks, "good check"))
+	case BackendDisabled:
+		return fmt.Sprintf("Backend %s of route %d is disabled: it gets no new connections; %s finish", e.Remote, e.Route, plural(e.Checks, "open connection"))
+	case BackendEnabled:
+		return fmt.Sprintf("Backend %s of route %d is enabled", e.Remote, e.Route)
 	case DataLogFailed:
 		return fmt.Sprintf("DataLogError %s to %s: %v", e.Client, e.Remote, e.Err)
 	}

@@ -35,7 +35,13 @@ var commands = []command{
 			"applied one after the other (a lock), never lost."},
 	{name: "start", usage: "[-config PATH]", summary: "start the service"},
 	{name: "stop", usage: "[-config PATH]", summary: "stop the service (open connections may finish for 5 s)"},
-	{name: "status", usage: "[-config PATH]", summary: "show whether the service runs, and its configuration"},
+	{name: "status", usage: "[-config PATH] [-json]", summary: "show whether the service runs, its configuration and what each route is doing",
+		details: "The live part (connections, bytes, backends) comes from the running service's control\n" +
+			"channel, which only administrators may use (Linux: root or the service's user).\n" +
+			"  -json   the same as one JSON document (see the README, Monitoring)"},
+	{name: "backend", usage: "[-config PATH] disable|enable ROUTE HOST:PORT", summary: "take a backend of a route out of service (its open connections finish), or put it back",
+		details: "ROUTE is the route's number or its local side (:155). The running service keeps the\n" +
+			"state until the backend is enabled again or the service restarts; a reload keeps it."},
 	{name: "install", summary: "Windows: create the RelayTCPsvc service and its event source (the MSI does this too)"},
 	{name: "uninstall", summary: "Windows: remove the service and its event source; the logs are kept"},
 	{name: "version", summary: "print the version and commit"},

@@ -22,9 +22,25 @@ import (
 // real program as a subprocess, under wine too, without a separate build.
 const execEnv = "RELAYTCP_TEST_EXEC"
 
+// controlProbeEnv, set to a control socket's path, makes the test binary
+// send it one status request and print the raw answer: a client that is
+// not relaytcp's own, for the access tests.
+const controlProbeEnv = "RELAYTCP_TEST_CONTROL_PROBE"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(execEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if path := os.Getenv(controlProbeEnv); path != "" {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		io.WriteString(c, `{"cmd":"status"}`+"\n")
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		fmt.Print(line)
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }

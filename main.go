@@ -140,6 +140,23 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 		return exitBind
 	}
 
+	if opts.metricsAddr != "" {
+		started := time.Now()
+		status := func() *ServiceStatus {
+			version, commit := buildVersion()
+			return &ServiceStatus{Service: "relaytcp", State: "Running", Version: version, Commit: commit, Started: started,
+				UptimeSeconds: time.Since(started).Seconds(), Routes: []RouteReport{routeReport(0, spec, relay.Status()[0], "")}}
+		}
+		m, err := serveMetrics(opts.metricsAddr, status)
+		if err != nil {
+			relay.Shutdown(context.Background())
+			out.Close()
+			fmt.Fprintf(stderr, "Not bound to port %s ! (%v)\n", opts.metricsAddr, err)
+			return exitBind
+		}
+		defer m.close()
+	}
+
 	// A first ESC or signal starts the drain; a second one ends it at once.
 	stop := make(chan struct{}, 2)
 	signals := make(chan os.Signal, 2)

@@ -22,6 +22,7 @@ const (
 
 	valueMaxConn   = "MaxConn"          // REG_DWORD or REG_SZ: open connections of all routes; 0 no cap
 	valueRetention = "LogRetentionDays" // REG_DWORD or REG_SZ: delete logs older than that; 0 keeps all
+	valueMetrics   = "MetricsAddr"      // REG_SZ IP:PORT: serve /metrics there; missing or empty: off
 )
 
 // readCount reads a whole-number value written as REG_DWORD or REG_SZ; a
@@ -103,6 +104,18 @@ func readConfigValues(k registry.Key) (*Config, error) {
 		return nil, err
 	}
 
+	switch addr, _, err := k.GetStringValue(valueMetrics); {
+	case err == nil:
+		if addr = strings.TrimSpace(addr); addr != "" {
+			if cfg.MetricsAddr, err = parseMetricsAddr(addr); err != nil {
+				return nil, fmt.Errorf("%s: %w", where(valueMetrics), err)
+			}
+		}
+	case errors.Is(err, registry.ErrNotExist):
+	default:
+		return nil, fmt.Errorf("%s: %w (want REG_SZ IP:PORT)", where(valueMetrics), err)
+	}
+
 	routes, _, err := k.GetStringsValue(valueRoutes)
 	switch {
 	case errors.Is(err, registry.ErrNotExist):
@@ -160,6 +173,13 @@ func writeConfigValues(k registry.Key, cfg *Config) error {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
 	}
+	if cfg.MetricsAddr == "" {
+		if err := k.DeleteValue(valueMetrics); err != nil && !errors.Is(err, registry.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", valueMetrics, err)
+		}
+	} else if err := k.SetStringValue(valueMetrics, cfg.MetricsAddr); err != nil {
+		return fmt.Errorf("write %s: %w", valueMetrics, err)
+	}
 	// LogDir is kept as the administrator wrote it (unexpanded) unless the
 	// configuration changed it.
 	old, valType, err := k.GetStringValue(valueLogDir)
@@ -200,7 +220,8 @@ func boolInt(b bool) int {
 // install finds its routes again.
 const backupKey = `SOFTWARE\RelayTCP\ConfigBackup`
 
-// copyConfigValues copies LogDir, Debug and Routes from one key to another,
+// copyConfigValues copies LogDir, Debug, the counts, MetricsAddr and Routes
+// from one key to another,
 // keeping their types. Missing values are skipped.
 func copyConfigValues(src, dst registry.Key) error {
 	if s, typ, err := src.GetStringValue(valueLogDir); err == nil {
@@ -231,6 +252,11 @@ func copyConfigValues(src, dst registry.Key) error {
 			if err := dst.SetStringValue(name, s); err != nil {
 				return fmt.Errorf("copy %s: %w", name, err)
 			}
+		}
+	}
+	if s, _, err := src.GetStringValue(valueMetrics); err == nil {
+		if err := dst.SetStringValue(valueMetrics, s); err != nil {
+			return fmt.Errorf("copy %s: %w", valueMetrics, err)
 		}
 	}
 	if routes, _, err := src.GetStringsValue(valueRoutes); err == nil {

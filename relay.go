@@ -128,6 +128,8 @@ type Relay struct {
 	mu       sync.Mutex
 	routes   map[int]*routeListener
 	retiring map[*routeListener]struct{} // stopped accepting, connections still running
+	stats    map[int]*routeStats         // by route number, from its first Start on
+	pools    map[int]*backendPool        // each route number's last backends, whose state a restart keeps
 	names    dataLogNamer
 	engines  []*engine // created with the first route they run; nil where unsupported
 	noEngine bool      // the engines could not be created: use goroutines
@@ -151,8 +153,15 @@ func (r *Relay) Start(id int, rt Route) error {
 		return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if r.stats == nil {
+		r.stats, r.pools = make(map[int]*routeStats), make(map[int]*backendPool)
+	}
+	if r.stats[id] == nil {
+		r.stats[id] = &routeStats{}
+	}
 	l := &routeListener{
 		id:     id,
+		stats:  r.stats[id],
 		relay:  r,
 		ln:     ln.(*net.TCPListener),
 		addr:   ln.Addr(),
@@ -160,12 +169,13 @@ func (r *Relay) Start(id int, rt Route) error {
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	l.cfg.Store(&routeConfig{Route: rt, pool: newBackendPool(id, rt, nil, r.emit)})
+	l.cfg.Store(&routeConfig{Route: rt, pool: newBackendPool(id, rt, r.pools[id], r.emit)})
 	if r.routes == nil {
 		r.routes = make(map[int]*routeListener)
 	}
 	defer func() {
 		if r.routes[id] == l {
+			r.pools[id] = l.cfg.Load().pool
 			l.cfg.Load().pool.startChecks()
 		}
 	}()
@@ -217,6 +227,7 @@ func (r *Relay) Update(id int, rt Route) bool {
 	cfg := &routeConfig{Route: rt, pool: newBackendPool(id, rt, old.pool, r.emit)}
 	old.pool.stop()
 	l.cfg.Store(cfg)
+	r.pools[id] = cfg.pool
 	cfg.pool.startChecks()
 	return true
 }
@@ -330,8 +341,8 @@ func (r *Relay) enginesFor(rt Route) []*engine {
 		return nil
 	}
 	if r.engines == nil {
-		for range engineCount() {
-			e, err := newEngine()
+		for i := range min(engineCount(), goroutineSlot) {
+			e, err := newEngine(i)
 			if err != nil {
 				for _, e := range r.engines {
 					e.Close()
@@ -359,6 +370,7 @@ func (r *Relay) emit(e Event) {
 type routeListener struct {
 	id    int
 	cfg   atomic.Pointer[routeConfig] // for new connections
+	stats *routeStats
 	relay *Relay
 	addr  net.Addr
 	// ln is the listener of a route the accept loop serves; nil when
@@ -428,14 +440,14 @@ func (l *routeListener) acceptLoop() {
 			l.resourceError(err)
 			continue
 		}
-		cfg := l.cfg.Load()
-		if why := l.refusal(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
+		cfg, slot := l.cfg.Load(), &l.stats.slots[goroutineSlot]
+		if why, byCap := l.refusal(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
-			l.refused(cfg, client.RemoteAddr().String(), why)
+			l.refused(cfg, slot, client.RemoteAddr().String(), why, byCap)
 			continue
 		}
-		c := &relayConn{route: l, cfg: cfg, client: client, start: time.Now()}
+		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now()}
 		if !l.track(c) {
 			client.Close()
 			continue
@@ -446,8 +458,14 @@ func (l *routeListener) acceptLoop() {
 	}
 }
 
-// refused reports a client closed at once, and why (refusal).
-func (l *routeListener) refused(cfg *routeConfig, client, why string) {
+// refused counts and reports a client closed at once, and why (refusal;
+// byCap: a connection cap, else an access list).
+func (l *routeListener) refused(cfg *routeConfig, slot *statSlot, client, why string, byCap bool) {
+	if byCap {
+		slot.refusedCap.Add(1)
+	} else {
+		slot.refusedACL.Add(1)
+	}
 	l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
 		Client: client, Remote: cfg.RemoteAddr(), Err: errors.New(why)})
 }
@@ -456,11 +474,12 @@ func (l *routeListener) refused(cfg *routeConfig, client, why string) {
 // accepted at start (the client has been closed); remote is the last
 // backend tried. Lack of descriptors counts in the route's incident, one
 // report per incident; anything else is a Failed event of its own.
-func (l *routeListener) dialFailed(client, remote string, start time.Time, err error) {
+func (l *routeListener) dialFailed(slot *statSlot, client, remote string, start time.Time, err error) {
 	if isResourceError(err) {
 		l.resourceError(err)
 		return
 	}
+	slot.failed.Add(1)
 	l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: client,
 		Remote: remote, Duration: time.Since(start), Err: err})
 }
@@ -507,18 +526,18 @@ func (l *routeListener) incidentBackoff() time.Duration {
 
 // refusal says why a newly accepted client is refused by the route's
 // configuration cfg (access lists, the route's and the relay's connection
-// caps), or "" if it is not.
-func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) string {
+// caps: byCap), or "" if it is not.
+func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) (why string, byCap bool) {
 	if why := cfg.admits(addr); why != "" {
-		return why
+		return why, false
 	}
 	if max := cfg.MaxConn; max > 0 && l.active() >= max {
-		return fmt.Sprintf("route has maxconn=%d open connections", max)
+		return fmt.Sprintf("route has maxconn=%d open connections", max), true
 	}
 	if max := l.relay.maxConns.Load(); max > 0 && l.relay.open.Load() >= max {
-		return fmt.Sprintf("relay has its global maximum of %d open connections", max)
+		return fmt.Sprintf("relay has its global maximum of %d open connections", max), true
 	}
-	return ""
+	return "", false
 }
 
 // closeListener stops the route accepting: when it returns, the listening

@@ -34,15 +34,35 @@ type service struct {
 	routes map[string]RouteSpec // the running routes, by their local side (RouteSpec.Local)
 	ids    map[string]int       // the relay's route number for each local side
 	// waiting holds the routes that could not start (a name that does not
-	// resolve yet, a port that is taken): they are tried again every
-	// retryEvery until they start or the configuration drops them.
-	waiting    map[string]RouteSpec
+	// resolve yet, a port that is taken), and why: they are tried again
+	// every retryEvery until they start or the configuration drops them.
+	waiting    map[string]waitingRoute
 	retryEvery time.Duration
 	stopRetry  func()
-	config     *Config // the configuration applied last, for the route numbers
-	// numbers maps the relay's route numbers to the configuration's (which
-	// a deleted route shifts), for the events; replaced as a whole.
-	numbers atomic.Pointer[map[int]int]
+	config     *Config // the configuration applied last
+	// view is what the events, the status and the control channel read of
+	// the maps above, without the lock: replaced as a whole (publish).
+	view atomic.Pointer[serviceView]
+
+	started time.Time
+	reloads atomic.Int64   // configurations applied
+	control *controlServer // nil until startControl, or if it failed
+	metrics *metricsServer // nil while off
+}
+
+// waitingRoute is a route that could not start, and why.
+type waitingRoute struct {
+	spec RouteSpec
+	why  string
+}
+
+// serviceView is a snapshot of the service's routes for the goroutines
+// that report on them.
+type serviceView struct {
+	config  *Config
+	ids     map[string]int // the relay's route number for each local side
+	numbers map[int]int    // the configuration's route number for each relay number
+	why     map[string]string
 }
 
 // errNoRoutes is returned by startService when there is nothing to relay.
@@ -68,31 +88,50 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service
 		return nil, errNoRoutes
 	}
 	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int),
-		waiting: make(map[string]RouteSpec), retryEvery: retryEvery}
+		waiting: make(map[string]waitingRoute), retryEvery: retryEvery, started: time.Now(), config: cfg}
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
-		if !s.startRoute(r, false) {
-			s.waiting[r.Local()] = r
+		if why := s.startRoute(r, false); why != "" {
+			s.waiting[r.Local()] = waitingRoute{r, why}
 		}
 	}
-	s.renumber(cfg)
+	s.publish()
 	if len(s.routes) == 0 {
 		s.closeLogs()
 		err := errors.New("no route could start")
 		log.Error(eventService, fmt.Sprintf(msgStartError, err))
 		return nil, err
 	}
-	s.startRetries(cfg)
+	s.startRetries()
+	s.setMetrics(cfg.MetricsAddr)
 	log.Info(eventService, msgStarted)
 	return s, nil
 }
 
+// publish makes the routes as they are now what the events, the status and
+// the control channel see. s.mu is held (or not yet needed).
+func (s *service) publish() {
+	v := &serviceView{config: s.config, ids: make(map[string]int, len(s.ids)),
+		numbers: make(map[int]int, len(s.config.Routes)), why: make(map[string]string, len(s.waiting))}
+	for local, id := range s.ids {
+		v.ids[local] = id
+	}
+	for n, r := range s.config.Routes {
+		if id, ok := s.ids[r.Local()]; ok {
+			v.numbers[id] = n
+		}
+	}
+	for local, w := range s.waiting {
+		v.why[local] = w.why
+	}
+	s.view.Store(v)
+}
+
 // startRetries tries the waiting routes again every retryEvery, until
-// stopRetry; cfg is the configuration, for the route numbers.
-func (s *service) startRetries(cfg *Config) {
-	s.config = cfg
+// stopRetry.
+func (s *service) startRetries() {
 	stop, done := make(chan struct{}), make(chan struct{})
 	s.stopRetry = func() {
 		close(stop)
@@ -109,10 +148,10 @@ func (s *service) startRetries(cfg *Config) {
 			case <-tick.C:
 			}
 			s.mu.Lock()
-			for local, r := range s.waiting {
-				if s.startRoute(r, true) {
+			for local, w := range s.waiting {
+				if s.startRoute(w.spec, true) == "" {
 					delete(s.waiting, local)
-					s.renumber(s.config)
+					s.publish()
 				}
 			}
 			s.mu.Unlock()
@@ -124,8 +163,8 @@ func (s *service) startRetries(cfg *Config) {
 // number in the configuration; a backend going down or up is an event 102
 // too. It runs in the relay's goroutines and event loops.
 func (s *service) event(e Event) {
-	if numbers := s.numbers.Load(); numbers != nil {
-		if n, ok := (*numbers)[e.Route]; ok {
+	if v := s.view.Load(); v != nil {
+		if n, ok := v.numbers[e.Route]; ok {
 			e.Route = n
 		}
 	}
@@ -133,21 +172,9 @@ func (s *service) event(e Event) {
 	switch e.Kind {
 	case BackendDown:
 		s.log.Warning(eventBackend, e.Message())
-	case BackendUp:
+	case BackendUp, BackendDisabled, BackendEnabled:
 		s.log.Info(eventBackend, e.Message())
 	}
-}
-
-// renumber records the configuration's route number of each running route
-// for the events.
-func (s *service) renumber(cfg *Config) {
-	numbers := make(map[int]int, len(cfg.Routes))
-	for n, r := range cfg.Routes {
-		if id, ok := s.ids[r.Local()]; ok {
-			numbers[id] = n
-		}
-	}
-	s.numbers.Store(&numbers)
 }
 
 // openLogs creates the log directory and starts the connection log.
@@ -237,15 +264,16 @@ func pruneLogs(dir string, days int, now time.Time) (int, error) {
 }
 
 // startRoute starts one route, reporting the outcome as event 101; a
-// retry (quiet) reports only a success.
-func (s *service) startRoute(r RouteSpec, quiet bool) bool {
+// retry (quiet) reports only a success. It returns why the route could not
+// start, or "".
+func (s *service) startRoute(r RouteSpec, quiet bool) (why string) {
 	log := s.log
 	if quiet {
 		log = errorsDropped{s.log}
 	}
-	rt, ok := s.resolvedRoute(r, log)
-	if !ok {
-		return false
+	rt, bad := s.resolvedRoute(r, log)
+	if bad != "" {
+		return bad
 	}
 	remote := rt.describe()
 	id, ok := s.ids[r.Local()]
@@ -256,25 +284,25 @@ func (s *service) startRoute(r RouteSpec, quiet bool) bool {
 	if err := s.relay.Start(id, rt); err != nil {
 		if isResourceError(err) {
 			log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
-		} else {
-			log.Error(eventRoute, fmt.Sprintf(msgNotBound, r.LocalPort, remote, bindReason(err)))
+			return err.Error()
 		}
-		return false
+		log.Error(eventRoute, fmt.Sprintf(msgNotBound, r.LocalPort, remote, bindReason(err)))
+		return bindReason(err)
 	}
 	s.routes[r.Local()] = r
 	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.LocalPort, remote))
-	return true
+	return ""
 }
 
 // resolvedRoute returns the relay route for r, with the service's data
 // log setting. A route runs while one of its backends resolves: a name that
 // does not is reported (event 101, through log), as an error when it was
-// the only one (then ok is false), else as a warning.
-func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, ok bool) {
+// the only one (then why says so), else as a warning.
+func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why string) {
 	bad := r.unresolvable()
 	if len(bad) == len(r.backendAddrs()) {
 		log.Error(eventRoute, fmt.Sprintf(msgNoResolve, bad[0].host, bad[0].err))
-		return Route{}, false
+		return Route{}, fmt.Sprintf("cannot resolve %s: %v", bad[0].host, bad[0].err)
 	}
 	for _, b := range bad {
 		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.LocalPort, b.err))
@@ -283,7 +311,7 @@ func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, ok bool)
 	if s.debug {
 		rt.DataLogDir = s.logDir
 	}
-	return rt, true
+	return rt, ""
 }
 
 // bindReason is the short reason a listen failed, for the event text.
@@ -317,6 +345,7 @@ func (s *service) apply(cfg *Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.config = cfg
+	s.reloads.Add(1)
 	logDir := cmp(cfg.LogDir, defaultLogDir())
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
 	want := make(map[string]RouteSpec, len(cfg.Routes))
@@ -347,20 +376,21 @@ func (s *service) apply(cfg *Config) {
 		s.stopPrune()
 		s.startPruner(cfg.LogRetentionDays)
 	}
-	waiting := make(map[string]RouteSpec)
+	waiting := make(map[string]waitingRoute)
 	for _, r := range cfg.Routes {
 		if _, running := s.routes[r.Local()]; running {
 			continue
 		}
-		if s.startRoute(r, false) {
+		if why := s.startRoute(r, false); why == "" {
 			started = append(started, r.String())
 		} else {
 			failed = append(failed, r.String())
-			waiting[r.Local()] = r
+			waiting[r.Local()] = waitingRoute{r, why}
 		}
 	}
 	s.waiting = waiting
-	s.renumber(cfg)
+	s.setMetrics(cfg.MetricsAddr)
+	s.publish()
 	slices.Sort(stopped)
 	slices.Sort(changed)
 	summary := fmt.Sprintf("%d routes running; started %s; stopped %s", len(s.routes), list(started), list(stopped))
@@ -377,8 +407,8 @@ func (s *service) apply(cfg *Config) {
 // its listener (Relay.Update): open connections and the backends it keeps
 // are not touched. It reports false when the route must restart instead.
 func (s *service) updateRoute(r RouteSpec) bool {
-	rt, ok := s.resolvedRoute(r, s.log)
-	if !ok || !s.relay.Update(s.ids[r.Local()], rt) {
+	rt, why := s.resolvedRoute(r, s.log)
+	if why != "" || !s.relay.Update(s.ids[r.Local()], rt) {
 		return false
 	}
 	s.routes[r.Local()] = r
@@ -405,8 +435,12 @@ func list(items []string) string {
 // and reports the stop.
 func (s *service) shutdown(ctx context.Context) {
 	s.stopRetry()
+	if s.control != nil {
+		s.control.close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.metrics.close()
 	s.relay.Shutdown(ctx)
 	s.closeLogs()
 	s.log.Info(eventService, msgStopped)

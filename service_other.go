@@ -36,6 +36,7 @@ func runService(configPath string, stderr io.Writer) int {
 	if err != nil {
 		return exitRuntime
 	}
+	s.startControl(controlPath(configPath))
 	seen := fileStamp(configPath)
 	tick := time.NewTicker(configCheckInterval)
 	defer tick.Stop()
@@ -178,3 +179,7 @@ func systemctl(args ...string) error {
 	}
 	return nil
 }
+
+// ControlPath is the control socket of the service that uses this config
+// file (controlPath).
+func (m *unixManager) ControlPath() string { return controlPath(m.path) }

@@ -74,6 +74,7 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 	if err != nil {
 		return true, 1
 	}
+	s.startControl(controlPipeName)
 	const accepts = svc.AcceptStop | svc.AcceptShutdown
 	status <- svc.Status{State: svc.Running, Accepts: accepts}
 	changed, stopWatch, err := watchParameters()
@@ -412,3 +413,6 @@ func queryServiceStatus() string {
 		svc.Paused:          "Paused",
 	}[st.State]
 }
+
+// ControlPath is the service's named pipe.
+func (windowsManager) ControlPath() string { return controlPipeName }

@@ -26,6 +26,14 @@ GOOS=windows GOARCH=amd64 go vet ./...
 GOOS=windows GOARCH=386 go vet ./...
 GOOS=darwin GOARCH=arm64 go vet ./...
 
+step "packages the tests use"
+# promtool (Debian's prometheus package) checks the /metrics output.
+if ! command -v promtool >/dev/null; then
+	echo "test.sh: installing prometheus (for promtool)"
+	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 step "go test -race"
 # Enough descriptors for the 500-connection test and its subprocess.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -1,0 +1,180 @@
+package main
+
+// The control channel: how `relaytcp status`, `relaytcp backend` and the
+// admin menu reach the running service. On Linux a Unix socket
+// (control_other.go), on Windows a named pipe (control_windows.go); only
+// administrators can open either. Requests and answers are JSON lines, one
+// answer per request, so scripts can use it too:
+//
+//	{"cmd":"status"}
+//	{"ok":true,"status":{"service":"RelayTCPsvc",...}}
+//	{"cmd":"backend","action":"disable","route":"0","backend":"web2:8080"}
+//	{"ok":true,"message":"Backend web2:8080 of route 0 is disabled: ..."}
+//	{"cmd":"nonsense"}
+//	{"ok":false,"error":"unknown command \"nonsense\" (commands: status, backend)"}
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// controlRequest is one request on the control channel.
+type controlRequest struct {
+	Cmd     string `json:"cmd"`               // "status" or "backend"
+	Action  string `json:"action,omitempty"`  // backend: "disable" or "enable"
+	Route   string `json:"route,omitempty"`   // backend: the route's number, or its local side (:155)
+	Backend string `json:"backend,omitempty"` // backend: HOST:PORT as configured
+}
+
+// controlAnswer is the answer to one request.
+type controlAnswer struct {
+	OK      bool           `json:"ok"`
+	Error   string         `json:"error,omitempty"`
+	Message string         `json:"message,omitempty"`
+	Status  *ServiceStatus `json:"status,omitempty"`
+}
+
+// maxControlRequest bounds a request line.
+const maxControlRequest = 64 << 10
+
+// controlTimeout bounds a control connection's silence and a client's wait.
+const controlTimeout = 30 * time.Second
+
+// controlHandler answers control requests; the service implements it.
+type controlHandler interface {
+	handleControl(req controlRequest) controlAnswer
+}
+
+// controlServer serves a control listener until close.
+type controlServer struct {
+	ln      net.Listener
+	handler controlHandler
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{}
+	closed  bool
+	cleanup func() // removes the socket file, where there is one
+}
+
+// serveControl starts serving ln's connections with h.
+func serveControl(ln net.Listener, h controlHandler, cleanup func()) *controlServer {
+	s := &controlServer{ln: ln, handler: h, conns: make(map[net.Conn]struct{}), cleanup: cleanup}
+	s.wg.Add(1)
+	go s.acceptLoop()
+	return s
+}
+
+// acceptLoop accepts control connections until the listener is closed.
+func (s *controlServer) acceptLoop() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || s.isClosed() {
+				return
+			}
+			time.Sleep(10 * time.Millisecond) // out of descriptors, say
+			continue
+		}
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			c.Close()
+			return
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+func (s *controlServer) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// serveConn answers one connection's requests, a line each, until it
+// closes, sends a line too long or is silent for controlTimeout.
+func (s *controlServer) serveConn(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	in := bufio.NewScanner(c)
+	in.Buffer(make([]byte, 4096), maxControlRequest)
+	enc := json.NewEncoder(c)
+	for {
+		c.SetDeadline(time.Now().Add(controlTimeout))
+		if !in.Scan() {
+			if errors.Is(in.Err(), bufio.ErrTooLong) {
+				enc.Encode(controlAnswer{Error: fmt.Sprintf("request longer than %d bytes", maxControlRequest)})
+			}
+			return
+		}
+		var req controlRequest
+		var ans controlAnswer
+		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+			ans = controlAnswer{Error: fmt.Sprintf("not a JSON request: %v", err)}
+		} else {
+			ans = s.handler.handleControl(req)
+		}
+		if err := enc.Encode(ans); err != nil {
+			return
+		}
+	}
+}
+
+// close stops accepting, ends the open control connections and waits for
+// their goroutines.
+func (s *controlServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.ln.Close()
+	s.wg.Wait()
+	if s.cleanup != nil {
+		s.cleanup()
+	}
+}
+
+// errNotRunning says that nothing answers on the control channel: the
+// service does not run (or runs without its control channel).
+var errNotRunning = errors.New("the service is not running")
+
+// askService sends one request to the service listening on the control
+// channel at path and returns its answer. Errors: errNotRunning, or one
+// that says access was denied, or another.
+func askService(path string, req controlRequest) (controlAnswer, error) {
+	c, err := dialControl(path)
+	if err != nil {
+		return controlAnswer{}, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(controlTimeout))
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return controlAnswer{}, fmt.Errorf("control channel %s: send: %w", path, err)
+	}
+	var ans controlAnswer
+	dec := json.NewDecoder(io.LimitReader(c, 64<<20))
+	if err := dec.Decode(&ans); err != nil {
+		return controlAnswer{}, fmt.Errorf("control channel %s: read the answer: %w", path, err)
+	}
+	if !ans.OK {
+		return ans, errors.New(ans.Error)
+	}
+	return ans, nil
+}

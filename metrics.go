@@ -1,0 +1,195 @@
+package main
+
+// Metrics for Prometheus: the live status in the text exposition format
+// 0.0.4, served at /metrics by an HTTP listener that is off unless
+// configured (metrics ADDR:PORT, MetricsAddr, -metrics). Labels are the
+// route's number and local side, and the backend's HOST:PORT: never a
+// client's address, so the series stay few.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// parseMetricsAddr checks a metrics listener address: IP:PORT ([IPV6]:PORT)
+// or :PORT (every interface). It is not resolved: names are refused.
+func parseMetricsAddr(s string) (string, error) {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", fmt.Errorf("invalid metrics address %q: want IP:PORT, such as 127.0.0.1:9155", s)
+	}
+	if host != "" {
+		ip, err := netip.ParseAddr(host)
+		if err != nil || ip.Zone() != "" {
+			return "", fmt.Errorf("invalid metrics address %q: %q is not an IP address", s, host)
+		}
+		host = ip.String()
+	}
+	p, err := parsePort("metrics port", port)
+	if err != nil {
+		return "", fmt.Errorf("invalid metrics address %q: %v", s, err)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+}
+
+// metricsServer is a running metrics listener.
+type metricsServer struct {
+	addr string
+	srv  *http.Server
+	done chan struct{}
+}
+
+// serveMetrics listens on addr and serves /metrics from status until close.
+func serveMetrics(addr string, status func() *ServiceStatus) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		writeMetrics(w, status())
+	})
+	m := &metricsServer{addr: addr, done: make(chan struct{}),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}}
+	go func() {
+		defer close(m.done)
+		m.srv.Serve(ln)
+	}()
+	return m, nil
+}
+
+// close stops the listener and waits for the requests being answered.
+func (m *metricsServer) close() {
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := m.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		m.srv.Close()
+	}
+	<-m.done
+}
+
+// metricWriter writes metric families: a family's HELP and TYPE once, then
+// its samples.
+type metricWriter struct {
+	w    io.Writer
+	last string
+}
+
+// sample writes one sample of family name (type typ) with labels given as
+// name, value pairs.
+func (m *metricWriter) sample(name, typ, help string, value float64, labels ...string) {
+	if name != m.last {
+		fmt.Fprintf(m.w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		m.last = name
+	}
+	var b strings.Builder
+	b.WriteString(name)
+	if len(labels) > 0 {
+		b.WriteByte('{')
+		for i := 0; i+1 < len(labels); i += 2 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%s=\"%s\"", labels[i], escapeLabel(labels[i+1]))
+		}
+		b.WriteByte('}')
+	}
+	fmt.Fprintf(m.w, "%s %s\n", b.String(), strconv.FormatFloat(value, 'g', -1, 64))
+}
+
+// escapeLabel escapes a label value as the text format wants.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// writeMetrics writes st in the Prometheus text exposition format 0.0.4.
+func writeMetrics(w io.Writer, st *ServiceStatus) {
+	m := &metricWriter{w: w}
+	m.sample("relaytcp_build_info", "gauge", "The relaytcp build: always 1.", 1, "version", st.Version, "commit", st.Commit)
+	m.sample("relaytcp_start_time_seconds", "gauge", "When the relay started, in Unix seconds.", float64(st.Started.Unix()))
+	m.sample("relaytcp_config_reloads_total", "counter", "Configurations applied without a restart.", float64(st.Reloads))
+
+	type family struct {
+		name, typ, help string
+		value           func(RouteReport) float64
+	}
+	routeFamilies := []family{
+		{"relaytcp_route_listening", "gauge", "1 while the route listens, 0 if it could not start.",
+			func(r RouteReport) float64 { return boolValue(r.Listening) }},
+		{"relaytcp_route_active_connections", "gauge", "Connections open now (connecting or relaying).",
+			func(r RouteReport) float64 { return float64(r.Open) }},
+		{"relaytcp_route_connections_total", "counter", "Connections relayed (a backend answered).",
+			func(r RouteReport) float64 { return float64(r.Total) }},
+		{"relaytcp_route_connect_errors_total", "counter", "Clients closed because no backend answered.",
+			func(r RouteReport) float64 { return float64(r.Failed) }},
+	}
+	for _, f := range routeFamilies {
+		for _, r := range st.Routes {
+			m.sample(f.name, f.typ, f.help, f.value(r), "route", strconv.Itoa(r.Route), "listen", r.Listen)
+		}
+	}
+	for _, r := range st.Routes {
+		for _, d := range []struct {
+			direction string
+			n         int64
+		}{{"sent", r.BytesSent}, {"received", r.BytesReceived}} {
+			m.sample("relaytcp_route_bytes_total", "counter", "Bytes relayed: sent from clients to backends, received from backends to clients.",
+				float64(d.n), "route", strconv.Itoa(r.Route), "listen", r.Listen, "direction", d.direction)
+		}
+	}
+	for _, r := range st.Routes {
+		for _, c := range []struct {
+			reason string
+			n      int64
+		}{{"acl", r.RefusedACL}, {"maxconn", r.RefusedMaxConn}} {
+			m.sample("relaytcp_route_refused_total", "counter", "Clients refused: by allow=/deny= (acl), by maxconn= or the global cap (maxconn).",
+				float64(c.n), "route", strconv.Itoa(r.Route), "listen", r.Listen, "reason", c.reason)
+		}
+	}
+
+	type backendFamily struct {
+		name, typ, help string
+		value           func(BackendReport) float64
+	}
+	backendFamilies := []backendFamily{
+		{"relaytcp_backend_up", "gauge", "1 while the backend is up, 0 while it is down.",
+			func(b BackendReport) float64 { return boolValue(b.State == "up") }},
+		{"relaytcp_backend_disabled", "gauge", "1 while an administrator has disabled the backend.",
+			func(b BackendReport) float64 { return boolValue(b.Disabled) }},
+		{"relaytcp_backend_active_connections", "gauge", "Connections open to the backend now.",
+			func(b BackendReport) float64 { return float64(b.Open) }},
+		{"relaytcp_backend_connections_total", "counter", "Connections relayed to the backend.",
+			func(b BackendReport) float64 { return float64(b.Total) }},
+		{"relaytcp_backend_connect_errors_total", "counter", "Connects to the backend that failed.",
+			func(b BackendReport) float64 { return float64(b.Failed) }},
+	}
+	for _, f := range backendFamilies {
+		for _, r := range st.Routes {
+			if !r.Listening {
+				continue
+			}
+			for _, b := range r.Backends {
+				m.sample(f.name, f.typ, f.help, f.value(b), "route", strconv.Itoa(r.Route), "listen", r.Listen, "backend", b.Backend)
+			}
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

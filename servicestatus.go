@@ -1,0 +1,136 @@
+package main
+
+// What the running service tells its control channel and its metrics
+// listener: its live status, and backends taken out and put back by an
+// administrator.
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// startControl opens the service's control channel at path (controlPath).
+// A service that cannot open it runs without it, and says so (event 100).
+func (s *service) startControl(path string) {
+	ln, cleanup, err := listenControlChannel(path)
+	if err != nil {
+		s.log.Warning(eventService, fmt.Sprintf(msgNoControl, err))
+		return
+	}
+	s.control = serveControl(ln, s, cleanup)
+}
+
+// setMetrics starts, moves or stops the metrics listener to serve on addr
+// ("" is off). A listener that cannot start is reported (event 100); the
+// service goes on.
+func (s *service) setMetrics(addr string) {
+	if s.metrics != nil && s.metrics.addr == addr {
+		return
+	}
+	s.metrics.close()
+	s.metrics = nil
+	if addr == "" {
+		return
+	}
+	m, err := serveMetrics(addr, s.status)
+	if err != nil {
+		s.log.Warning(eventService, fmt.Sprintf(msgNoMetrics, addr, err))
+		return
+	}
+	s.metrics = m
+}
+
+// status is the service's live status.
+func (s *service) status() *ServiceStatus {
+	v := s.view.Load()
+	live := s.relay.Status()
+	version, commit := buildVersion()
+	st := &ServiceStatus{Service: serviceName, Version: version, Commit: commit, Started: s.started,
+		UptimeSeconds: time.Since(s.started).Seconds(), Reloads: s.reloads.Load(), Routes: []RouteReport{}}
+	for n, r := range v.config.Routes {
+		var rs RouteStatus
+		if id, ok := v.ids[r.Local()]; ok {
+			rs = live[id]
+		}
+		st.Routes = append(st.Routes, routeReport(n, r, rs, v.why[r.Local()]))
+	}
+	return st
+}
+
+// handleControl answers one request of the control channel.
+func (s *service) handleControl(req controlRequest) controlAnswer {
+	switch req.Cmd {
+	case "status":
+		return controlAnswer{OK: true, Status: s.status()}
+	case "backend":
+		msg, err := s.setBackend(req)
+		if err != nil {
+			return controlAnswer{Error: err.Error()}
+		}
+		return controlAnswer{OK: true, Message: msg}
+	}
+	return controlAnswer{Error: fmt.Sprintf("unknown command %q (commands: status, backend)", req.Cmd)}
+}
+
+// setBackend disables or enables a backend of a running route: a disabled
+// backend gets no new connections, and its open ones finish. The state
+// lasts until it is enabled or the service restarts (a reload keeps it).
+func (s *service) setBackend(req controlRequest) (string, error) {
+	var disable bool
+	switch req.Action {
+	case "disable":
+		disable = true
+	case "enable":
+	default:
+		return "", fmt.Errorf("invalid backend action %q: want disable or enable", req.Action)
+	}
+	v := s.view.Load()
+	n, err := v.config.findRoute(req.Route)
+	if err != nil {
+		return "", err
+	}
+	addr, err := parseBackend(req.Backend)
+	if err != nil {
+		return "", fmt.Errorf("invalid backend: %v", err)
+	}
+	local := v.config.Routes[n].Local()
+	id, ok := v.ids[local]
+	if why := v.why[local]; !ok || why != "" {
+		return "", fmt.Errorf("route %d is not running (%s)", n, cmp(why, "not started"))
+	}
+	open, err := s.relay.SetBackendDisabled(id, addr, disable)
+	if err != nil {
+		return "", fmt.Errorf("route %d: %w", n, err)
+	}
+	e := Event{Kind: BackendEnabled, Time: time.Now(), Route: id, Remote: addr}
+	if disable {
+		e.Kind, e.Checks = BackendDisabled, int(open)
+	}
+	s.event(e)
+	e.Route = n
+	return e.Message(), nil
+}
+
+// SetBackendDisabled disables (or enables again) the backend addr of
+// running route id, and returns its open connections. A disabled backend
+// is never picked for a new connection.
+func (r *Relay) SetBackendDisabled(id int, addr string, disabled bool) (open int64, err error) {
+	r.mu.Lock()
+	l, ok := r.routes[id]
+	r.mu.Unlock()
+	if !ok {
+		return 0, errors.New("not running")
+	}
+	pool := l.cfg.Load().pool
+	var names []string
+	for _, e := range pool.entries {
+		if strings.EqualFold(e.b.addr, addr) {
+			e.b.disabled.Store(disabled)
+			return e.b.open.Load(), nil
+		}
+		names = append(names, e.b.addr)
+	}
+	return 0, fmt.Errorf("no backend %s (its backends: %s)", addr, strings.Join(names, ", "))
+}

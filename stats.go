@@ -1,0 +1,153 @@
+package main
+
+// Live numbers of the routes: counters that connections add to once each
+// (never per chunk of data), in one slot per event loop so that no two
+// loops write the same cache line, summed when someone asks (Relay.Status).
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// statSlots is the number of counter slots of a route: one per Linux event
+// loop (at most maxEngines, 8) and one for the connections the goroutine
+// relay serves.
+const (
+	statSlots     = 9
+	goroutineSlot = statSlots - 1
+)
+
+// statSlot is one slot of a route's counters, a cache line of its own.
+type statSlot struct {
+	total      atomic.Int64 // connections relayed (a backend answered)
+	failed     atomic.Int64 // clients closed because no backend answered
+	refusedACL atomic.Int64 // clients refused by allow= or deny=
+	refusedCap atomic.Int64 // clients refused by maxconn= or the relay's cap
+	sent       atomic.Int64 // bytes from clients to backends, of closed connections
+	received   atomic.Int64 // bytes from backends to clients, of closed connections
+	_          [16]byte
+}
+
+// routeStats are the counters of a route number: they live as long as the
+// Relay, so that a route stopped and started again (a reload) goes on
+// counting, as Prometheus wants of a counter.
+type routeStats struct {
+	slots [statSlots]statSlot
+}
+
+// counters is a sum of a route's slots.
+type counters struct {
+	Total, Failed, RefusedACL, RefusedCap, Sent, Received int64
+}
+
+// sum adds up the slots.
+func (s *routeStats) sum() counters {
+	var c counters
+	for i := range s.slots {
+		sl := &s.slots[i]
+		c.Total += sl.total.Load()
+		c.Failed += sl.failed.Load()
+		c.RefusedACL += sl.refusedACL.Load()
+		c.RefusedCap += sl.refusedCap.Load()
+		c.Sent += sl.sent.Load()
+		c.Received += sl.received.Load()
+	}
+	return c
+}
+
+// RouteStatus is what a running route is doing now: its counters, its open
+// connections (those of a route restarted by a reload included) and what
+// they have relayed so far, and its backends.
+type RouteStatus struct {
+	Listening bool
+	Addr      string // the address it listens on
+	Open      int64
+	counters
+	Backends []BackendStatus
+}
+
+// BackendStatus is one backend of a route as its balancing sees it.
+type BackendStatus struct {
+	Addr     string
+	Backup   bool
+	Up       bool
+	Disabled bool
+	Since    time.Time // when it last went up or down
+	Open     int64     // connections being connected or relayed
+	Total    int64     // connections relayed
+	Failed   int64     // connects that failed
+}
+
+// Status returns the live numbers of every route number the relay has
+// run, whether it runs now or not (Listening). Bytes include what open
+// connections have relayed so far.
+func (r *Relay) Status() map[int]RouteStatus {
+	r.mu.Lock()
+	out := make(map[int]RouteStatus, len(r.stats))
+	listeners := make([]*routeListener, 0, len(r.routes)+len(r.retiring))
+	for id, st := range r.stats {
+		rs := RouteStatus{counters: st.sum()}
+		if l, ok := r.routes[id]; ok {
+			rs.Listening, rs.Addr = true, l.addr.String()
+			rs.Backends = l.cfg.Load().pool.status()
+		}
+		out[id] = rs
+	}
+	for _, l := range r.routes {
+		listeners = append(listeners, l)
+	}
+	for l := range r.retiring {
+		listeners = append(listeners, l)
+	}
+	engines := r.engines
+	r.mu.Unlock()
+
+	for _, l := range listeners {
+		rs := out[l.id]
+		open, sent, received := l.liveBytes()
+		rs.Open += open
+		rs.Sent += sent
+		rs.Received += received
+		out[l.id] = rs
+	}
+	for _, e := range engines {
+		for id, b := range e.liveBytes() {
+			rs := out[id]
+			rs.Sent += b[0]
+			rs.Received += b[1]
+			out[id] = rs
+		}
+	}
+	return out
+}
+
+// liveBytes returns the route's open connections, and what those the
+// goroutine relay serves have relayed so far (the engines' own flows are
+// counted by engine.liveBytes).
+func (l *routeListener) liveBytes() (open, sent, received int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		open++
+		if rc, ok := c.(*relayConn); ok {
+			s, r := rc.relayed()
+			sent += s
+			received += r
+		}
+	}
+	return open, sent, received
+}
+
+// status returns the pool's backends as they are now.
+func (p *backendPool) status() []BackendStatus {
+	out := make([]BackendStatus, len(p.entries))
+	for i, e := range p.entries {
+		b := e.b
+		b.mu.Lock()
+		since := b.since
+		b.mu.Unlock()
+		out[i] = BackendStatus{Addr: b.addr, Backup: e.backup, Up: b.up.Load(), Disabled: b.disabled.Load(),
+			Since: since, Open: b.open.Load(), Total: b.total.Load(), Failed: b.failed.Load()}
+	}
+	return out
+}

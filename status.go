@@ -1,0 +1,155 @@
+package main
+
+// The running service's live status: what `relaytcp status`, `status
+// -json`, the admin menu and the metrics show. The JSON field names are an
+// interface (README, "Monitoring").
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+)
+
+// ServiceStatus is the running service's state, as `relaytcp status -json`
+// prints it.
+type ServiceStatus struct {
+	Service       string        `json:"service"`
+	State         string        `json:"state"` // "Running", or the SCM's or systemd's word when it does not run
+	Version       string        `json:"version"`
+	Commit        string        `json:"commit"`
+	Started       time.Time     `json:"started"`
+	UptimeSeconds float64       `json:"uptime_seconds"`
+	Reloads       int64         `json:"reloads"`
+	Routes        []RouteReport `json:"routes"`
+}
+
+// RouteReport is one configured route: its configuration and what it is
+// doing.
+type RouteReport struct {
+	Route          int             `json:"route"`  // its number in the configuration
+	Listen         string          `json:"listen"` // the local side: ":155", "127.0.0.1:155"
+	Config         string          `json:"config"` // the route's text form
+	Listening      bool            `json:"listening"`
+	Error          string          `json:"error,omitempty"` // why it is not listening
+	Open           int64           `json:"open"`
+	Total          int64           `json:"total"`
+	Refused        int64           `json:"refused"`
+	RefusedACL     int64           `json:"refused_acl"`
+	RefusedMaxConn int64           `json:"refused_maxconn"`
+	Failed         int64           `json:"failed"`
+	BytesSent      int64           `json:"bytes_sent"`
+	BytesReceived  int64           `json:"bytes_received"`
+	Backends       []BackendReport `json:"backends"`
+}
+
+// BackendReport is one backend of a route.
+type BackendReport struct {
+	Backend  string    `json:"backend"` // HOST:PORT
+	Role     string    `json:"role"`    // "primary" or "backup"
+	State    string    `json:"state"`   // "up" or "down"
+	Disabled bool      `json:"disabled"`
+	Since    time.Time `json:"since"` // when it last went up or down, or started
+	Open     int64     `json:"open"`
+	Total    int64     `json:"total"`
+	Failed   int64     `json:"failed"`
+}
+
+// routeReport builds the report of route n (spec) from the relay's numbers
+// (rs; zero when the route does not run, then why says why).
+func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport {
+	r := RouteReport{Route: n, Listen: spec.Route().ListenAddr, Config: spec.String(), Listening: rs.Listening,
+		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap, RefusedACL: rs.RefusedACL,
+		RefusedMaxConn: rs.RefusedCap, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
+	if !rs.Listening {
+		r.Error = cmp(why, "not started")
+	}
+	for _, b := range rs.Backends {
+		br := BackendReport{Backend: b.Addr, Role: "primary", State: "up", Disabled: b.Disabled, Since: b.Since,
+			Open: b.Open, Total: b.Total, Failed: b.Failed}
+		if b.Backup {
+			br.Role = "backup"
+		}
+		if !b.Up {
+			br.State = "down"
+		}
+		r.Backends = append(r.Backends, br)
+	}
+	if !rs.Listening { // the configured backends, without numbers
+		for i, a := range spec.backendAddrs() {
+			role := "primary"
+			if i > len(splitBackends(spec.Also)) {
+				role = "backup"
+			}
+			r.Backends = append(r.Backends, BackendReport{Backend: a, Role: role, State: "down"})
+		}
+	}
+	return r
+}
+
+// printLiveStatus prints the live part of `relaytcp status`: a line per
+// route, a line per backend of routes that have several, then the uptime.
+func printLiveStatus(w io.Writer, st *ServiceStatus) {
+	fmt.Fprintln(w, "Live")
+	for _, r := range st.Routes {
+		fmt.Fprintln(w, r.line())
+		if len(r.Backends) > 1 && r.Listening {
+			for _, b := range r.Backends {
+				fmt.Fprintln(w, b.line())
+			}
+		}
+	}
+	if len(st.Routes) == 0 {
+		fmt.Fprintln(w, "(no routes)")
+	}
+	fmt.Fprintf(w, "Uptime  : %s since %s, %s\n", st.uptime(), st.Started.Local().Format(logTimeLayout), plural(int(st.Reloads), "reload"))
+}
+
+// line is the route's status line: the manual's route line, then its state
+// and numbers.
+func (r RouteReport) line() string {
+	head := "Route " + strconv.Itoa(r.Route) + " : " + r.Config
+	if spec, err := ParseRouteSpec(r.Config); err == nil {
+		head = routeLine(r.Route, spec)
+	}
+	if !r.Listening {
+		return head + " : not listening: " + r.Error
+	}
+	return fmt.Sprintf("%s : listening, %d open, %d total, %d refused, %d failed, sent %s, received %s",
+		head, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived))
+}
+
+// line is the backend's status line, under its route's.
+func (b BackendReport) line() string {
+	state := b.State
+	if b.Disabled {
+		state = "disabled (draining), " + state
+	}
+	role := ""
+	if b.Role == "backup" {
+		role = " (backup)"
+	}
+	return fmt.Sprintf("  Backend %s%s : %s since %s, %d open, %d total, %d failed",
+		b.Backend, role, state, b.Since.Local().Format(logTimeLayout), b.Open, b.Total, b.Failed)
+}
+
+// uptime is how long the service has run, to the second.
+func (st *ServiceStatus) uptime() string {
+	return (time.Duration(st.UptimeSeconds) * time.Second).String()
+}
+
+// byteSize writes a byte count in decimal units with one decimal: 512 B,
+// 12.3 MB, 1.2 GB.
+func byteSize(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	for _, unit := range []string{"kB", "MB", "GB", "TB", "PB"} {
+		v /= 1000
+		if v < 999.95 || unit == "PB" {
+			return fmt.Sprintf("%.1f %s", v, unit)
+		}
+	}
+	return fmt.Sprintf("%d B", n)
+}
