@@ -30,7 +30,7 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-ECHO=19301 R0=19311 R1=19312 R2=19313 R3=19314 DEAD=19399
+ECHO=19301 R0=19311 R1=19312 R2=19313 R3=19314 DEAD=19399 METRICS=19398
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
@@ -62,6 +62,17 @@ check "status says Running" sh -c "wine '$exe' status | tr -d '\r' | grep -q 'St
 check "payload through route 0" relay_check $R0
 check "payload through route 1 (by name)" relay_check $R1
 
+# Live status through the service's named pipe: wait_port's connection and
+# relay_check's, 2 MB each way.
+status_has() {
+	local out
+	out=$(wine "$exe" status | tr -d '\r')
+	grep -qF "$1" <<<"$out" || { echo "status said:"; echo "$out"; return 1; } >&2
+}
+check "status (pipe): route 0's numbers" status_has "Route 0 : From local port $R0 to IP 127.0.0.1 port $ECHO : listening, 0 open, 2 total, 0 refused, 0 failed, sent 2.0 MB, received 2.0 MB"
+check "status (pipe): uptime" status_has "Uptime  : "
+check "status -json (pipe)" sh -c "wine '$exe' status -json | tr -d '\r' | grep -q '\"bytes_sent\": 2000000'"
+
 # Live reconfiguration: the running service watches its Parameters key.
 check "route add while running" wine "$exe" route add $R2 127.0.0.1 $ECHO
 check "the new route starts without a restart" wait_port $R2
@@ -78,6 +89,21 @@ check "the route with backends listens" wait_port $R3
 failover_ok=0
 for i in 1 2 3 4 5; do relay_check $R3 && failover_ok=$((failover_ok + 1)); done
 check "5 of 5 connections relayed past the dead backend" test "$failover_ok" = 5
+check "backend disable (pipe)" sh -c "wine '$exe' backend disable 2 127.0.0.1:$DEAD | tr -d '\r' | grep -q 'Backend 127.0.0.1:$DEAD of route 2 is disabled'"
+check "status shows the disabled backend" status_has "  Backend 127.0.0.1:$DEAD : disabled (draining), down since"
+check "backend enable (pipe)" sh -c "wine '$exe' backend enable 2 127.0.0.1:$DEAD | tr -d '\r' | grep -q 'is enabled'"
+
+# Metrics: MetricsAddr in the registry starts the listener without a restart.
+check "reg add MetricsAddr" wine reg add "$key\\Parameters" /v MetricsAddr /t REG_SZ /d "127.0.0.1:$METRICS" /f
+check "metrics listener starts" wait_port $METRICS
+metrics() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://127.0.0.1:$METRICS/metrics"; }
+metrics_has() { metrics | grep -qxF "$1"; }
+metrics_pass_promtool() { local m; m=$(metrics) && [ -n "$m" ] && promtool check metrics <<<"$m"; }
+# wait_port's connection and relay_check's five.
+check "metrics: route 2's connections" metrics_has "relaytcp_route_connections_total{route=\"2\",listen=\":$R3\"} 6"
+if command -v promtool >/dev/null; then
+	check "metrics pass promtool" metrics_pass_promtool
+fi
 
 check "net stop" wine net stop RelayTCPsvc
 sleep 1
