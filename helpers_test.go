@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -327,4 +328,10 @@ func tempDir(t testing.TB) string {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
+}
+
+// controlTestPath is a control channel for an in-process service: a socket
+// in a temporary directory, or on Windows the service's pipe.
+func controlTestPath(t testing.TB) string {
+	return controlPath(filepath.Join(tempDir(t), "relaytcp.conf"))
 }
