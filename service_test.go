@@ -217,6 +217,7 @@ func TestAdminMenu(t *testing.T) {
 	dir := tempDir(t)
 	conf := filepath.Join(dir, "relaytcp.conf")
 	input := strings.Join([]string{
+		"5",                                    // Refresh
 		"3",                                    // Change Config
 		"1", "155", "192.168.1.200", "110", "", // Add Route, no options
 		"1", "0", "1088", "www.mydomaindot.com", "80", "speed=1", "maxconn=10", // a bad port and option first
@@ -233,7 +234,8 @@ func TestAdminMenu(t *testing.T) {
 	out := p.output()
 	for _, want := range []string{
 		"Service : RelayTCPsvc",
-		"1-Start Service  2-Stop Service  3-Change Config  4-Exit",
+		"1-Start Service  2-Stop Service  3-Change Config  4-Exit  5-Refresh",
+		"Live    : none, the service is not running",
 		"1-Add Route      2-Delete Route      3-Exit",
 		"Added Route 0 : From local port 155 to IP 192.168.1.200 port 110",
 		`invalid local port "0": must be 1-65535`,
@@ -248,6 +250,9 @@ func TestAdminMenu(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("menu output lacks %q", want)
 		}
+	}
+	if strings.Contains(out, `Unknown option "5"`) {
+		t.Error("5-Refresh is not a choice of the main menu")
 	}
 	// The last screen shows what is left.
 	last := out[strings.LastIndex(out, "Configuration"):]
