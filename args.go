@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-metrics ADDR:PORT]"
+const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-metrics ADDR:PORT]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -39,6 +39,8 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -check DURATION   connect to every backend that often to check it (e.g. 2s; default:
                     only connections check them)
   -rise N, -fall N  checks in a row that mark a backend up (default 2) or down (default 3)
+  -proxy v1|v2      send each backend a PROXY protocol header naming the client
+  -acceptproxy      every client starts with a PROXY header (from a trusted proxy: use -allow)
   -metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9155)
 
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
@@ -83,7 +85,12 @@ func parseArgs(args []string) (cliOptions, error) {
 			opts.dataLog = true
 		case "q":
 			opts.quiet = true
-		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall":
+		case "acceptproxy":
+			if hasValue {
+				return opts, fmt.Errorf("option -acceptproxy takes no value: %s", arg)
+			}
+			opts.limits.AcceptProxy = true
+		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall", "proxy":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return opts, fmt.Errorf("option %s needs a value", arg)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -28,6 +29,9 @@ type relayConn struct {
 	cfg    *routeConfig // the route's configuration when the client came
 	client *net.TCPConn
 	start  time.Time
+	// clientAP is the client: the peer, or what its PROXY header names;
+	// dstAP the address it connected to when a PROXY header named it.
+	clientAP, dstAP netip.AddrPort
 	// backend is the backend relayed to, once connected: the connection
 	// counts in its open connections until it ends. lastTried is the last
 	// one tried, HOST:PORT.
@@ -92,6 +96,7 @@ type halfConn struct {
 	done       atomic.Bool
 	dlog       *dataLogDirection // nil: not logged
 	other      *halfConn         // the opposite direction
+	early      []byte            // read from src already (after a PROXY header): relayed first
 	// srcCut: src was reset before its end, as the other direction's write
 	// to it found (that write took the error), so the end its reads now
 	// return is not one (endWasCut).
@@ -103,6 +108,26 @@ type halfConn struct {
 func (c *relayConn) serve() {
 	l := c.route
 	clientAddr := c.client.RemoteAddr().String()
+	c.clientAP = c.client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	var early []byte // the client's bytes that came with its PROXY header
+	if c.cfg.AcceptProxy {
+		h, rest, err := readProxyHeader(c.client, c.cfg.connectTimeout())
+		why, kind := "", refusedByProxy
+		if err != nil {
+			why = err.Error()
+		} else if !h.local {
+			c.clientAP, c.dstAP, clientAddr = h.src, h.dst, h.src.String()
+			why, kind = c.cfg.denies(h.src.Addr()), refusedByACL
+		}
+		if why != "" {
+			c.client.SetLinger(0)
+			c.client.Close()
+			l.refused(c.cfg, c.slot, clientAddr, why, kind)
+			l.connDone(c)
+			return
+		}
+		early = rest
+	}
 	remote, err := c.dialBackend()
 	if err != nil {
 		c.client.SetLinger(0)
@@ -129,7 +154,7 @@ func (c *relayConn) serve() {
 		}
 	}
 
-	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr)}
+	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr), early: early}
 	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
 	up.other, down.other = down, up
 	finish := func() {
@@ -184,7 +209,7 @@ func (c *relayConn) serve() {
 // c.lastTried names the last backend tried.
 func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 	l, pool := c.route, c.cfg.pool
-	client := c.client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+	client := c.clientAP.Addr()
 	d := net.Dialer{Timeout: c.cfg.connectTimeout(), KeepAliveConfig: keepAlive}
 	var tried uint64
 	var err error
@@ -201,6 +226,11 @@ func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 		b.open.Add(1) // for leastconn, while it connects too
 		var conn net.Conn
 		conn, err = d.DialContext(l.ctx, "tcp", b.addr)
+		if err == nil && c.cfg.Proxy != "" {
+			if err = c.sendProxyHeader(conn, d.Timeout); err != nil {
+				conn.Close()
+			}
+		}
 		if err == nil {
 			pool.connected(b)
 			c.backend = b
@@ -213,6 +243,19 @@ func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 		}
 		pool.connectFailed(b, err)
 	}
+}
+
+// sendProxyHeader writes the route's PROXY header to a backend that has
+// just answered: the client, and the address it connected to.
+func (c *relayConn) sendProxyHeader(remote net.Conn, timeout time.Duration) error {
+	dst := c.dstAP
+	if !dst.IsValid() {
+		dst = c.client.LocalAddr().(*net.TCPAddr).AddrPort()
+	}
+	remote.SetWriteDeadline(time.Now().Add(timeout))
+	defer remote.SetWriteDeadline(time.Time{})
+	_, err := remote.Write(proxyHeaderBytes(c.cfg.Proxy, c.clientAP, dst))
+	return err
 }
 
 // setRemote records the dialed remote connection and the two directions; it
@@ -235,6 +278,18 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 // sees each chunk, to log it or to note the activity for the idle timeout.
 func (h *halfConn) copy() {
 	var err error
+	if len(h.early) > 0 {
+		h.conn.touch()
+		if h.dlog != nil {
+			h.dlog.packet(h.early)
+		}
+		n, werr := h.dst.Write(h.early)
+		h.bytes.Add(int64(n))
+		if werr != nil {
+			h.finish(werr)
+			return
+		}
+	}
 	if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
 		var n int64
 		n, err = io.Copy(h.dst, h.src)

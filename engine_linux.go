@@ -130,9 +130,11 @@ type flow struct {
 	fd    [2]int // client, remote; -1 once closed
 	start time.Time
 
-	cfg            *routeConfig // the route's configuration when the client came
-	clientIP       netip.Addr   // for balance=source
-	client, remote string       // ip:port, for the events (remote: HOST:PORT until connected)
+	cfg            *routeConfig   // the route's configuration when the client came
+	clientAP       netip.AddrPort // the client: the peer, or what its PROXY header names
+	dstAP          netip.AddrPort // the address it connected to, when a PROXY header named it
+	client, remote string         // ip:port, for the events (remote: HOST:PORT until connected)
+	awaitingHeader bool           // acceptproxy=1: the client's PROXY header is not read yet
 	// While connecting: the backend being tried (it counts the flow in its
 	// open connections from then until the flow ends, unless the connect
 	// fails), the backends tried (by pool index), the connects that
@@ -338,7 +340,10 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 			f.canWrite[side] = true
 		}
 		if f.connecting {
-			if side == sideRemote {
+			switch {
+			case f.awaitingHeader && side == sideClient:
+				e.readHeader(f)
+			case side == sideRemote:
 				e.connectDone(f, ev.Events)
 			}
 			return
@@ -523,13 +528,13 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 // connecting to a backend.
 func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
 	cfg := l.cfg.Load()
-	if why, byCap := l.refusal(cfg, client.Addr()); why != "" {
+	if why, kind := l.refusal(cfg, client.Addr()); why != "" {
 		closeReset(fd)
-		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, byCap)
+		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, kind)
 		return
 	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
-		clientIP: client.Addr(), client: client.String(), remote: cfg.RemoteAddr(), connecting: true}
+		clientAP: client, client: client.String(), remote: cfg.RemoteAddr(), connecting: true}
 	if !l.track(f) {
 		rawClose(fd)
 		return
@@ -539,6 +544,10 @@ func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
 	e.flows[f.id] = f
 	if err := e.register(f, sideClient); err != nil {
 		e.fail(f, err)
+		return
+	}
+	if cfg.AcceptProxy {
+		e.awaitHeader(f)
 		return
 	}
 	e.nextBackend(f, nil)
@@ -562,7 +571,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 		}
 		pool.connectFailed(b, err)
 	}
-	i := pool.pick(f.clientIP, f.tried)
+	i := pool.pick(f.clientAP.Addr(), f.tried)
 	if i < 0 {
 		e.fail(f, pool.failure(f.failures, f.lastDialErr))
 		return
@@ -684,6 +693,14 @@ func (e *engine) connectDone(f *flow, events uint32) {
 	}
 	if events&unix.EPOLLOUT == 0 {
 		return
+	}
+	if f.cfg.Proxy != "" {
+		if err := e.sendProxyHeader(f); err != nil {
+			rawClose(f.fd[sideRemote])
+			f.fd[sideRemote] = -1
+			e.nextBackend(f, &net.OpError{Op: "dial", Net: "tcp", Addr: dialAddr(f), Err: err})
+			return
+		}
 	}
 	f.connecting = false
 	f.remote = f.addrs[0].String()

@@ -153,8 +153,8 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 		for _, c := range []struct {
 			reason string
 			n      int64
-		}{{"acl", r.RefusedACL}, {"maxconn", r.RefusedMaxConn}} {
-			m.sample("relaytcp_route_refused_total", "counter", "Clients refused: by allow=/deny= (acl), by maxconn= or the global cap (maxconn).",
+		}{{"acl", r.RefusedACL}, {"maxconn", r.RefusedMaxConn}, {"proxy", r.RefusedProxy}} {
+			m.sample("relaytcp_route_refused_total", "counter", "Clients refused: by allow=/deny= (acl), by maxconn= or the global cap (maxconn), for want of a PROXY header (proxy).",
 				float64(c.n), "route", strconv.Itoa(r.Route), "listen", r.Listen, "reason", c.reason)
 		}
 	}

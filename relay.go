@@ -63,6 +63,13 @@ type Route struct {
 	Balance       string
 	Check         time.Duration
 	Rise, Fall    int
+
+	// Proxy, "v1" or "v2", sends each backend a PROXY header first that
+	// names the client; AcceptProxy requires one from every client, read
+	// within the connect timeout, and takes the client from it
+	// (proxyproto.go).
+	Proxy       string
+	AcceptProxy bool
 }
 
 // routeConfig is what a running route relays its new connections with:
@@ -74,12 +81,11 @@ type routeConfig struct {
 }
 
 // admits reports why a client may not use the route, or "" if it may.
+// With AcceptProxy this is the connecting proxy: allow= lists the trusted
+// proxies, and the client its header names must pass denies too.
 func (rt Route) admits(client netip.Addr) string {
-	client = client.Unmap()
-	for _, p := range rt.Deny {
-		if p.Contains(client) {
-			return "denied by deny=" + p.String()
-		}
+	if why := rt.denies(client); why != "" {
+		return why
 	}
 	if len(rt.Allow) == 0 {
 		return ""
@@ -90,6 +96,17 @@ func (rt Route) admits(client netip.Addr) string {
 		}
 	}
 	return "not in allow=" + joinPrefixes(rt.Allow)
+}
+
+// denies reports why deny= refuses a client, or "".
+func (rt Route) denies(client netip.Addr) string {
+	client = client.Unmap()
+	for _, p := range rt.Deny {
+		if p.Contains(client) {
+			return "denied by deny=" + p.String()
+		}
+	}
+	return ""
 }
 
 // joinPrefixes writes prefixes as the allow= and deny= options do.
@@ -441,10 +458,10 @@ func (l *routeListener) acceptLoop() {
 			continue
 		}
 		cfg, slot := l.cfg.Load(), &l.stats.slots[goroutineSlot]
-		if why, byCap := l.refusal(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
+		if why, kind := l.refusal(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
-			l.refused(cfg, slot, client.RemoteAddr().String(), why, byCap)
+			l.refused(cfg, slot, client.RemoteAddr().String(), why, kind)
 			continue
 		}
 		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now()}
@@ -458,12 +475,21 @@ func (l *routeListener) acceptLoop() {
 	}
 }
 
-// refused counts and reports a client closed at once, and why (refusal;
-// byCap: a connection cap, else an access list).
-func (l *routeListener) refused(cfg *routeConfig, slot *statSlot, client, why string, byCap bool) {
-	if byCap {
+// The kinds of refusal, for the counters.
+const (
+	refusedByACL   = iota // allow= or deny=
+	refusedByCap          // maxconn= or the relay's cap
+	refusedByProxy        // acceptproxy=1 and no valid PROXY header
+)
+
+// refused counts and reports a client closed at once, and why (refusal).
+func (l *routeListener) refused(cfg *routeConfig, slot *statSlot, client, why string, kind int) {
+	switch kind {
+	case refusedByCap:
 		slot.refusedCap.Add(1)
-	} else {
+	case refusedByProxy:
+		slot.refusedProxy.Add(1)
+	default:
 		slot.refusedACL.Add(1)
 	}
 	l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
@@ -526,18 +552,18 @@ func (l *routeListener) incidentBackoff() time.Duration {
 
 // refusal says why a newly accepted client is refused by the route's
 // configuration cfg (access lists, the route's and the relay's connection
-// caps: byCap), or "" if it is not.
-func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) (why string, byCap bool) {
+// caps), and the kind of refusal, or "" if it is not.
+func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) (why string, kind int) {
 	if why := cfg.admits(addr); why != "" {
-		return why, false
+		return why, refusedByACL
 	}
 	if max := cfg.MaxConn; max > 0 && l.active() >= max {
-		return fmt.Sprintf("route has maxconn=%d open connections", max), true
+		return fmt.Sprintf("route has maxconn=%d open connections", max), refusedByCap
 	}
 	if max := l.relay.maxConns.Load(); max > 0 && l.relay.open.Load() >= max {
-		return fmt.Sprintf("relay has its global maximum of %d open connections", max), true
+		return fmt.Sprintf("relay has its global maximum of %d open connections", max), refusedByCap
 	}
-	return "", false
+	return "", 0
 }
 
 // closeListener stops the route accepting: when it returns, the listening

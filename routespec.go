@@ -34,6 +34,10 @@ type RouteSpec struct {
 	Rise    int           // rise=: good checks that mark a backend up; 0 is defaultRise
 	Fall    int           // fall=: failed checks that mark it down; 0 is defaultFall
 
+	// The PROXY protocol (proxyproto.go).
+	Proxy       string // proxy=: send a header of this version (v1, v2) to the backend; "" none
+	AcceptProxy bool   // acceptproxy=1: every client starts with a header, which names the client
+
 	Allow   string        // allow=: canonical comma-separated prefixes; "" admits everyone
 	Deny    string        // deny=: likewise; refused even if allowed
 	MaxConn int           // maxconn=: open connections of the route; 0 is no cap
@@ -42,7 +46,7 @@ type RouteSpec struct {
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "also, backup, balance, check, rise, fall, allow, deny, maxconn, idle, connect"
+const routeOptionNames = "also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -115,6 +119,19 @@ func (r *RouteSpec) setOption(key, value string) error {
 	switch key {
 	case "also", "backup", "balance", "check", "rise", "fall":
 		return r.setBackendOption(key, value)
+	case "proxy":
+		if value != proxyV1 && value != proxyV2 {
+			return fmt.Errorf("invalid proxy=%s: want v1 or v2", value)
+		}
+		r.Proxy = value
+	case "acceptproxy":
+		switch value {
+		case "1":
+			r.AcceptProxy = true
+		case "0":
+		default:
+			return fmt.Errorf("invalid acceptproxy=%s: want 1 (or 0)", value)
+		}
 	case "allow", "deny":
 		prefixes, err := parsePrefixes(value)
 		if err != nil {
@@ -198,6 +215,12 @@ func (r RouteSpec) Options() []string {
 // limitOptions returns the options other than the backends' in text form.
 func (r RouteSpec) limitOptions() []string {
 	var opts []string
+	if r.Proxy != "" {
+		opts = append(opts, "proxy="+r.Proxy)
+	}
+	if r.AcceptProxy {
+		opts = append(opts, "acceptproxy=1")
+	}
 	if r.Allow != "" {
 		opts = append(opts, "allow="+r.Allow)
 	}
@@ -236,6 +259,8 @@ func (r RouteSpec) Route() Route {
 		Deny:           mustPrefixes(r.Deny),
 		MaxConn:        r.MaxConn,
 		IdleTimeout:    r.Idle,
+		Proxy:          r.Proxy,
+		AcceptProxy:    r.AcceptProxy,
 		Also:           splitBackends(r.Also),
 		Backups:        splitBackends(r.Backup),
 		Balance:        r.Balance,

@@ -22,10 +22,11 @@ type statSlot struct {
 	total      atomic.Int64 // connections relayed (a backend answered)
 	failed     atomic.Int64 // clients closed because no backend answered
 	refusedACL atomic.Int64 // clients refused by allow= or deny=
-	refusedCap atomic.Int64 // clients refused by maxconn= or the relay's cap
-	sent       atomic.Int64 // bytes from clients to backends, of closed connections
-	received   atomic.Int64 // bytes from backends to clients, of closed connections
-	_          [16]byte
+	refusedCap   atomic.Int64 // clients refused by maxconn= or the relay's cap
+	refusedProxy atomic.Int64 // clients refused for want of a valid PROXY header
+	sent         atomic.Int64 // bytes from clients to backends, of closed connections
+	received     atomic.Int64 // bytes from backends to clients, of closed connections
+	_            [8]byte
 }
 
 // routeStats are the counters of a route number: they live as long as the
@@ -37,7 +38,7 @@ type routeStats struct {
 
 // counters is a sum of a route's slots.
 type counters struct {
-	Total, Failed, RefusedACL, RefusedCap, Sent, Received int64
+	Total, Failed, RefusedACL, RefusedCap, RefusedProxy, Sent, Received int64
 }
 
 // sum adds up the slots.
@@ -49,6 +50,7 @@ func (s *routeStats) sum() counters {
 		c.Failed += sl.failed.Load()
 		c.RefusedACL += sl.refusedACL.Load()
 		c.RefusedCap += sl.refusedCap.Load()
+		c.RefusedProxy += sl.refusedProxy.Load()
 		c.Sent += sl.sent.Load()
 		c.Received += sl.received.Load()
 	}

@@ -37,6 +37,7 @@ type RouteReport struct {
 	Refused        int64           `json:"refused"`
 	RefusedACL     int64           `json:"refused_acl"`
 	RefusedMaxConn int64           `json:"refused_maxconn"`
+	RefusedProxy   int64           `json:"refused_proxy"` // acceptproxy=1: no valid PROXY header
 	Failed         int64           `json:"failed"`
 	BytesSent      int64           `json:"bytes_sent"`
 	BytesReceived  int64           `json:"bytes_received"`
@@ -59,8 +60,8 @@ type BackendReport struct {
 // (rs; zero when the route does not run, then why says why).
 func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport {
 	r := RouteReport{Route: n, Listen: spec.Route().ListenAddr, Config: spec.String(), Listening: rs.Listening,
-		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap, RefusedACL: rs.RefusedACL,
-		RefusedMaxConn: rs.RefusedCap, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
+		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap + rs.RefusedProxy, RefusedACL: rs.RefusedACL,
+		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
 	if !rs.Listening {
 		r.Error = cmp(why, "not started")
 	}

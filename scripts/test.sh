@@ -27,12 +27,18 @@ GOOS=windows GOARCH=386 go vet ./...
 GOOS=darwin GOARCH=arm64 go vet ./...
 
 step "packages the tests use"
-# promtool (Debian's prometheus package) checks the /metrics output.
-if ! command -v promtool >/dev/null; then
-	echo "test.sh: installing prometheus (for promtool)"
+# Real peers from Debian's packages: promtool (prometheus) checks /metrics;
+# nginx and haproxy speak the PROXY protocol with relaytcp.
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+[ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing+=(haproxy)
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "test.sh: installing ${missing[*]}"
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+export PATH="$PATH:/usr/sbin"
 
 step "go test -race"
 # Enough descriptors for the 500-connection test and its subprocess.
@@ -43,7 +49,7 @@ step "short fuzz runs, a fixed number each (the seed corpus in testdata/fuzz run
 fuzz_log=$(mktemp)
 # A count of runs rather than a time: at a time limit the engine sometimes
 # fails with "context deadline exceeded" while a worker is mid-run.
-for spec in FuzzParseRouteSpec:200000x FuzzParseConfig:30000x FuzzParseArgs:200000x; do
+for spec in FuzzParseRouteSpec:200000x FuzzParseConfig:30000x FuzzParseArgs:200000x FuzzParseProxyHeader:100000x; do
 	target=${spec%%:*} runs=${spec#*:}
 	for attempt in 1 2; do
 		if go test -run XXX -fuzz "^$target\$" -fuzztime "$runs" . >"$fuzz_log" 2>&1; then
