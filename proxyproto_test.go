@@ -55,7 +55,10 @@ func TestProxyHeaderBytes(t *testing.T) {
 // TestParseProxyHeader: what is accepted, what needs more bytes, what is
 // refused and why.
 func TestParseProxyHeader(t *testing.T) {
-	v2 := func(hexs string) string { b, _ := hex.DecodeString(strings.ReplaceAll(hexs, " ", "")); return string(b) }
+	v2 := func(hexs string) string {
+		b, _ := hex.DecodeString(strings.ReplaceAll(hexs, " ", ""))
+		return string(b)
+	}
 	sig := "0d0a0d0a000d0a515549540a"
 	good := []struct {
 		in    string
@@ -67,11 +70,11 @@ func TestParseProxyHeader(t *testing.T) {
 		{"PROXY TCP6 ::1 ::2 65535 0\r\n", 28, false, "[::1]:65535"},
 		{"PROXY UNKNOWN\r\n", 15, true, ""},
 		{"PROXY UNKNOWN ffff:f...f:ffff 1 2\r\nx", 35, true, ""},
-		{v2(sig + "21 11 000c 01020304 05060708 03e8 0050") + "data", 28, false, "1.2.3.4:1000"},
-		{v2(sig + "20 00 0000"), 16, true, ""},                                            // LOCAL
-		{v2(sig + "20 11 000c 01020304 05060708 03e8 0050"), 28, true, ""},                 // LOCAL with addresses
+		{v2(sig+"21 11 000c 01020304 05060708 03e8 0050") + "data", 28, false, "1.2.3.4:1000"},
+		{v2(sig + "20 00 0000"), 16, true, ""},                                                       // LOCAL
+		{v2(sig + "20 11 000c 01020304 05060708 03e8 0050"), 28, true, ""},                           // LOCAL with addresses
 		{v2(sig + "21 11 0011 01020304 05060708 03e8 0050 0300 02 abcd"), 33, false, "1.2.3.4:1000"}, // a TLV
-		{v2(sig + "21 31 0000"), 16, true, ""},                                            // Unix: no TCP client
+		{v2(sig + "21 31 0000"), 16, true, ""},                                                       // Unix: no TCP client
 	}
 	for _, tt := range good {
 		h, n, err := parseProxyHeader([]byte(tt.in))

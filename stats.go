@@ -19,9 +19,9 @@ const (
 
 // statSlot is one slot of a route's counters, a cache line of its own.
 type statSlot struct {
-	total      atomic.Int64 // connections relayed (a backend answered)
-	failed     atomic.Int64 // clients closed because no backend answered
-	refusedACL atomic.Int64 // clients refused by allow= or deny=
+	total        atomic.Int64 // connections relayed (a backend answered)
+	failed       atomic.Int64 // clients closed because no backend answered
+	refusedACL   atomic.Int64 // clients refused by allow= or deny=
 	refusedCap   atomic.Int64 // clients refused by maxconn= or the relay's cap
 	refusedProxy atomic.Int64 // clients refused for want of a valid PROXY header
 	sent         atomic.Int64 // bytes from clients to backends, of closed connections
