@@ -140,14 +140,19 @@ func (a *adminMenu) addRoute(cfg *Config) error {
 		prompt string
 		parse  func(string) error
 	}{
-		{"Local port (or ADDR:PORT): ", func(s string) (err error) {
-			if r.BindAddr, r.LocalPort, err = parseLocal(s); err != nil {
+		{"Local port (or ADDR:PORT, or a range FIRST-LAST): ", func(s string) (err error) {
+			if r.BindAddr, r.LocalPort, r.LocalPortEnd, err = parseLocal(s); err != nil {
 				return err
 			}
 			return cfg.conflict(r, len(cfg.Routes))
 		}},
 		{"Remote IP or name: ", func(s string) (err error) { r.RemoteHost, err = parseHost(s); return err }},
-		{"Destination port: ", func(s string) (err error) { r.RemotePort, err = parsePort("destination port", s); return err }},
+		{"Destination port (or a range as long as the local one): ", func(s string) (err error) {
+			if r.RemotePort, r.RemotePortEnd, err = parsePortRange("destination port", s); err != nil {
+				return err
+			}
+			return r.checkRanges()
+		}},
 	}
 	for _, step := range steps {
 		_, ok, err := a.askValid(step.prompt, step.parse)
@@ -208,7 +213,7 @@ func (a *adminMenu) deleteRoute(cfg *Config) error {
 	// it delete another route.
 	shown := cfg.Routes[n]
 	err = editConfig(a.m, func(now *Config) error {
-		i := now.routeOn(shown.BindAddr, shown.LocalPort)
+		i := now.routeOn(shown.BindAddr, shown.LocalPort, shown.LocalPortEnd)
 		if i < 0 || now.Routes[i] != shown {
 			return refuse(fmt.Errorf("route %d was changed or deleted meanwhile", n))
 		}

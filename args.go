@@ -19,9 +19,10 @@ const usageText = usageLine + `
 Relays every TCP connection accepted on listenPort (all interfaces, IPv4 and
 IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
 
-  listenPort        local port to listen on, 1-65535
+  listenPort        local port to listen on, 1-65535, or a range FIRST-LAST (8000-8099)
   remoteHost        destination name or IP address (an IPv6 address as ::1 or [::1])
-  remotePort        destination port, 1-65535
+  remotePort        destination port, 1-65535; with a listen range, one port for all, or
+                    a range as long (8000 goes to the first, 8001 to the second, ...)
   -d                log all relayed data, one hex+ASCII file per connection
                     (RLyymmddhhttnn.LOG in the current directory)
   -q                do not print a line per connection
@@ -56,6 +57,8 @@ type cliOptions struct {
 	listenPort     int
 	remoteHost     string
 	remotePort     int
+	listenPortEnd  int // the last of a range of listen ports; 0 for one port
+	remotePortEnd  int // the last of a range of remote ports; 0 for one port
 	dataLog        bool
 	quiet          bool
 	metricsAddr    string // -metrics: serve /metrics there
@@ -147,16 +150,19 @@ func parseArgs(args []string) (cliOptions, error) {
 		return opts, fmt.Errorf("unexpected argument %q", positional[3])
 	}
 	var err error
-	if opts.listenPort, err = parsePort("listen port", positional[0]); err != nil {
+	if opts.listenPort, opts.listenPortEnd, err = parsePortRange("listen port", positional[0]); err != nil {
 		return opts, err
 	}
 	if opts.remoteHost, err = parseHost(positional[1]); err != nil {
 		return opts, err
 	}
-	if opts.remotePort, err = parsePort("remote port", positional[2]); err != nil {
+	if opts.remotePort, opts.remotePortEnd, err = parsePortRange("remote port", positional[2]); err != nil {
 		return opts, err
 	}
 	if err := opts.routeSpec().checkBackends(); err != nil {
+		return opts, err
+	}
+	if err := opts.routeSpec().checkRanges(); err != nil {
 		return opts, err
 	}
 	return opts, nil
@@ -166,6 +172,7 @@ func parseArgs(args []string) (cliOptions, error) {
 func (o cliOptions) routeSpec() RouteSpec {
 	r := o.limits
 	r.LocalPort, r.RemoteHost, r.RemotePort, r.Connect = o.listenPort, o.remoteHost, o.remotePort, o.connectTimeout
+	r.LocalPortEnd, r.RemotePortEnd = o.listenPortEnd, o.remotePortEnd
 	return r
 }
 

@@ -233,6 +233,16 @@ type backend struct {
 	retryAt time.Time // while down without active checks: when a connection may try it
 }
 
+// addrAt is the backend's HOST:PORT for a connection whose ports are
+// shifted by offset (a port of a range, routeConfig.remoteOffset).
+func (b *backend) addrAt(offset int) string {
+	if offset == 0 {
+		return b.addr
+	}
+	host, _, _ := net.SplitHostPort(b.addr)
+	return net.JoinHostPort(host, strconv.Itoa(int(b.port)+offset))
+}
+
 // newBackend returns a backend for HOST:PORT, up.
 func newBackend(addr string) *backend {
 	host, port, _ := net.SplitHostPort(addr)

@@ -648,7 +648,7 @@ func TestUpdateKeepsConnectionsAndHealth(t *testing.T) {
 		rt := spec.Route()
 		rt.ListenAddr = r.routes[0].cfg.Load().ListenAddr
 		rt.DataLogDir = r.routes[0].cfg.Load().DataLogDir
-		if !r.Update(0, rt) {
+		if ok, err := r.Update(0, rt); !ok || err != nil {
 			t.Fatal("Update refused a change of backends")
 		}
 		newPool := r.routes[0].cfg.Load().pool

@@ -294,12 +294,12 @@ func configOption(args []string) (path string, rest []string, err error) {
 //
 //	Route 0 : From local port 80 to IP web1 port 8080, also web2:8080, backup web9:8080 (leastconn, check 2s)
 func routeLine(n int, r RouteSpec) string {
-	from := fmt.Sprintf("local port %d", r.LocalPort)
+	from := "local " + portWord(r.LocalPort, r.LocalPortEnd)
 	if r.BindAddr != "" {
-		from = fmt.Sprintf("local address %s port %d", r.BindAddr, r.LocalPort)
+		from = fmt.Sprintf("local address %s %s", r.BindAddr, portWord(r.LocalPort, r.LocalPortEnd))
 	}
 	more, settings := r.backendSummary()
-	line := fmt.Sprintf("Route %d : From %s to IP %s port %d%s", n, from, r.RemoteHost, r.RemotePort, more)
+	line := fmt.Sprintf("Route %d : From %s to IP %s %s%s", n, from, r.RemoteHost, portWord(r.RemotePort, r.RemotePortEnd), more)
 	var extra []string
 	if settings != "" {
 		extra = append(extra, settings)
@@ -311,6 +311,14 @@ func routeLine(n int, r RouteSpec) string {
 		line += " (" + strings.Join(extra, ", ") + ")"
 	}
 	return line
+}
+
+// portWord writes "port 155" or "ports 8000-8099".
+func portWord(first, last int) string {
+	if last == 0 {
+		return fmt.Sprintf("port %d", first)
+	}
+	return "ports " + portRange(first, last)
 }
 
 // printStatus prints the manual's Status and Configuration blocks, then

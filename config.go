@@ -45,12 +45,18 @@ func (c *Config) Validate() error {
 // conflict says which of the first n routes listens where r would.
 func (c *Config) conflict(r RouteSpec, n int) error {
 	for i, old := range c.Routes[:n] {
-		if old.LocalPort == r.LocalPort && (old.BindAddr == "" || r.BindAddr == "" || old.BindAddr == r.BindAddr) {
-			if old.BindAddr == r.BindAddr {
-				return fmt.Errorf("local port %s is already used by route %d", r.Local(), i)
-			}
-			return fmt.Errorf("local port %s overlaps route %d on %s", r.Local(), i, old.Local())
+		if !old.overlaps(r) {
+			continue
 		}
+		switch {
+		case old.BindAddr == r.BindAddr && old.LocalPort == r.LocalPort && old.LocalPortEnd == r.LocalPortEnd:
+			return fmt.Errorf("local port %s is already used by route %d", r.Local(), i)
+		case r.LocalPortEnd != 0:
+			return fmt.Errorf("local port %d of %s is already used by route %d (%s)", r.firstShared(old), r.Local(), i, old.Local())
+		case old.LocalPortEnd != 0:
+			return fmt.Errorf("local port %s is already used by route %d (%s)", r.Local(), i, old.Local())
+		}
+		return fmt.Errorf("local port %s overlaps route %d on %s", r.Local(), i, old.Local())
 	}
 	return nil
 }
@@ -104,21 +110,27 @@ func (c *Config) findRoute(s string) (int, error) {
 	if !strings.Contains(s, ":") {
 		return parseRouteNumber(s, len(c.Routes))
 	}
-	bind, port, err := parseLocal(s)
+	bind, first, last, err := parseLocal(s)
 	if err != nil {
 		return 0, err
 	}
-	if i := c.routeOn(bind, port); i >= 0 {
+	if i := c.routeOn(bind, first, last); i >= 0 {
 		return i, nil
 	}
 	return 0, fmt.Errorf("no route listens on %s", s)
 }
 
 // routeOn returns the number of the route whose local side is bind and
-// port, or -1.
-func (c *Config) routeOn(bind string, port int) int {
+// the ports first-last (last 0: one port, which may also be a port of a
+// range), or -1.
+func (c *Config) routeOn(bind string, first, last int) int {
 	for i, r := range c.Routes {
-		if r.BindAddr == bind && r.LocalPort == port {
+		if r.BindAddr == bind && r.LocalPort == first && r.LocalPortEnd == last {
+			return i
+		}
+	}
+	for i, r := range c.Routes {
+		if r.BindAddr == bind && last == 0 && r.hasPort(first) {
 			return i
 		}
 	}
@@ -300,7 +312,7 @@ func (f *configFile) save(cfg *Config) error {
 	}
 	if len(f.lines) == 0 {
 		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS, metrics IP:PORT,",
-			"# route [ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [allow=... deny=... maxconn=N idle=D connect=D]"}, head...)
+			"# route [ADDR:]LOCALPORT[-LAST] REMOTEHOST REMOTEPORT[-LAST] [OPTION=VALUE ...] (relaytcp route -h lists the options)"}, head...)
 	}
 	out = append(head, out...)
 	text := strings.Join(out, "\n") + "\n"

@@ -32,6 +32,7 @@ type relayConn struct {
 	// clientAP is the client: the peer, or what its PROXY header names;
 	// dstAP the address it connected to when a PROXY header named it.
 	clientAP, dstAP netip.AddrPort
+	offset          int // added to the backends' ports (routeConfig.remoteOffset)
 	// backend is the backend relayed to, once connected: the connection
 	// counts in its open connections until it ends. lastTried is the last
 	// one tried, HOST:PORT.
@@ -222,10 +223,10 @@ func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 		}
 		tried |= 1 << i
 		b := pool.entries[i].b
-		c.lastTried = b.addr
+		c.lastTried = b.addrAt(c.offset)
 		b.open.Add(1) // for leastconn, while it connects too
 		var conn net.Conn
-		conn, err = d.DialContext(l.ctx, "tcp", b.addr)
+		conn, err = d.DialContext(l.ctx, "tcp", c.lastTried)
 		if err == nil && c.cfg.Proxy != "" {
 			if err = c.sendProxyHeader(conn, d.Timeout); err != nil {
 				conn.Close()

@@ -115,6 +115,7 @@ type engine struct {
 type engineListener struct {
 	id      uint32
 	l       *routeListener
+	sock    *listenSock
 	waiting bool // a back-off timer will call accept
 	queued  bool // in acceptAgain
 }
@@ -135,6 +136,7 @@ type flow struct {
 	dstAP          netip.AddrPort // the address it connected to, when a PROXY header named it
 	client, remote string         // ip:port, for the events (remote: HOST:PORT until connected)
 	awaitingHeader bool           // acceptproxy=1: the client's PROXY header is not read yet
+	offset         int            // added to the backends' ports (a port of a range, routeConfig.remoteOffset)
 	// While connecting: the backend being tried (it counts the flow in its
 	// open connections from then until the flow ends, unless the connect
 	// fails), the backends tried (by pool index), the connects that
@@ -413,27 +415,34 @@ func (e *engine) newID() uint32 {
 	}
 }
 
-// addListener makes the engine accept the route's clients. It runs in the
-// loop.
-func (e *engine) addListener(l *routeListener) error {
-	el := &engineListener{id: e.newID(), l: l}
-	// Every engine waits on the listener; exclusive: an incoming client
-	// wakes one of them, not all.
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET | unix.EPOLLEXCLUSIVE, Fd: int32(el.id), Pad: sideListener}
-	if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, l.lfd, &ev); err != nil {
-		return fmt.Errorf("epoll_ctl listener: %w", err)
+// addSockets makes the engine accept the route's clients on its listening
+// sockets socks. It runs in the loop.
+func (e *engine) addSockets(l *routeListener, socks []*listenSock) error {
+	for i, s := range socks {
+		el := &engineListener{id: e.newID(), l: l, sock: s}
+		// Every engine waits on the socket; exclusive: an incoming client
+		// wakes one of them, not all.
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLET | unix.EPOLLEXCLUSIVE, Fd: int32(el.id), Pad: sideListener}
+		if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, s.fd, &ev); err != nil {
+			e.removeSockets(socks[:i])
+			return fmt.Errorf("epoll_ctl listener: %w", err)
+		}
+		e.listeners[el.id] = el
+		e.accept(el, false) // clients may have queued already
 	}
-	e.listeners[el.id] = el
-	e.accept(el, false) // clients may have queued already
 	return nil
 }
 
-// removeListener forgets a route's listener; closing its socket takes it
-// out of the epoll set, and its events until then are ignored. It runs in
-// the loop.
-func (e *engine) removeListener(l *routeListener) {
+// removeSockets forgets listening sockets; closing them takes them out of
+// the epoll set, and their events until then are ignored. It runs in the
+// loop.
+func (e *engine) removeSockets(socks []*listenSock) {
+	gone := make(map[*listenSock]bool, len(socks))
+	for _, s := range socks {
+		gone[s] = true
+	}
 	for id, el := range e.listeners {
-		if el.l == l {
+		if gone[el.sock] {
 			delete(e.listeners, id)
 		}
 	}
@@ -470,12 +479,12 @@ func stopListening(fd int) { unix.Shutdown(fd, unix.SHUT_RD) }
 // closeListenerFD closes a listening socket taken by takeListener.
 func closeListenerFD(fd int) { unix.Close(fd) }
 
-// forgetListener makes the engine forget a route's listener and returns
+// forgetSockets makes the engine forget listening sockets and returns
 // once it has, or once the loop of a closing engine has returned: either
-// way, the engine no longer uses the listening socket.
-func (e *engine) forgetListener(l *routeListener) {
+// way, the engine no longer uses them.
+func (e *engine) forgetSockets(socks []*listenSock) {
 	done := make(chan struct{})
-	if e.submit(func() { e.removeListener(l); close(done) }) {
+	if e.submit(func() { e.removeSockets(socks); close(done) }) {
 		<-done
 		return
 	}
@@ -504,18 +513,18 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 				return
 			}
 		}
-		nfd, client, aerr := rawAccept4(l.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, client, aerr := rawAccept4(el.sock.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch {
 		case aerr == nil:
-			e.newFlow(l, nfd, client)
+			e.newFlow(l, nfd, client, el.sock.port)
 		case errors.Is(aerr, unix.EAGAIN):
 			return
 		case errors.Is(aerr, unix.EINVAL):
-			e.removeListener(l) // the route stopped listening (closeListener)
+			delete(e.listeners, el.id) // the socket stopped listening (closeSocks)
 			return
 		case errors.Is(aerr, unix.EINTR), errors.Is(aerr, unix.ECONNABORTED):
 		default:
-			l.resourceError(&net.OpError{Op: "accept", Net: "tcp", Addr: l.addr, Err: os.NewSyscallError("accept4", aerr)})
+			l.resourceError(&net.OpError{Op: "accept", Net: "tcp", Addr: el.sock.addr, Err: os.NewSyscallError("accept4", aerr)})
 		}
 	}
 	if !el.queued {
@@ -526,14 +535,14 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 
 // newFlow takes an accepted client: refuses it, or registers it and starts
 // connecting to a backend.
-func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort) {
+func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port int) {
 	cfg := l.cfg.Load()
 	if why, kind := l.refusal(cfg, client.Addr()); why != "" {
 		closeReset(fd)
 		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, kind)
 		return
 	}
-	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
+	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg, offset: cfg.remoteOffset(port),
 		clientAP: client, client: client.String(), remote: cfg.RemoteAddr(), connecting: true}
 	if !l.track(f) {
 		rawClose(fd)
@@ -579,7 +588,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 	f.tried |= 1 << i
 	b := pool.entries[i].b
 	b.open.Add(1) // for leastconn, while it connects too
-	f.backend, f.remote, f.addrs, f.lastDialErr = b, b.addr, nil, nil
+	f.backend, f.remote, f.addrs, f.lastDialErr = b, b.addrAt(f.offset), nil, nil
 	f.attempt++
 	attempt := f.attempt
 	if f.timer != nil {
@@ -592,8 +601,9 @@ func (e *engine) nextBackend(f *flow, err error) {
 			}
 		})
 	})
+	port := b.port + uint16(f.offset)
 	if b.ip.IsValid() {
-		f.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, b.port)}
+		f.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, port)}
 		e.dial(f)
 		return
 	}
@@ -610,7 +620,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 				return
 			}
 			for _, ip := range ips {
-				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), b.port))
+				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), port))
 			}
 			e.dial(f)
 		})

@@ -19,15 +19,16 @@ func newEngine(index int) (*engine, error) {
 	return nil, errors.New("no relay engine on this platform")
 }
 
-func (e *engine) Close() error                       { return nil }
-func (e *engine) submit(fn func()) bool              { return false }
-func (e *engine) addListener(l *routeListener) error { return errors.ErrUnsupported }
-func (e *engine) removeListener(l *routeListener)    {}
+func (e *engine) Close() error          { return nil }
+func (e *engine) submit(fn func()) bool { return false }
+func (e *engine) addSockets(l *routeListener, socks []*listenSock) error {
+	return errors.ErrUnsupported
+}
 
 func takeListener(ln *net.TCPListener) (int, error) { return -1, errors.ErrUnsupported }
 func closeListenerFD(fd int)                        {}
 func stopListening(fd int)                          {}
-func (e *engine) forgetListener(l *routeListener)   {}
+func (e *engine) forgetSockets(socks []*listenSock) {}
 func (e *engine) liveBytes() map[int][2]int64       { return nil }
 
 // listenControl sets nothing: accepted sockets get their options from Go.

@@ -31,9 +31,12 @@ const (
 	msgNoRoutes   = "There is no routes to relay. The Service is stopped"
 	msgNoPause    = "The Relay TCP Service cannot be paused"
 	msgStartError = "There was error %v when trying to start the Relay TCP Service"
-	msgReady      = "The Relay TCP Service is ready to get data from local port %d and relay to %s"
-	msgNotBound   = "The Relay TCP Service couldn't bound port %d to relay to %s (%v)"
-	msgNoResolve  = "The Relay TCP Service couldn't resolve %s IP address. This relay cannot be done. (%v)"
+	msgReady      = "The Relay TCP Service is ready to get data from local %s and relay to %s"
+	msgNotBound   = "The Relay TCP Service couldn't bound %s to relay to %s (%v)"
+	// A range whose ports could not all be listened on, with the ports and
+	// reasons: "ports 8005, 8007-8009 (address already in use)".
+	msgNotBoundPorts = "The Relay TCP Service couldn't bound %s to relay to %s"
+	msgNoResolve     = "The Relay TCP Service couldn't resolve %s IP address. This relay cannot be done. (%v)"
 	// A route with other backends runs without this one (Warning).
 	msgNoResolveBackend = "The Relay TCP Service couldn't resolve %s IP address. The relay from local port %d goes on with its other backends. (%v)"
 	msgNoResources      = "The Relay TCP Service couldn't get resources to relay to %s (%v)"

@@ -128,15 +128,17 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	if opts.dataLog {
 		route.DataLogDir = "."
 	}
-	if err := relay.Start(0, route); err != nil {
-		detail := err.Error()
-		if isAddrInUse(err) {
-			detail = "address already in use"
-		} else if se := new(os.SyscallError); errors.As(err, &se) {
-			detail = se.Err.Error()
-		}
+	var partial *ListenError
+	if err := relay.Start(0, route); errors.As(err, &partial) && relay.Addr(0) != nil {
+		// A range that runs on its other ports.
+		fmt.Fprintf(stderr, "Not bound to %s !\n", partial.Ports())
+	} else if errors.As(err, &partial) {
 		out.Close()
-		fmt.Fprintf(stderr, "Not bound to port %d ! (%s)\n", opts.listenPort, detail)
+		fmt.Fprintf(stderr, "Not bound to %s !\n", partial.Ports())
+		return exitBind
+	} else if err != nil {
+		out.Close()
+		fmt.Fprintf(stderr, "Not bound to port %d ! (%s)\n", opts.listenPort, bindReason(err))
 		return exitBind
 	}
 
@@ -165,7 +167,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	restore, isTerminal := watchEscape(stdin, func() { stop <- struct{}{} })
 	defer restore()
 
-	out.Print(fmt.Sprintf("Listening on port %d", opts.listenPort))
+	out.Print("Listening on " + portWord(opts.listenPort, opts.listenPortEnd))
 	ready := "Ready to relay data to " + route.describe()
 	if _, settings := spec.backendSummary(); settings != "" {
 		ready += " (" + settings + ")"

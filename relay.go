@@ -30,6 +30,12 @@ type Route struct {
 	// ListenAddr is the local address to listen on, as for net.Listen:
 	// ":155" listens on every interface, IPv4 and IPv6.
 	ListenAddr string
+	// Ports, when more than 1, makes the route listen on that many ports
+	// from ListenAddr's on (a range, ranges.go). With RemoteRange, a
+	// connection to the n-th port goes to each backend's port + n; else
+	// every port goes to the backends' ports.
+	Ports       int
+	RemoteRange bool
 	// RemoteHost is the destination as a name or an IP literal. A name is
 	// resolved again for every connection, so DNS changes are followed.
 	RemoteHost string
@@ -77,7 +83,18 @@ type Route struct {
 // the one it was accepted with.
 type routeConfig struct {
 	Route
-	pool *backendPool
+	pool      *backendPool
+	firstPort int // the route's first local port: a port's offset in a range counts from it
+}
+
+// remotePort is the offset that a connection to local port adds to the
+// backends' ports: its place in the range when the remote ports are a
+// range too, else 0.
+func (c *routeConfig) remoteOffset(port int) int {
+	if !c.RemoteRange {
+		return 0
+	}
+	return port - c.firstPort
 }
 
 // admits reports why a client may not use the route, or "" if it may.
@@ -157,17 +174,18 @@ type Relay struct {
 func (r *Relay) SetMaxConns(n int) { r.maxConns.Store(int64(n)) }
 
 // Start listens for the route and relays its connections until Stop or
-// Shutdown. It returns the listen error, if any, and never blocks on clients.
+// Shutdown. It returns the listen error, if any, and never blocks on
+// clients. For a range whose ports could only partly be listened on, it
+// returns a *ListenError and the route runs on the others.
 func (r *Relay) Start(id int, rt Route) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.routes[id]; ok {
 		return fmt.Errorf("route %d is already running", id)
 	}
-	lc := net.ListenConfig{KeepAliveConfig: keepAlive, Control: listenControl}
-	ln, err := lc.Listen(context.Background(), "tcp", rt.ListenAddr)
+	host, ports, err := listenPorts(rt)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if r.stats == nil {
@@ -180,73 +198,98 @@ func (r *Relay) Start(id int, rt Route) error {
 		id:     id,
 		stats:  r.stats[id],
 		relay:  r,
-		ln:     ln.(*net.TCPListener),
-		addr:   ln.Addr(),
+		socks:  make(map[int]*listenSock),
 		conns:  make(map[trackedConn]struct{}),
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	l.cfg.Store(&routeConfig{Route: rt, pool: newBackendPool(id, rt, r.pools[id], r.emit)})
+	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	// The engines accept and relay the route's clients, on descriptors of
+	// their own: the runtime's poller must not wake up for every client.
+	l.engines = r.enginesFor(rt)
+	failed := l.openSocks(host, ports)
+	if first := l.firstAddr(); first != nil && ports[0] == 0 {
+		l.cfg.Load().firstPort = first.(*net.TCPAddr).Port // port 0: the one the system chose
+	}
+	if len(l.socks) == 0 {
+		cancel()
+		if len(ports) == 1 {
+			return failed[ports[0]]
+		}
+		return &ListenError{Failed: failed}
+	}
 	if r.routes == nil {
 		r.routes = make(map[int]*routeListener)
 	}
-	defer func() {
-		if r.routes[id] == l {
-			r.pools[id] = l.cfg.Load().pool
-			l.cfg.Load().pool.startChecks()
-		}
-	}()
-	if es := r.enginesFor(rt); es != nil {
-		// The engines accept and relay the route's clients, on a
-		// descriptor of their own: the runtime's poller must not wake up
-		// for every client.
-		fd, err := takeListener(l.ln)
-		if err != nil {
-			return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
-		}
-		l.ln, l.lfd, l.engines = nil, fd, es
-		for _, e := range es {
-			errc := make(chan error, 1)
-			if !e.submit(func() { errc <- e.addListener(l) }) {
-				errc <- net.ErrClosed
-			}
-			if err := <-errc; err != nil {
-				l.closeListener()
-				return fmt.Errorf("listen on %s: %w", rt.ListenAddr, err)
-			}
-		}
-		r.routes[id] = l
-		return nil
-	}
 	r.routes[id] = l
-	l.wg.Add(1)
-	go l.acceptLoop()
+	r.pools[id] = l.cfg.Load().pool
+	l.cfg.Load().pool.startChecks()
+	if len(failed) > 0 {
+		return &ListenError{Failed: failed}
+	}
 	return nil
 }
 
+// newRouteConfig is the configuration of a route rt whose first port is
+// first, with its backends.
+func newRouteConfig(rt Route, pool *backendPool, first int) *routeConfig {
+	return &routeConfig{Route: rt, pool: pool, firstPort: first}
+}
+
 // Update gives running route id the configuration rt without closing its
-// listener: new connections are relayed with rt, open ones keep what they
-// were accepted with, and the backends that rt keeps keep their health and
-// their counts. It reports false, changing nothing, when the route is not
-// running or rt needs another listener (another local address, or a data
-// log turned on or off): then Retire it and Start it again.
-func (r *Relay) Update(id int, rt Route) bool {
+// listening sockets: new connections are relayed with rt, open ones keep
+// what they were accepted with, and the backends that rt keeps keep their
+// health and their counts. A range's ports that rt drops close, ports it
+// adds (and ports that failed before) open: the error is a *ListenError for
+// those that failed again. It reports false, changing nothing, when the
+// route is not running or rt needs other listeners (another local address,
+// or a data log turned on or off): then Retire it and Start it again.
+func (r *Relay) Update(id int, rt Route) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l, ok := r.routes[id]
 	if !ok {
-		return false
+		return false, nil
 	}
 	old := l.cfg.Load()
-	if rt.ListenAddr != old.ListenAddr || (rt.DataLogDir == "") != (old.DataLogDir == "") {
-		return false
+	oldHost, _, _ := net.SplitHostPort(old.ListenAddr)
+	if _, port, _ := net.SplitHostPort(rt.ListenAddr); port == "0" {
+		// The port the system chose when the route started.
+		rt.ListenAddr = net.JoinHostPort(oldHost, strconv.Itoa(old.firstPort))
 	}
-	cfg := &routeConfig{Route: rt, pool: newBackendPool(id, rt, old.pool, r.emit)}
+	host, ports, err := listenPorts(rt)
+	if err != nil || host != oldHost || (rt.DataLogDir == "") != (old.DataLogDir == "") {
+		return false, nil
+	}
+	// Ports the route no longer has close; ports it gains, or that could
+	// not be listened on before, open; the others are not touched.
+	want := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		want[p] = true
+	}
+	var gone []*listenSock
+	for port, s := range l.socks {
+		if !want[port] {
+			gone = append(gone, s)
+			delete(l.socks, port)
+		}
+	}
+	var missing []int
+	for _, p := range ports {
+		if l.socks[p] == nil {
+			missing = append(missing, p)
+		}
+	}
+	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0])
 	old.pool.stop()
 	l.cfg.Store(cfg)
 	r.pools[id] = cfg.pool
 	cfg.pool.startChecks()
-	return true
+	l.closeSocks(gone)
+	if failed := l.openSocks(host, missing); len(failed) > 0 {
+		return true, &ListenError{Failed: failed}
+	}
+	return true, nil
 }
 
 // Addr returns the address route id listens on, or nil if it is not running.
@@ -254,7 +297,7 @@ func (r *Relay) Addr(id int) net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l, ok := r.routes[id]; ok {
-		return l.addr
+		return l.firstAddr()
 	}
 	return nil
 }
@@ -389,15 +432,14 @@ type routeListener struct {
 	cfg   atomic.Pointer[routeConfig] // for new connections
 	stats *routeStats
 	relay *Relay
-	addr  net.Addr
-	// ln is the listener of a route the accept loop serves; nil when
-	// engines accept and relay the route's clients (each the clients it
-	// accepts) from lfd, the listening socket they own.
-	ln      *net.TCPListener
+	// socks are the route's listening sockets by port (listeners.go);
+	// changed under the Relay's lock while the route runs. engines accept
+	// and relay its clients (each those it accepts), or, when nil, an
+	// accept loop per socket does.
+	socks   map[int]*listenSock
 	engines []*engine
-	lfd     int
 
-	closeOnce sync.Once // closes the listener
+	closeOnce sync.Once // closes the listening sockets
 
 	// ctx is cancelled when the route's remaining connections are forced
 	// closed; pending dials use it.
@@ -434,10 +476,10 @@ const (
 	incidentQuiet = time.Second
 )
 
-// acceptLoop accepts clients until the listener is closed. Errors never end
+// acceptLoop accepts clients on s until it is closed. Errors never end
 // it: it backs off, reports the first error of an incident, and reports the
 // recovery when an accept succeeds again.
-func (l *routeListener) acceptLoop() {
+func (l *routeListener) acceptLoop(s *listenSock) {
 	defer l.wg.Done()
 	for {
 		// While the system is out of resources, accept slowly: each
@@ -449,7 +491,7 @@ func (l *routeListener) acceptLoop() {
 				return
 			}
 		}
-		client, err := l.ln.AcceptTCP()
+		client, err := s.ln.AcceptTCP()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -464,7 +506,7 @@ func (l *routeListener) acceptLoop() {
 			l.refused(cfg, slot, client.RemoteAddr().String(), why, kind)
 			continue
 		}
-		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now()}
+		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now(), offset: cfg.remoteOffset(s.port)}
 		if !l.track(c) {
 			client.Close()
 			continue
@@ -566,23 +608,19 @@ func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) (why string, 
 	return "", 0
 }
 
-// closeListener stops the route accepting: when it returns, the listening
-// socket is closed and its port free. An engine route's socket first stops
-// listening (shutdown: new clients are refused at once), then every engine
-// forgets it before it is closed, so that none can accept on its number
-// once another file has it. It must not run in an engine's loop.
+// closeListener stops the route accepting: when it returns, its listening
+// sockets are closed and their ports free (closeSocks). It must not run in
+// an engine's loop, nor under the Relay's lock.
 func (l *routeListener) closeListener() {
 	l.closeOnce.Do(func() {
-		defer l.cfg.Load().pool.stop() // no new connection needs the checks
-		if l.engines == nil {
-			l.ln.Close()
-			return
+		l.relay.mu.Lock()
+		socks := make([]*listenSock, 0, len(l.socks))
+		for _, s := range l.socks {
+			socks = append(socks, s)
 		}
-		stopListening(l.lfd)
-		for _, e := range l.engines {
-			e.forgetListener(l)
-		}
-		closeListenerFD(l.lfd)
+		l.relay.mu.Unlock()
+		l.closeSocks(socks)
+		l.cfg.Load().pool.stop() // no new connection needs the checks
 	})
 }
 

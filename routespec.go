@@ -25,6 +25,9 @@ type RouteSpec struct {
 	LocalPort  int
 	RemoteHost string
 	RemotePort int
+	// A range of ports (ranges.go): the last local port, and the last
+	// remote port when each local port has its own; 0 for a single port.
+	LocalPortEnd, RemotePortEnd int
 
 	// More backends (backends.go): REMOTEHOST:REMOTEPORT is the first.
 	Also    string        // also=: more backends, canonical HOST:PORT,HOST:PORT
@@ -62,13 +65,13 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 	}
 	var r RouteSpec
 	var err error
-	if r.BindAddr, r.LocalPort, err = parseLocal(fields[0]); err != nil {
+	if r.BindAddr, r.LocalPort, r.LocalPortEnd, err = parseLocal(fields[0]); err != nil {
 		return RouteSpec{}, err
 	}
 	if r.RemoteHost, err = parseHost(fields[1]); err != nil {
 		return RouteSpec{}, err
 	}
-	if r.RemotePort, err = parsePort("remote port", fields[2]); err != nil {
+	if r.RemotePort, r.RemotePortEnd, err = parsePortRange("remote port", fields[2]); err != nil {
 		return RouteSpec{}, err
 	}
 	seen := map[string]bool{}
@@ -88,30 +91,32 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 	if err := r.checkBackends(); err != nil {
 		return RouteSpec{}, err
 	}
+	if err := r.checkRanges(); err != nil {
+		return RouteSpec{}, err
+	}
 	return r, nil
 }
 
-// parseLocal parses the local side: PORT (or :PORT), IPV4:PORT or
-// [IPV6]:PORT.
-func parseLocal(s string) (bind string, port int, err error) {
+// parseLocal parses the local side: PORT or FIRST-LAST, as they are or
+// after ":" (every interface), IPV4: or [IPV6]:; last is 0 for one port.
+func parseLocal(s string) (bind string, first, last int, err error) {
 	if !strings.Contains(s, ":") {
-		port, err = parsePort("local port", s)
-		return "", port, err
+		first, last, err = parsePortRange("local port", s)
+		return "", first, last, err
 	}
 	host, p, err := net.SplitHostPort(s)
 	if err != nil {
-		return "", 0, fmt.Errorf("invalid local address %q (want PORT, ADDR:PORT or [IPV6]:PORT)", s)
+		return "", 0, 0, fmt.Errorf("invalid local address %q (want PORT, ADDR:PORT or [IPV6]:PORT)", s)
 	}
-	if host == "" {
-		port, err = parsePort("local port", p) // ":PORT": every interface
-		return "", port, err
+	if host != "" {
+		addr, err := netip.ParseAddr(host)
+		if err != nil || addr.Zone() != "" {
+			return "", 0, 0, fmt.Errorf("invalid local address %q: %q is not an IP address", s, host)
+		}
+		bind = addr.String()
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || addr.Zone() != "" {
-		return "", 0, fmt.Errorf("invalid local address %q: %q is not an IP address", s, host)
-	}
-	port, err = parsePort("local port", p)
-	return addr.String(), port, err
+	first, last, err = parsePortRange("local port", p)
+	return bind, first, last, err
 }
 
 // setOption sets one OPTION=VALUE.
@@ -199,12 +204,20 @@ func mustPrefixes(s string) []netip.Prefix {
 	return p
 }
 
-// Local returns the local side in text form: PORT or ADDR:PORT.
+// Local returns the local side in text form: PORT or ADDR:PORT (the port
+// may be a range, FIRST-LAST).
 func (r RouteSpec) Local() string {
+	ports := portRange(r.LocalPort, r.LocalPortEnd)
 	if r.BindAddr == "" {
-		return strconv.Itoa(r.LocalPort)
+		return ports
 	}
-	return net.JoinHostPort(r.BindAddr, strconv.Itoa(r.LocalPort))
+	return net.JoinHostPort(r.BindAddr, ports)
+}
+
+// listen is the local side as the status and the metrics name it: with
+// the address, ":155" for every interface.
+func (r RouteSpec) listen() string {
+	return net.JoinHostPort(r.BindAddr, portRange(r.LocalPort, r.LocalPortEnd))
 }
 
 // Options returns the options in text form, in a fixed order.
@@ -245,13 +258,15 @@ func (r RouteSpec) String() string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
-	return strings.Join(append([]string{r.Local(), host, strconv.Itoa(r.RemotePort)}, r.Options()...), " ")
+	return strings.Join(append([]string{r.Local(), host, portRange(r.RemotePort, r.RemotePortEnd)}, r.Options()...), " ")
 }
 
 // Route returns the relay route for the spec.
 func (r RouteSpec) Route() Route {
 	return Route{
 		ListenAddr:     net.JoinHostPort(r.BindAddr, strconv.Itoa(r.LocalPort)),
+		Ports:          r.ports(),
+		RemoteRange:    r.RemotePortEnd != 0,
 		RemoteHost:     r.RemoteHost,
 		RemotePort:     r.RemotePort,
 		ConnectTimeout: r.Connect,

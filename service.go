@@ -37,6 +37,8 @@ type service struct {
 	// resolve yet, a port that is taken), and why: they are tried again
 	// every retryEvery until they start or the configuration drops them.
 	waiting    map[string]waitingRoute
+	partial    map[string]*ListenError // running ranges that miss some ports, retried likewise
+	nextID     int                     // the relay's number for the next new local side
 	retryEvery time.Duration
 	stopRetry  func()
 	config     *Config // the configuration applied last
@@ -88,7 +90,8 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service
 		return nil, errNoRoutes
 	}
 	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int),
-		waiting: make(map[string]waitingRoute), retryEvery: retryEvery, started: time.Now(), config: cfg}
+		waiting: make(map[string]waitingRoute), partial: make(map[string]*ListenError), retryEvery: retryEvery,
+		started: time.Now(), config: cfg}
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
@@ -126,6 +129,9 @@ func (s *service) publish() {
 	for local, w := range s.waiting {
 		v.why[local] = w.why
 	}
+	for local, p := range s.partial {
+		v.why[local] = "not on " + p.Ports()
+	}
 	s.view.Store(v)
 }
 
@@ -151,9 +157,10 @@ func (s *service) startRetries() {
 			for local, w := range s.waiting {
 				if s.startRoute(w.spec, true) == "" {
 					delete(s.waiting, local)
-					s.publish()
 				}
 			}
+			s.retryPorts()
+			s.publish()
 			s.mu.Unlock()
 		}
 	}()
@@ -278,20 +285,50 @@ func (s *service) startRoute(r RouteSpec, quiet bool) (why string) {
 	remote := rt.describe()
 	id, ok := s.ids[r.Local()]
 	if !ok {
-		id = len(s.ids)
+		id = s.nextID
+		s.nextID++
 		s.ids[r.Local()] = id
 	}
-	if err := s.relay.Start(id, rt); err != nil {
-		if isResourceError(err) {
-			log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
-			return err.Error()
-		}
-		log.Error(eventRoute, fmt.Sprintf(msgNotBound, r.LocalPort, remote, bindReason(err)))
+	err := s.relay.Start(id, rt)
+	var partial *ListenError
+	switch {
+	case errors.As(err, &partial) && s.relay.Addr(id) != nil:
+		// A range that runs on some of its ports: the others are named,
+		// and tried again with the route's retries.
+		s.partial[r.Local()] = partial
+		log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), remote))
+	case errors.As(err, &partial):
+		log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), remote))
+		return "could not listen on " + partial.Ports()
+	case err != nil && isResourceError(err):
+		log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
+		return err.Error()
+	case err != nil:
+		log.Error(eventRoute, fmt.Sprintf(msgNotBound, portWord(r.LocalPort, r.LocalPortEnd), remote, bindReason(err)))
 		return bindReason(err)
 	}
 	s.routes[r.Local()] = r
-	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.LocalPort, remote))
+	s.log.Info(eventRoute, fmt.Sprintf(msgReady, portWord(r.LocalPort, r.LocalPortEnd), remote))
 	return ""
+}
+
+// retryPorts tries again the ports of running ranges that could not be
+// listened on; a range that listens on all its ports at last is reported.
+func (s *service) retryPorts() {
+	for local, partial := range s.partial {
+		r := s.routes[local]
+		rt, why := s.resolvedRoute(r, errorsDropped{s.log})
+		if why != "" {
+			continue
+		}
+		_, err := s.relay.Update(s.ids[local], rt)
+		if errors.As(err, &partial) {
+			s.partial[local] = partial
+			continue
+		}
+		delete(s.partial, local)
+		s.log.Info(eventRoute, fmt.Sprintf(msgReady, portWord(r.LocalPort, r.LocalPortEnd), rt.describe()))
+	}
 }
 
 // resolvedRoute returns the relay route for r, with the service's data
@@ -312,18 +349,6 @@ func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why stri
 		rt.DataLogDir = s.logDir
 	}
 	return rt, ""
-}
-
-// bindReason is the short reason a listen failed, for the event text.
-func bindReason(err error) string {
-	if isAddrInUse(err) {
-		return "address already in use"
-	}
-	var se *os.SyscallError
-	if errors.As(err, &se) {
-		return se.Err.Error()
-	}
-	return err.Error()
 }
 
 // isResourceError reports whether err is the system running out of
@@ -352,18 +377,20 @@ func (s *service) apply(cfg *Config) {
 	for _, r := range cfg.Routes {
 		want[r.Local()] = r
 	}
+	s.matchRanges(cfg, want)
 	var stopped, started, changed, failed []string
 	for local, old := range s.routes {
 		r, ok := want[local]
 		if ok && r == old && !settingsChanged {
 			continue
 		}
-		if ok && !settingsChanged && s.updateRoute(r) {
+		if ok && !settingsChanged && s.updateRoute(local, r) {
 			changed = append(changed, r.String())
 			continue
 		}
 		s.relay.Retire(s.ids[local])
 		delete(s.routes, local)
+		delete(s.partial, local)
 		if !ok {
 			stopped = append(stopped, old.String())
 		}
@@ -403,16 +430,52 @@ func (s *service) apply(cfg *Config) {
 	s.log.Info(eventService, fmt.Sprintf(msgReloaded, summary))
 }
 
-// updateRoute gives a running route its changed options without closing
-// its listener (Relay.Update): open connections and the backends it keeps
-// are not touched. It reports false when the route must restart instead.
-func (s *service) updateRoute(r RouteSpec) bool {
+// matchRanges pairs a running range with a route of cfg whose local side
+// differs but that shares ports with it on the same address (a range grown
+// or shrunk): the running route is filed under the new local side, so that
+// apply changes it in place and only the ports that changed start or stop.
+func (s *service) matchRanges(cfg *Config, want map[string]RouteSpec) {
+	for _, r := range cfg.Routes {
+		if _, ok := s.routes[r.Local()]; ok {
+			continue
+		}
+		for local, old := range s.routes {
+			if _, kept := want[local]; kept || old.BindAddr != r.BindAddr || !old.overlaps(r) {
+				continue
+			}
+			s.routes[r.Local()], s.ids[r.Local()] = old, s.ids[local]
+			if p, ok := s.partial[local]; ok {
+				s.partial[r.Local()] = p
+			}
+			delete(s.routes, local)
+			delete(s.ids, local)
+			delete(s.partial, local)
+			break
+		}
+	}
+}
+
+// updateRoute gives the route running under local its changed options r
+// without closing its listening sockets (Relay.Update): open connections
+// and the backends it keeps are not touched; a range opens and closes only
+// the ports that changed. It reports false when the route must restart.
+func (s *service) updateRoute(local string, r RouteSpec) bool {
 	rt, why := s.resolvedRoute(r, s.log)
-	if why != "" || !s.relay.Update(s.ids[r.Local()], rt) {
+	if why != "" {
 		return false
 	}
-	s.routes[r.Local()] = r
-	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.LocalPort, rt.describe()))
+	ok, err := s.relay.Update(s.ids[local], rt)
+	if !ok {
+		return false
+	}
+	s.routes[local] = r
+	delete(s.partial, local)
+	var partial *ListenError
+	if errors.As(err, &partial) {
+		s.partial[local] = partial
+		s.log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), rt.describe()))
+	}
+	s.log.Info(eventRoute, fmt.Sprintf(msgReady, portWord(r.LocalPort, r.LocalPortEnd), rt.describe()))
 	return true
 }
 

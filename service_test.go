@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -617,4 +618,64 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.String()
+}
+
+// TestServiceRanges: a range whose port is taken runs on the others, names
+// the port (event 101) and shows it in the status; the port is tried again;
+// a reload that grows the range opens only the new ports and keeps a
+// connection on an old one.
+func TestServiceRanges(t *testing.T) {
+	echoLn := echoServer(t)
+	var first int
+	var taken net.Listener
+	for attempt := 0; ; attempt++ {
+		first = 20000 + rand.IntN(10000)
+		var err error
+		if taken, err = net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(first+2)); err == nil {
+			break
+		}
+		if attempt == 10 {
+			t.Fatal(err)
+		}
+	}
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	write := func(last int) {
+		text := fmt.Sprintf("logdir %s\nroute 127.0.0.1:%d-%d 127.0.0.1 %d\n", filepath.Join(dir, "logs"), first, last, portOf(echoLn.Addr()))
+		if err := writeFileAtomic(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(first + 4)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[101] Error: The Relay TCP Service couldn't bound port %d (address already in use) to relay to 127.0.0.1:%d", first+2, portOf(echoLn.Addr())))
+	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[101] Information: The Relay TCP Service is ready to get data from local ports %d-%d and relay to", first, first+4))
+	roundTrip(t, "127.0.0.1:"+strconv.Itoa(first+4), "last port")
+	st := startProc(t, dir, "status", "-config", conf)
+	st.wait(t, 20*time.Second)
+	if want := fmt.Sprintf("Route 0 : From local address 127.0.0.1 ports %d-%d to IP 127.0.0.1 port %d : listening (not on port %d (address already in use)), 0 open, 1 total",
+		first, first+4, portOf(echoLn.Addr()), first+2); !strings.Contains(st.output(), want) {
+		t.Errorf("status lacks %q:\n%s", want, st.output())
+	}
+	held := dialTCP(t, "127.0.0.1:"+strconv.Itoa(first))
+	defer held.Close()
+	if !echoes(held) {
+		t.Fatal("no echo")
+	}
+	taken.Close()
+	write(first + 6)
+	p.waitStderr(t, "changed in place")
+	for _, off := range []int{2, 5, 6} {
+		port := "127.0.0.1:" + strconv.Itoa(first+off)
+		if !eventually(5*time.Second, func() bool { return relays(port) }) {
+			t.Errorf("port %s does not relay after the reload", port)
+		}
+	}
+	if !echoes(held) {
+		t.Error("the connection on a port the reload kept was broken")
+	}
+	held.Close()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 20*time.Second)
 }

@@ -90,7 +90,7 @@ func (r *Relay) Status() map[int]RouteStatus {
 	for id, st := range r.stats {
 		rs := RouteStatus{counters: st.sum()}
 		if l, ok := r.routes[id]; ok {
-			rs.Listening, rs.Addr = true, l.addr.String()
+			rs.Listening, rs.Addr = true, l.firstAddr().String()
 			rs.Backends = l.cfg.Load().pool.status()
 		}
 		out[id] = rs

@@ -31,7 +31,7 @@ type RouteReport struct {
 	Listen         string          `json:"listen"` // the local side: ":155", "127.0.0.1:155"
 	Config         string          `json:"config"` // the route's text form
 	Listening      bool            `json:"listening"`
-	Error          string          `json:"error,omitempty"` // why it is not listening
+	Error          string          `json:"error,omitempty"` // why it is not listening, or on which ports of its range not
 	Open           int64           `json:"open"`
 	Total          int64           `json:"total"`
 	Refused        int64           `json:"refused"`
@@ -59,11 +59,13 @@ type BackendReport struct {
 // routeReport builds the report of route n (spec) from the relay's numbers
 // (rs; zero when the route does not run, then why says why).
 func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport {
-	r := RouteReport{Route: n, Listen: spec.Route().ListenAddr, Config: spec.String(), Listening: rs.Listening,
+	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Listening: rs.Listening,
 		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap + rs.RefusedProxy, RefusedACL: rs.RefusedACL,
 		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
 	if !rs.Listening {
 		r.Error = cmp(why, "not started")
+	} else {
+		r.Error = why // a range missing some ports: "not on port 8005 (...)"
 	}
 	for _, b := range rs.Backends {
 		br := BackendReport{Backend: b.Addr, Role: "primary", State: "up", Disabled: b.Disabled, Since: b.Since,
@@ -116,8 +118,12 @@ func (r RouteReport) line() string {
 	if !r.Listening {
 		return head + " : not listening: " + r.Error
 	}
-	return fmt.Sprintf("%s : listening, %d open, %d total, %d refused, %d failed, sent %s, received %s",
-		head, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived))
+	listening := "listening"
+	if r.Error != "" {
+		listening += " (" + r.Error + ")"
+	}
+	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s",
+		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived))
 }
 
 // line is the backend's status line, under its route's.
