@@ -217,6 +217,24 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
+# Memory of a 10,000-port range (ports 20000-29999) against a one-port
+# route, both fresh and idle.
+range_rss() {
+	local one many
+	"$tmp/relaytcp" -q 19170 127.0.0.1 $P_ECHO >/dev/null &
+	one=$!
+	"$tmp/relaytcp" -q 20000-29999 127.0.0.1 $P_ECHO >"$tmp/range.out" 2>&1 &
+	many=$!
+	wait_port 19170
+	for i in $(seq 200); do grep -q "Ready to relay" "$tmp/range.out" && break; sleep 0.1; done
+	sleep 1
+	RANGE_ONE=$(awk '/^VmRSS:/{print $2}' /proc/$one/status)
+	RANGE_MANY=$(awk '/^VmRSS:/{print $2}' /proc/$many/status)
+	kill $one $many 2>/dev/null || true
+	wait $one $many 2>/dev/null || true
+}
+range_rss
+
 median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END{if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 m() { echo "${R[$1,$2]:-}" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f×", a/b }'; }
@@ -242,4 +260,6 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; e
 	done
 	t="relaytcp 3 backends"
 	echo "| $t | | | | $(m "$t" connps) ($(ratio "$(m "$t" connps)" "$(m relaytcp connps)") relaytcp) | $(m "$t" p99) | |"
+	echo
+	echo "A 10,000-port range (20000-29999): RSS $((RANGE_MANY / 1024)) MiB against $((RANGE_ONE / 1024)) MiB for one port, $(awk -v a="$RANGE_MANY" -v b="$RANGE_ONE" 'BEGIN{printf "%.2f", (a-b)/9999}') KiB per port."
 } | tee "$OUT"
