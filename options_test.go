@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -280,4 +281,34 @@ func TestSamePortTwoAddresses(t *testing.T) {
 	if string(got) != "two!" {
 		t.Fatalf("127.0.0.2 route answered %q; want %q", got, "two!")
 	}
+}
+
+// TestAllowOnDualStackListener: a route on every interface sees an IPv4
+// client as an IPv4-mapped IPv6 address; allow= and deny= match it by its
+// IPv4 address, in both relays.
+func TestAllowOnDualStackListener(t *testing.T) {
+	ln := newLocalListener(t)
+	serveEach(ln, echo)
+	backendModes(t, func(t *testing.T, mode string) {
+		for _, opt := range []string{"allow=127.0.0.1", "deny=127.0.0.2"} {
+			spec, err := ParseRouteSpec(fmt.Sprintf("1 127.0.0.1 %d %s", portOf(ln.Addr()), opt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rt := spec.Route()
+			rt.ListenAddr = ":0"
+			if mode == "data-logged" {
+				rt.DataLogDir = tempDir(t)
+			}
+			r := &Relay{}
+			if err := r.Start(0, rt); err != nil {
+				t.Fatal(err)
+			}
+			addr := "127.0.0.1:" + strconv.Itoa(portOf(r.Addr(0)))
+			if !relays(addr) {
+				t.Errorf("%s on every interface refuses 127.0.0.1", opt)
+			}
+			r.Shutdown(context.Background())
+		}
+	})
 }

@@ -303,7 +303,8 @@ func TestCommandLineProxyFlags(t *testing.T) {
 	c.CloseWrite()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	if got, err := io.ReadAll(c); err != nil || string(got) != "ping" {
-		t.Fatalf("echo %q, %v", got, err)
+		time.Sleep(200 * time.Millisecond)
+		t.Fatalf("echo %q, %v\n%s", got, err, p.output())
 	}
 	c.Close()
 	if err := p.waitLine(time.Now().Format("2006/01/02")+" ", 5*time.Second); err != nil || !eventually(5*time.Second, func() bool {

@@ -101,6 +101,7 @@ func (c *routeConfig) remoteOffset(port int) int {
 // With AcceptProxy this is the connecting proxy: allow= lists the trusted
 // proxies, and the client its header names must pass denies too.
 func (rt Route) admits(client netip.Addr) string {
+	client = client.Unmap()
 	if why := rt.denies(client); why != "" {
 		return why
 	}
