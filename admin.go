@@ -213,7 +213,7 @@ func (a *adminMenu) deleteRoute(cfg *Config) error {
 	// it delete another route.
 	shown := cfg.Routes[n]
 	err = editConfig(a.m, func(now *Config) error {
-		i := now.routeOn(shown.BindAddr, shown.LocalPort, shown.LocalPortEnd)
+		i := now.routeOn(shown.BindAddr, shown.LocalPort, shown.LocalPortEnd, shown.Proto)
 		if i < 0 || now.Routes[i] != shown {
 			return refuse(fmt.Errorf("route %d was changed or deleted meanwhile", n))
 		}

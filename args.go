@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-metrics ADDR:PORT]"
+const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-metrics ADDR:PORT]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -42,6 +42,8 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -rise N, -fall N  checks in a row that mark a backend up (default 2) or down (default 3)
   -proxy v1|v2      send each backend a PROXY protocol header naming the client
   -acceptproxy      every client starts with a PROXY header (from a trusted proxy: use -allow)
+  -udp              relay UDP datagrams instead of TCP connections (a session per client;
+                    -idle defaults to 60s, -maxconn to 10000 sessions)
   -metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9155)
 
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
@@ -62,6 +64,7 @@ type cliOptions struct {
 	dataLog        bool
 	quiet          bool
 	metricsAddr    string // -metrics: serve /metrics there
+	connectSet     bool   // -connect was given
 	drain          time.Duration
 	connectTimeout time.Duration
 	// limits holds -bind, -allow, -deny, -maxconn, -idle and the backend
@@ -88,6 +91,11 @@ func parseArgs(args []string) (cliOptions, error) {
 			opts.dataLog = true
 		case "q":
 			opts.quiet = true
+		case "udp":
+			if hasValue {
+				return opts, fmt.Errorf("option -udp takes no value: %s", arg)
+			}
+			opts.limits.Proto = "udp"
 		case "acceptproxy":
 			if hasValue {
 				return opts, fmt.Errorf("option -acceptproxy takes no value: %s", arg)
@@ -132,7 +140,7 @@ func parseArgs(args []string) (cliOptions, error) {
 			if name == "drain" {
 				opts.drain = d
 			} else {
-				opts.connectTimeout = d
+				opts.connectTimeout, opts.connectSet = d, true
 			}
 		default:
 			return opts, fmt.Errorf("unknown option %s", arg)
@@ -165,14 +173,20 @@ func parseArgs(args []string) (cliOptions, error) {
 	if err := opts.routeSpec().checkRanges(); err != nil {
 		return opts, err
 	}
+	if err := opts.routeSpec().checkUDP(); err != nil {
+		return opts, err
+	}
 	return opts, nil
 }
 
 // routeSpec returns the route the command line describes.
 func (o cliOptions) routeSpec() RouteSpec {
 	r := o.limits
-	r.LocalPort, r.RemoteHost, r.RemotePort, r.Connect = o.listenPort, o.remoteHost, o.remotePort, o.connectTimeout
+	r.LocalPort, r.RemoteHost, r.RemotePort = o.listenPort, o.remoteHost, o.remotePort
 	r.LocalPortEnd, r.RemotePortEnd = o.listenPortEnd, o.remotePortEnd
+	if r.Proto != "udp" || o.connectSet {
+		r.Connect = o.connectTimeout
+	}
 	return r
 }
 

@@ -16,7 +16,7 @@ func TestParseArgsAccepts(t *testing.T) {
 		{[]string{"-d", "1001", "mail.example.com", "25", "-q"},
 			cliOptions{listenPort: 1001, remoteHost: "mail.example.com", remotePort: 25, dataLog: true, quiet: true, drain: DefaultDrainTimeout, connectTimeout: DefaultConnectTimeout}},
 		{[]string{"1001", "-drain", "2s", "[::1]", "--connect=500ms", "25"},
-			cliOptions{listenPort: 1001, remoteHost: "::1", remotePort: 25, drain: 2 * time.Second, connectTimeout: 500 * time.Millisecond}},
+			cliOptions{listenPort: 1001, remoteHost: "::1", remotePort: 25, drain: 2 * time.Second, connectTimeout: 500 * time.Millisecond, connectSet: true}},
 		{[]string{"65535", "::1", "1", "-drain=0s"},
 			cliOptions{listenPort: 65535, remoteHost: "::1", remotePort: 1, connectTimeout: DefaultConnectTimeout}},
 		{[]string{"80", "under_score.example.", "8080"},

@@ -294,9 +294,9 @@ func configOption(args []string) (path string, rest []string, err error) {
 //
 //	Route 0 : From local port 80 to IP web1 port 8080, also web2:8080, backup web9:8080 (leastconn, check 2s)
 func routeLine(n int, r RouteSpec) string {
-	from := "local " + portWord(r.LocalPort, r.LocalPortEnd)
+	from := "local " + r.localPorts()
 	if r.BindAddr != "" {
-		from = fmt.Sprintf("local address %s %s", r.BindAddr, portWord(r.LocalPort, r.LocalPortEnd))
+		from = fmt.Sprintf("local address %s %s", r.BindAddr, r.localPorts())
 	}
 	more, settings := r.backendSummary()
 	line := fmt.Sprintf("Route %d : From %s to IP %s %s%s", n, from, r.RemoteHost, portWord(r.RemotePort, r.RemotePortEnd), more)

@@ -50,13 +50,13 @@ func (c *Config) conflict(r RouteSpec, n int) error {
 		}
 		switch {
 		case old.BindAddr == r.BindAddr && old.LocalPort == r.LocalPort && old.LocalPortEnd == r.LocalPortEnd:
-			return fmt.Errorf("local port %s is already used by route %d", r.Local(), i)
+			return fmt.Errorf("local port %s is already used by route %d", r.key(), i)
 		case r.LocalPortEnd != 0:
-			return fmt.Errorf("local port %d of %s is already used by route %d (%s)", r.firstShared(old), r.Local(), i, old.Local())
+			return fmt.Errorf("local port %d of %s is already used by route %d (%s)", r.firstShared(old), r.key(), i, old.key())
 		case old.LocalPortEnd != 0:
-			return fmt.Errorf("local port %s is already used by route %d (%s)", r.Local(), i, old.Local())
+			return fmt.Errorf("local port %s is already used by route %d (%s)", r.key(), i, old.key())
 		}
-		return fmt.Errorf("local port %s overlaps route %d on %s", r.Local(), i, old.Local())
+		return fmt.Errorf("local port %s overlaps route %d on %s", r.key(), i, old.key())
 	}
 	return nil
 }
@@ -110,27 +110,47 @@ func (c *Config) findRoute(s string) (int, error) {
 	if !strings.Contains(s, ":") {
 		return parseRouteNumber(s, len(c.Routes))
 	}
-	bind, first, last, err := parseLocal(s)
+	local, proto, hasProto := strings.Cut(s, "/")
+	if hasProto && proto != "tcp" && proto != "udp" {
+		return 0, fmt.Errorf("invalid local side %q: the protocol after / is tcp or udp", s)
+	}
+	bind, first, last, err := parseLocal(local)
 	if err != nil {
 		return 0, err
 	}
-	if i := c.routeOn(bind, first, last); i >= 0 {
+	if !hasProto {
+		// Without /udp or /tcp: the route there, if only one protocol has one.
+		tcp, udp := c.routeOn(bind, first, last, ""), c.routeOn(bind, first, last, "udp")
+		switch {
+		case tcp >= 0 && udp >= 0:
+			return 0, fmt.Errorf("routes %d and %d listen on %s, TCP and UDP: say %s/tcp or %s/udp", tcp, udp, s, s, s)
+		case tcp >= 0:
+			return tcp, nil
+		case udp >= 0:
+			return udp, nil
+		}
+		return 0, fmt.Errorf("no route listens on %s", s)
+	}
+	if proto == "tcp" {
+		proto = ""
+	}
+	if i := c.routeOn(bind, first, last, proto); i >= 0 {
 		return i, nil
 	}
 	return 0, fmt.Errorf("no route listens on %s", s)
 }
 
-// routeOn returns the number of the route whose local side is bind and
-// the ports first-last (last 0: one port, which may also be a port of a
-// range), or -1.
-func (c *Config) routeOn(bind string, first, last int) int {
+// routeOn returns the number of the route of protocol proto ("" for
+// TCP) whose local side is bind and the ports first-last (last 0: one
+// port, which may also be a port of a range), or -1.
+func (c *Config) routeOn(bind string, first, last int, proto string) int {
 	for i, r := range c.Routes {
-		if r.BindAddr == bind && r.LocalPort == first && r.LocalPortEnd == last {
+		if r.BindAddr == bind && r.LocalPort == first && r.LocalPortEnd == last && r.Proto == proto {
 			return i
 		}
 	}
 	for i, r := range c.Routes {
-		if r.BindAddr == bind && last == 0 && r.hasPort(first) {
+		if r.BindAddr == bind && last == 0 && r.hasPort(first) && r.Proto == proto {
 			return i
 		}
 	}

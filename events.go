@@ -38,6 +38,14 @@ const (
 	// open connections finish. BackendEnabled: put back.
 	BackendDisabled
 	BackendEnabled
+	// SessionOpened: a UDP client's first datagram opened its session to
+	// Remote. SessionClosed: the session ended (Err: idle, evicted, relay
+	// stopped), with its datagrams and bytes each way.
+	SessionOpened
+	SessionClosed
+	// SessionsEvicting: a UDP route has Failures (its cap) sessions and
+	// ends the least recently used for new clients; once per incident.
+	SessionsEvicting
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -50,10 +58,12 @@ type Event struct {
 	Sent     int64  // bytes relayed from the client to the remote side
 	Received int64  // bytes relayed from the remote side to the client
 	Duration time.Duration
-	Failures int    // AcceptRecovered: how many accepts failed in the incident
-	Checks   int    // BackendDown, BackendUp: the checks in a row that decided it
-	DataLog  string // ConnOpened: the data log file, if any
-	Err      error  // why it failed or closed
+	Failures int // AcceptRecovered: how many accepts failed in the incident
+	Checks   int // BackendDown, BackendUp: the checks in a row that decided it
+	// SessionClosed: the datagrams relayed each way.
+	SentDatagrams, ReceivedDatagrams int64
+	DataLog                          string // ConnOpened: the data log file, if any
+	Err                              error  // why it failed or closed
 }
 
 // logTimeLayout is the manual's connection-log time stamp: 2000/08/20 00:18:35.
@@ -92,6 +102,14 @@ func (e Event) Message() string {
 		return fmt.Sprintf("Backend %s of route %d is disabled: it gets no new connections; %s finish", e.Remote, e.Route, plural(e.Checks, "open connection"))
 	case BackendEnabled:
 		return fmt.Sprintf("Backend %s of route %d is enabled", e.Remote, e.Route)
+	case SessionOpened:
+		return fmt.Sprintf("Session from %s to %s/udp", e.Client, e.Remote)
+	case SessionClosed:
+		return fmt.Sprintf("Closed session %s to %s/udp sent %s %d bytes received %s %d bytes in %s (%v)",
+			e.Client, e.Remote, plural(int(e.SentDatagrams), "datagram"), e.Sent, plural(int(e.ReceivedDatagrams), "datagram"), e.Received,
+			e.Duration.Round(time.Millisecond), e.Err)
+	case SessionsEvicting:
+		return fmt.Sprintf("Route %d has its maximum of %d UDP sessions: the least recently used ones end for new clients", e.Route, e.Failures)
 	case DataLogFailed:
 		return fmt.Sprintf("DataLogError %s to %s: %v", e.Client, e.Remote, e.Err)
 	}

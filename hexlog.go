@@ -28,8 +28,16 @@ const hexBytesPerLine = 16
 
 // appendPacket appends one packet's data-log text to dst and returns it.
 func appendPacket(dst []byte, t time.Time, from, to string, p []byte) []byte {
+	return appendChunk(dst, t, "Packet", from, to, p)
+}
+
+// appendChunk appends one chunk's data-log text to dst under a header
+// word: "Packet" for a TCP chunk, "Datagram" for a UDP datagram.
+func appendChunk(dst []byte, t time.Time, word, from, to string, p []byte) []byte {
 	dst = t.AppendFormat(dst, "15:04:05")
-	dst = append(dst, " Packet from "...)
+	dst = append(dst, ' ')
+	dst = append(dst, word...)
+	dst = append(dst, " from "...)
 	dst = append(dst, from...)
 	dst = append(dst, " to "...)
 	dst = append(dst, to...)
@@ -96,6 +104,7 @@ type dataLog struct {
 // Formatting happens outside the file's lock, in the direction's own buffer.
 type dataLogDirection struct {
 	log      *dataLog
+	word     string // the header's word: "Packet", or "Datagram" (UDP)
 	from, to string
 	buf      []byte
 }
@@ -106,14 +115,24 @@ func (d *dataLog) direction(from, to string) *dataLogDirection {
 	if d == nil {
 		return nil
 	}
-	return &dataLogDirection{log: d, from: from, to: to}
+	return &dataLogDirection{log: d, word: "Packet", from: from, to: to}
+}
+
+// datagrams returns the logger for the datagrams of one direction of a
+// UDP session; nil on a nil dataLog.
+func (d *dataLog) datagrams(from, to string) *dataLogDirection {
+	dd := d.direction(from, to)
+	if dd != nil {
+		dd.word = "Datagram"
+	}
+	return dd
 }
 
 // packet logs one chunk of relayed bytes. The file is written at once, so
 // the log can be followed while the connection runs. After a write error the
 // connection is no longer logged; the relay itself goes on.
 func (dd *dataLogDirection) packet(p []byte) {
-	dd.buf = appendPacket(dd.buf[:0], time.Now(), dd.from, dd.to, p)
+	dd.buf = appendChunk(dd.buf[:0], time.Now(), dd.word, dd.from, dd.to, p)
 	d := dd.log
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -114,7 +114,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	defer out.Close()
 	relay := &Relay{Events: func(e Event) {
 		switch e.Kind {
-		case ConnOpened, ConnClosed:
+		case ConnOpened, ConnClosed, SessionOpened, SessionClosed:
 			if !opts.quiet {
 				out.Print(e.String())
 			}
@@ -138,7 +138,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 		return exitBind
 	} else if err != nil {
 		out.Close()
-		fmt.Fprintf(stderr, "Not bound to port %d ! (%s)\n", opts.listenPort, bindReason(err))
+		fmt.Fprintf(stderr, "Not bound to %s ! (%s)\n", spec.localPorts(), bindReason(err))
 		return exitBind
 	}
 
@@ -167,8 +167,8 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	restore, isTerminal := watchEscape(stdin, func() { stop <- struct{}{} })
 	defer restore()
 
-	out.Print("Listening on " + portWord(opts.listenPort, opts.listenPortEnd))
-	ready := "Ready to relay data to " + route.describe()
+	out.Print("Listening on " + spec.localPorts())
+	ready := "Ready to relay data to " + route.describe() + spec.protoSuffix()
 	if _, settings := spec.backendSummary(); settings != "" {
 		ready += " (" + settings + ")"
 	}

@@ -84,9 +84,12 @@ func (r RouteSpec) lastPort() int { return r.LocalPort + r.ports() - 1 }
 // hasPort reports whether the route listens on port.
 func (r RouteSpec) hasPort(port int) bool { return port >= r.LocalPort && port <= r.lastPort() }
 
-// overlaps reports whether two routes listen on a port in common on a
-// common address (a route on every interface has them all).
+// overlaps reports whether two routes of one protocol listen on a port in
+// common on a common address (a route on every interface has them all).
 func (r RouteSpec) overlaps(o RouteSpec) bool {
+	if r.Proto != o.Proto {
+		return false // a TCP and a UDP route may share a port
+	}
 	sameAddr := r.BindAddr == "" || o.BindAddr == "" || r.BindAddr == o.BindAddr
 	return sameAddr && r.LocalPort <= o.lastPort() && o.LocalPort <= r.lastPort()
 }

@@ -133,13 +133,14 @@ func TestRangeRelaysEachPortToItsPort(t *testing.T) {
 		var remoteFirst int
 		var servers map[int]*testBackend
 		for attempt := 0; ; attempt++ {
-			remoteFirst = 40000 + rand.IntN(15000)
+			remoteFirst = 10000 + rand.IntN(8000) // below the ephemeral ports, and the local ranges
 			servers = map[int]*testBackend{}
 			ok := true
+			var lastErr error
 			for _, off := range []int{0, n / 2, n - 1} {
 				ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(remoteFirst+off))
 				if err != nil {
-					ok = false
+					ok, lastErr = false, err
 					break
 				}
 				b := &testBackend{t: t, name: "R" + strconv.Itoa(off), port: remoteFirst + off, conns: map[net.Conn]bool{}}
@@ -151,7 +152,7 @@ func TestRangeRelaysEachPortToItsPort(t *testing.T) {
 				break
 			}
 			if attempt == 10 {
-				t.Fatal("no free remote ports")
+				t.Fatalf("no free remote ports: %v", lastErr)
 			}
 		}
 		r, first, rec := freeRange(t, mode, n, fmt.Sprintf("127.0.0.1 %d-%d", remoteFirst, remoteFirst+n-1))

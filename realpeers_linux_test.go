@@ -1,11 +1,12 @@
 package main
 
-// The PROXY protocol against real peers from Debian: nginx reading the
-// header relaytcp sends, and HAProxy sending one to relaytcp.
-// scripts/test.sh installs both; without them these tests skip.
+// Real peers from Debian: nginx reading the PROXY header relaytcp sends,
+// HAProxy sending one to relaytcp, dnsmasq answering dig through UDP and
+// TCP routes. scripts/test.sh installs them; without them these tests skip.
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -156,4 +157,41 @@ backend b
 			t.Errorf("relaytcp did not log HAProxy's client %s: %v", client, rec.events)
 		}
 	})
+}
+
+// TestDNSThroughUDPRoute: dnsmasq on 127.0.0.2:5353 behind a UDP route,
+// queried with dig through the relay, over UDP and, through a TCP route on
+// the same port, over TCP.
+func TestDNSThroughUDPRoute(t *testing.T) {
+	port := 5353
+	if c, err := net.ListenPacket("udp", "127.0.0.2:5353"); err != nil {
+		port = freePort(t) // 5353 is taken here (mDNS?): another port
+	} else {
+		c.Close()
+	}
+	startPeer(t, "dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--listen-address=127.0.0.2",
+		"--bind-interfaces", "--port="+strconv.Itoa(port), "--address=/relay.test/10.1.2.3", "--log-facility=-", "--pid-file=", "--user=root")
+	if _, err := exec.LookPath("dig"); err != nil {
+		t.Skip("dig is not installed (Debian's dnsutils; scripts/test.sh installs it)")
+	}
+	waitListening(t, "127.0.0.2:"+strconv.Itoa(port)) // dnsmasq answers TCP too
+	local := freePort(t)
+	r := &Relay{}
+	defer r.Shutdown(context.Background())
+	for id, proto := range []string{"udp", "tcp"} {
+		spec, _ := ParseRouteSpec(fmt.Sprintf("127.0.0.1:%d 127.0.0.2 %d proto=%s", local, port, proto))
+		if err := r.Start(id, spec.Route()); err != nil {
+			t.Fatalf("start the %s route: %v", proto, err)
+		}
+	}
+	for _, args := range [][]string{{}, {"+tcp"}} {
+		cmd := exec.Command("dig", append([]string{"@127.0.0.1", "-p", strconv.Itoa(local), "relay.test", "+short", "+time=3", "+tries=2"}, args...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "10.1.2.3" {
+			t.Errorf("dig %v through the relay: %v\n%s", args, err, out)
+		}
+	}
+	if st := r.Status(); st[0].Total != 1 || st[1].Total != 1 {
+		t.Errorf("status: UDP %+v, TCP %+v; want a session and a connection", st[0], st[1])
+	}
 }

@@ -36,6 +36,8 @@ type Route struct {
 	// every port goes to the backends' ports.
 	Ports       int
 	RemoteRange bool
+	// Proto is "udp" for a UDP route (udp.go), "" for TCP.
+	Proto string
 	// RemoteHost is the destination as a name or an IP literal. A name is
 	// resolved again for every connection, so DNS changes are followed.
 	RemoteHost string
@@ -163,6 +165,7 @@ type Relay struct {
 	mu       sync.Mutex
 	routes   map[int]*routeListener
 	retiring map[*routeListener]struct{} // stopped accepting, connections still running
+	udp      map[int]*udpRoute           // the UDP routes (udp.go)
 	stats    map[int]*routeStats         // by route number, from its first Start on
 	pools    map[int]*backendPool        // each route number's last backends, whose state a restart keeps
 	names    dataLogNamer
@@ -181,23 +184,20 @@ func (r *Relay) SetMaxConns(n int) { r.maxConns.Store(int64(n)) }
 func (r *Relay) Start(id int, rt Route) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.routes[id]; ok {
+	if _, ok := r.routes[id]; ok || r.udp[id] != nil {
 		return fmt.Errorf("route %d is already running", id)
+	}
+	if rt.Proto == "udp" {
+		return r.startUDP(id, rt)
 	}
 	host, ports, err := listenPorts(rt)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	if r.stats == nil {
-		r.stats, r.pools = make(map[int]*routeStats), make(map[int]*backendPool)
-	}
-	if r.stats[id] == nil {
-		r.stats[id] = &routeStats{}
-	}
 	l := &routeListener{
 		id:     id,
-		stats:  r.stats[id],
+		stats:  r.statsFor(id),
 		relay:  r,
 		socks:  make(map[int]*listenSock),
 		conns:  make(map[trackedConn]struct{}),
@@ -231,6 +231,18 @@ func (r *Relay) Start(id int, rt Route) error {
 	return nil
 }
 
+// statsFor returns the counters of route number id, made on first use.
+// r.mu is held.
+func (r *Relay) statsFor(id int) *routeStats {
+	if r.stats == nil {
+		r.stats, r.pools = make(map[int]*routeStats), make(map[int]*backendPool)
+	}
+	if r.stats[id] == nil {
+		r.stats[id] = &routeStats{}
+	}
+	return r.stats[id]
+}
+
 // newRouteConfig is the configuration of a route rt whose first port is
 // first, with its backends.
 func newRouteConfig(rt Route, pool *backendPool, first int) *routeConfig {
@@ -248,8 +260,11 @@ func newRouteConfig(rt Route, pool *backendPool, first int) *routeConfig {
 func (r *Relay) Update(id int, rt Route) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if u := r.udp[id]; u != nil {
+		return r.updateUDP(u, rt)
+	}
 	l, ok := r.routes[id]
-	if !ok {
+	if !ok || rt.Proto == "udp" {
 		return false, nil
 	}
 	old := l.cfg.Load()
@@ -300,6 +315,9 @@ func (r *Relay) Addr(id int) net.Addr {
 	if l, ok := r.routes[id]; ok {
 		return l.firstAddr()
 	}
+	if u := r.udp[id]; u != nil {
+		return u.firstAddr()
+	}
 	return nil
 }
 
@@ -311,6 +329,10 @@ func (r *Relay) Active() int {
 	for _, l := range r.routes {
 		n += l.active()
 	}
+	for _, u := range r.udp {
+		open, _, _ := u.status()
+		n += int(open)
+	}
 	return n
 }
 
@@ -321,9 +343,14 @@ func (r *Relay) Stop(ctx context.Context, id int) {
 	r.mu.Lock()
 	l, ok := r.routes[id]
 	delete(r.routes, id)
+	u := r.udp[id]
+	delete(r.udp, id)
 	r.mu.Unlock()
 	if ok {
 		l.stop(ctx)
+	}
+	if u != nil {
+		u.stop() // a UDP session cannot outlive its listening socket
 	}
 }
 
@@ -332,6 +359,12 @@ func (r *Relay) Stop(ctx context.Context, id int) {
 // and port are free again when Retire returns.
 func (r *Relay) Retire(id int) {
 	r.mu.Lock()
+	if u := r.udp[id]; u != nil {
+		delete(r.udp, id)
+		r.mu.Unlock()
+		u.stop() // its sessions' answers go out by its socket: they end too
+		return
+	}
 	l, ok := r.routes[id]
 	if !ok {
 		r.mu.Unlock()
@@ -360,8 +393,8 @@ func (r *Relay) Retire(id int) {
 // connections of retired routes too.
 func (r *Relay) Shutdown(ctx context.Context) {
 	r.mu.Lock()
-	routes, engines := r.routes, r.engines
-	r.routes, r.engines = nil, nil
+	routes, engines, udp := r.routes, r.engines, r.udp
+	r.routes, r.engines, r.udp = nil, nil, nil
 	retiring := make([]*routeListener, 0, len(r.retiring))
 	for l := range r.retiring {
 		retiring = append(retiring, l)
@@ -373,6 +406,13 @@ func (r *Relay) Shutdown(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			l.stop(ctx)
+		}()
+	}
+	for _, u := range udp {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u.stop()
 		}()
 	}
 	for _, l := range retiring {

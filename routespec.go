@@ -37,6 +37,9 @@ type RouteSpec struct {
 	Rise    int           // rise=: good checks that mark a backend up; 0 is defaultRise
 	Fall    int           // fall=: failed checks that mark it down; 0 is defaultFall
 
+	// Proto is "udp" for a UDP route (udp.go); "" is TCP.
+	Proto string
+
 	// The PROXY protocol (proxyproto.go).
 	Proxy       string // proxy=: send a header of this version (v1, v2) to the backend; "" none
 	AcceptProxy bool   // acceptproxy=1: every client starts with a header, which names the client
@@ -49,7 +52,7 @@ type RouteSpec struct {
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect"
+const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -94,6 +97,9 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 	if err := r.checkRanges(); err != nil {
 		return RouteSpec{}, err
 	}
+	if err := r.checkUDP(); err != nil {
+		return RouteSpec{}, err
+	}
 	return r, nil
 }
 
@@ -124,6 +130,14 @@ func (r *RouteSpec) setOption(key, value string) error {
 	switch key {
 	case "also", "backup", "balance", "check", "rise", "fall":
 		return r.setBackendOption(key, value)
+	case "proto":
+		switch value {
+		case "udp":
+			r.Proto = value
+		case "tcp":
+		default:
+			return fmt.Errorf("invalid proto=%s: want tcp or udp", value)
+		}
 	case "proxy":
 		if value != proxyV1 && value != proxyV2 {
 			return fmt.Errorf("invalid proxy=%s: want v1 or v2", value)
@@ -215,14 +229,36 @@ func (r RouteSpec) Local() string {
 }
 
 // listen is the local side as the status and the metrics name it: with
-// the address, ":155" for every interface.
+// the address, ":155" for every interface, and "/udp" for a UDP route.
 func (r RouteSpec) listen() string {
-	return net.JoinHostPort(r.BindAddr, portRange(r.LocalPort, r.LocalPortEnd))
+	return net.JoinHostPort(r.BindAddr, portRange(r.LocalPort, r.LocalPortEnd)) + r.protoSuffix()
+}
+
+// key identifies the route among the configuration's: its local side, and
+// its protocol (a TCP and a UDP route may share a port).
+func (r RouteSpec) key() string { return r.Local() + r.protoSuffix() }
+
+// localPorts names the route's local ports for messages: "port 155",
+// "ports 8000-8099", "port 53/udp".
+func (r RouteSpec) localPorts() string {
+	return portWord(r.LocalPort, r.LocalPortEnd) + r.protoSuffix()
+}
+
+// protoSuffix is "/udp" for a UDP route, "" for TCP.
+func (r RouteSpec) protoSuffix() string {
+	if r.Proto == "" {
+		return ""
+	}
+	return "/" + r.Proto
 }
 
 // Options returns the options in text form, in a fixed order.
 func (r RouteSpec) Options() []string {
-	return append(r.backendOptions(), r.limitOptions()...)
+	var opts []string
+	if r.Proto != "" {
+		opts = append(opts, "proto="+r.Proto)
+	}
+	return append(append(opts, r.backendOptions()...), r.limitOptions()...)
 }
 
 // limitOptions returns the options other than the backends' in text form.
@@ -274,6 +310,7 @@ func (r RouteSpec) Route() Route {
 		Deny:           mustPrefixes(r.Deny),
 		MaxConn:        r.MaxConn,
 		IdleTimeout:    r.Idle,
+		Proto:          r.Proto,
 		Proxy:          r.Proxy,
 		AcceptProxy:    r.AcceptProxy,
 		Also:           splitBackends(r.Also),

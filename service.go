@@ -97,7 +97,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
 		if why := s.startRoute(r, false); why != "" {
-			s.waiting[r.Local()] = waitingRoute{r, why}
+			s.waiting[r.key()] = waitingRoute{r, why}
 		}
 	}
 	s.publish()
@@ -122,7 +122,7 @@ func (s *service) publish() {
 		v.ids[local] = id
 	}
 	for n, r := range s.config.Routes {
-		if id, ok := s.ids[r.Local()]; ok {
+		if id, ok := s.ids[r.key()]; ok {
 			v.numbers[id] = n
 		}
 	}
@@ -283,11 +283,11 @@ func (s *service) startRoute(r RouteSpec, quiet bool) (why string) {
 		return bad
 	}
 	remote := rt.describe()
-	id, ok := s.ids[r.Local()]
+	id, ok := s.ids[r.key()]
 	if !ok {
 		id = s.nextID
 		s.nextID++
-		s.ids[r.Local()] = id
+		s.ids[r.key()] = id
 	}
 	err := s.relay.Start(id, rt)
 	var partial *ListenError
@@ -295,7 +295,7 @@ func (s *service) startRoute(r RouteSpec, quiet bool) (why string) {
 	case errors.As(err, &partial) && s.relay.Addr(id) != nil:
 		// A range that runs on some of its ports: the others are named,
 		// and tried again with the route's retries.
-		s.partial[r.Local()] = partial
+		s.partial[r.key()] = partial
 		log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), remote))
 	case errors.As(err, &partial):
 		log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), remote))
@@ -304,11 +304,11 @@ func (s *service) startRoute(r RouteSpec, quiet bool) (why string) {
 		log.Error(eventRoute, fmt.Sprintf(msgNoResources, remote, err))
 		return err.Error()
 	case err != nil:
-		log.Error(eventRoute, fmt.Sprintf(msgNotBound, portWord(r.LocalPort, r.LocalPortEnd), remote, bindReason(err)))
+		log.Error(eventRoute, fmt.Sprintf(msgNotBound, r.localPorts(), remote, bindReason(err)))
 		return bindReason(err)
 	}
-	s.routes[r.Local()] = r
-	s.log.Info(eventRoute, fmt.Sprintf(msgReady, portWord(r.LocalPort, r.LocalPortEnd), remote))
+	s.routes[r.key()] = r
+	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.localPorts(), remote))
 	return ""
 }
 
@@ -327,7 +327,7 @@ func (s *service) retryPorts() {
 			continue
 		}
 		delete(s.partial, local)
-		s.log.Info(eventRoute, fmt.Sprintf(msgReady, portWord(r.LocalPort, r.LocalPortEnd), rt.describe()))
+		s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.localPorts(), rt.describe()))
 	}
 }
 
@@ -375,7 +375,7 @@ func (s *service) apply(cfg *Config) {
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
 	want := make(map[string]RouteSpec, len(cfg.Routes))
 	for _, r := range cfg.Routes {
-		want[r.Local()] = r
+		want[r.key()] = r
 	}
 	s.matchRanges(cfg, want)
 	var stopped, started, changed, failed []string
@@ -405,14 +405,14 @@ func (s *service) apply(cfg *Config) {
 	}
 	waiting := make(map[string]waitingRoute)
 	for _, r := range cfg.Routes {
-		if _, running := s.routes[r.Local()]; running {
+		if _, running := s.routes[r.key()]; running {
 			continue
 		}
 		if why := s.startRoute(r, false); why == "" {
 			started = append(started, r.String())
 		} else {
 			failed = append(failed, r.String())
-			waiting[r.Local()] = waitingRoute{r, why}
+			waiting[r.key()] = waitingRoute{r, why}
 		}
 	}
 	s.waiting = waiting
@@ -436,16 +436,16 @@ func (s *service) apply(cfg *Config) {
 // apply changes it in place and only the ports that changed start or stop.
 func (s *service) matchRanges(cfg *Config, want map[string]RouteSpec) {
 	for _, r := range cfg.Routes {
-		if _, ok := s.routes[r.Local()]; ok {
+		if _, ok := s.routes[r.key()]; ok {
 			continue
 		}
 		for local, old := range s.routes {
 			if _, kept := want[local]; kept || old.BindAddr != r.BindAddr || !old.overlaps(r) {
 				continue
 			}
-			s.routes[r.Local()], s.ids[r.Local()] = old, s.ids[local]
+			s.routes[r.key()], s.ids[r.key()] = old, s.ids[local]
 			if p, ok := s.partial[local]; ok {
-				s.partial[r.Local()] = p
+				s.partial[r.key()] = p
 			}
 			delete(s.routes, local)
 			delete(s.ids, local)
@@ -475,7 +475,7 @@ func (s *service) updateRoute(local string, r RouteSpec) bool {
 		s.partial[local] = partial
 		s.log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), rt.describe()))
 	}
-	s.log.Info(eventRoute, fmt.Sprintf(msgReady, portWord(r.LocalPort, r.LocalPortEnd), rt.describe()))
+	s.log.Info(eventRoute, fmt.Sprintf(msgReady, r.localPorts(), rt.describe()))
 	return true
 }
 

@@ -679,3 +679,45 @@ func TestServiceRanges(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	p.wait(t, 20*time.Second)
 }
+
+// TestServiceUDP: the service runs a TCP and a UDP route on one port; the
+// events and the status say which is which; sessions are logged.
+func TestServiceUDP(t *testing.T) {
+	srv := newUDPEchoServer(t, "u:")
+	tcpEcho := echoServer(t)
+	port := freePort(t)
+	dir := tempDir(t)
+	logDir := filepath.Join(dir, "logs")
+	conf := filepath.Join(dir, "relaytcp.conf")
+	text := fmt.Sprintf("logdir %s\nroute 127.0.0.1:%d 127.0.0.1 %d\nroute 127.0.0.1:%d 127.0.0.1 %d proto=udp idle=10m\n",
+		logDir, port, portOf(tcpEcho.Addr()), port, srv.port())
+	os.WriteFile(conf, []byte(text), 0o644)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[101] Information: The Relay TCP Service is ready to get data from local port %d/udp and relay to 127.0.0.1:%d", port, srv.port()))
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if got, err := exchangeDatagram(udpClient(t, addr), []byte("dns?")); err != nil || string(got) != "u:dns?" {
+		t.Fatalf("through the UDP route: %q, %v", got, err)
+	}
+	roundTrip(t, addr, "and TCP")
+	st := startProc(t, dir, "status", "-config", conf)
+	st.wait(t, 20*time.Second)
+	if want := fmt.Sprintf("Route 1 : From local address 127.0.0.1 port %d/udp to IP 127.0.0.1 port %d (idle=10m0s) : listening, 1 open, 1 total, 0 refused, 0 failed, sent 4 B, received 6 B",
+		port, srv.port()); !strings.Contains(st.output(), want) {
+		t.Errorf("status lacks %q:\n%s", want, st.output())
+	}
+	coLog := filepath.Join(logDir, "CO"+time.Now().Format("060102")+".LOG")
+	if !eventually(5*time.Second, func() bool {
+		data, _ := os.ReadFile(coLog)
+		return strings.Contains(string(data), fmt.Sprintf(" to 127.0.0.1:%d/udp", srv.port())) && strings.Contains(string(data), " Session from 127.0.0.1:")
+	}) {
+		data, _ := os.ReadFile(coLog)
+		t.Errorf("connection log:\n%s", data)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t, 20*time.Second)
+	data, _ := os.ReadFile(coLog)
+	if !strings.Contains(string(data), "sent 1 datagram 4 bytes received 1 datagram 6 bytes") || !strings.Contains(string(data), "(relay stopped)") {
+		t.Errorf("the session's end is not logged with its counts:\n%s", data)
+	}
+}

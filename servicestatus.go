@@ -51,10 +51,10 @@ func (s *service) status() *ServiceStatus {
 		UptimeSeconds: time.Since(s.started).Seconds(), Reloads: s.reloads.Load(), Routes: []RouteReport{}}
 	for n, r := range v.config.Routes {
 		var rs RouteStatus
-		if id, ok := v.ids[r.Local()]; ok {
+		if id, ok := v.ids[r.key()]; ok {
 			rs = live[id]
 		}
-		st.Routes = append(st.Routes, routeReport(n, r, rs, v.why[r.Local()]))
+		st.Routes = append(st.Routes, routeReport(n, r, rs, v.why[r.key()]))
 	}
 	return st
 }
@@ -95,7 +95,7 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("invalid backend: %v", err)
 	}
-	local := v.config.Routes[n].Local()
+	local := v.config.Routes[n].key()
 	id, ok := v.ids[local]
 	if why := v.why[local]; !ok || why != "" {
 		return "", fmt.Errorf("route %d is not running (%s)", n, cmp(why, "not started"))

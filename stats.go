@@ -95,6 +95,14 @@ func (r *Relay) Status() map[int]RouteStatus {
 		}
 		out[id] = rs
 	}
+	for id, u := range r.udp {
+		rs := out[id]
+		rs.Listening, rs.Addr = true, u.firstAddr().String()
+		rs.Backends = u.cfg.Load().pool.status()
+		open, sent, received := u.status()
+		rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
+		out[id] = rs
+	}
 	for _, l := range r.routes {
 		listeners = append(listeners, l)
 	}

@@ -1,0 +1,562 @@
+package main
+
+// UDP routes (proto=udp): a session per client address. A client's first
+// datagram opens a socket connected to a backend (so only the backend's
+// answers come back on it); the backend's answers go back to the client
+// from the route's listening socket. Datagrams are relayed whole. A session
+// ends after idle= without a datagram either way (60 s by default); at
+// maxconn= sessions (10,000 by default) the least recently used one ends
+// for a new client.
+//
+//	route 53 10.0.0.2 53 proto=udp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of UDP routes.
+const (
+	defaultUDPIdle     = 60 * time.Second
+	defaultUDPSessions = 10000
+	// maxDatagram is the largest UDP payload over IPv4.
+	maxDatagram = 65507
+	// deniedLogEvery bounds how often a client whose datagrams allow= or
+	// deny= drop is logged.
+	deniedLogEvery = time.Minute
+	// evictionQuiet ends an incident of evictions (at the session cap):
+	// the next eviction after that long is reported again.
+	evictionQuiet = 10 * time.Second
+)
+
+// checkUDP refuses the options that do not apply to UDP routes.
+func (r RouteSpec) checkUDP() error {
+	if r.Proto != "udp" {
+		return nil
+	}
+	for _, o := range []struct {
+		set  bool
+		name string
+	}{{r.Proxy != "", "proxy="}, {r.AcceptProxy, "acceptproxy="}, {r.Connect != 0, "connect="},
+		{r.Check != 0, "check="}, {r.Rise != 0, "rise="}, {r.Fall != 0, "fall="}} {
+		if o.set {
+			return fmt.Errorf("option %s does not apply to proto=udp routes", o.name)
+		}
+	}
+	return nil
+}
+
+// udpKey names a session: the client, and the route's port it sends to.
+type udpKey struct {
+	client netip.AddrPort
+	port   int
+}
+
+// udpRoute is a running UDP route.
+type udpRoute struct {
+	id    int
+	relay *Relay
+	cfg   atomic.Pointer[routeConfig]
+	stats *routeStats
+
+	mu       sync.Mutex
+	socks    map[int]*udpSock // by port
+	sessions map[udpKey]*udpSession
+	closing  bool
+	// Reports that must not flood the log: the last time each denied
+	// client was logged; when the last eviction happened.
+	deniedLogged map[netip.Addr]time.Time
+	lastEviction time.Time
+
+	stopJanitor chan struct{}
+	wg          sync.WaitGroup // the sockets' readers, the janitor, the sessions' readers
+}
+
+// udpSock is one listening socket of a UDP route.
+type udpSock struct {
+	port int
+	conn *net.UDPConn
+}
+
+// udpSession is one client's session.
+type udpSession struct {
+	route    *udpRoute
+	cfg      *routeConfig
+	key      udpKey
+	sock     *udpSock
+	backend  *backend
+	remote   *net.UDPConn // connected to the backend
+	remoteTo string       // the backend's address, ip:port
+	start    time.Time
+	last     atomic.Int64 // Unix nanoseconds of the last datagram either way
+	dlog     *dataLog
+	up, down *dataLogDirection
+
+	sentDatagrams, sentBytes         atomic.Int64
+	receivedDatagrams, receivedBytes atomic.Int64
+
+	closeOnce sync.Once
+}
+
+// startUDP starts UDP route id on the ports of rt; like Start, it returns
+// a *ListenError when some ports of a range failed, and runs on the
+// others.
+func (r *Relay) startUDP(id int, rt Route) error {
+	host, ports, err := listenPorts(rt)
+	if err != nil {
+		return err
+	}
+	u := &udpRoute{id: id, relay: r, stats: r.statsFor(id), socks: make(map[int]*udpSock),
+		sessions: make(map[udpKey]*udpSession), deniedLogged: make(map[netip.Addr]time.Time),
+		stopJanitor: make(chan struct{})}
+	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	failed := u.openSocks(host, ports)
+	if len(u.socks) == 0 {
+		if len(ports) == 1 {
+			return failed[ports[0]]
+		}
+		return &ListenError{Failed: failed}
+	}
+	if ports[0] == 0 {
+		u.cfg.Load().firstPort = u.firstPort()
+	}
+	if r.udp == nil {
+		r.udp = make(map[int]*udpRoute)
+	}
+	r.udp[id] = u
+	r.pools[id] = u.cfg.Load().pool
+	u.wg.Add(1)
+	go u.janitor()
+	if len(failed) > 0 {
+		return &ListenError{Failed: failed}
+	}
+	return nil
+}
+
+// openSocks listens on the ports and starts reading each; it returns the
+// ports that failed.
+func (u *udpRoute) openSocks(host string, ports []int) map[int]error {
+	failed := map[int]error{}
+	for _, port := range ports {
+		addr := net.JoinHostPort(host, fmt.Sprint(port))
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			failed[port] = fmt.Errorf("listen on %s/udp: %w", addr, err)
+			continue
+		}
+		s := &udpSock{port: c.LocalAddr().(*net.UDPAddr).Port, conn: c.(*net.UDPConn)}
+		u.mu.Lock()
+		u.socks[s.port] = s
+		u.mu.Unlock()
+		u.wg.Add(1)
+		go u.readClients(s)
+	}
+	return failed
+}
+
+// firstPort is the route's lowest listening port.
+func (u *udpRoute) firstPort() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	first := 0
+	for p := range u.socks {
+		if first == 0 || p < first {
+			first = p
+		}
+	}
+	return first
+}
+
+// readClients relays the datagrams clients send to socket s until it is
+// closed.
+func (u *udpRoute) readClients(s *udpSock) {
+	defer u.wg.Done()
+	readDatagrams(s.conn, func(data []byte, from netip.AddrPort) {
+		u.fromClient(s, from, data)
+	})
+}
+
+// fromClient relays one client datagram: to its session, opened first if
+// it has none (unless allow=/deny= drop it).
+func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
+	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
+	key := udpKey{client, s.port}
+	u.mu.Lock()
+	sess := u.sessions[key]
+	u.mu.Unlock()
+	if sess == nil {
+		if sess = u.open(s, key); sess == nil {
+			return
+		}
+	}
+	sess.last.Store(time.Now().UnixNano())
+	if sess.up != nil {
+		sess.up.packet(data)
+	}
+	if n, err := sess.remote.Write(data); err == nil {
+		sess.sentDatagrams.Add(1)
+		sess.sentBytes.Add(int64(n))
+	}
+	// A write error (the backend's port refused an earlier datagram, say)
+	// loses this datagram, as the network would: UDP has no retry.
+}
+
+// open opens the session of a new client, or drops its datagram: denied,
+// or no backend could be reached. At the session cap, the least recently
+// used session ends for it.
+func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
+	cfg := u.cfg.Load()
+	slot := &u.stats.slots[goroutineSlot]
+	if why := cfg.admits(key.client.Addr()); why != "" {
+		slot.refusedACL.Add(1)
+		if u.shouldLogDenied(key.client.Addr()) {
+			u.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: u.id, Client: key.client.String(),
+				Remote: cfg.RemoteAddr() + "/udp", Err: fmt.Errorf("%s (its datagrams are dropped; logged once a minute)", why)})
+		}
+		return nil
+	}
+	offset := cfg.remoteOffset(s.port)
+	remote, b, err := u.dialBackend(cfg, key.client.Addr(), offset)
+	if err != nil {
+		slot.failed.Add(1)
+		u.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: u.id, Client: key.client.String(),
+			Remote: cfg.RemoteAddr() + "/udp", Err: err})
+		return nil
+	}
+	now := time.Now()
+	sess := &udpSession{route: u, cfg: cfg, key: key, sock: s, backend: b, remote: remote,
+		remoteTo: remote.RemoteAddr().String(), start: now}
+	sess.last.Store(now.UnixNano())
+	if dir := cfg.DataLogDir; dir != "" {
+		dlog, err := u.relay.names.create(dir, now)
+		if err != nil {
+			u.relay.emit(Event{Kind: DataLogFailed, Time: now, Route: u.id, Client: key.client.String(), Remote: sess.remoteTo + "/udp", Err: err})
+		} else {
+			sess.dlog = dlog
+			dlog.onError = func(err error) {
+				u.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: u.id, Client: key.client.String(), Remote: sess.remoteTo + "/udp", Err: err})
+			}
+			sess.up = dlog.datagrams(key.client.String(), sess.remoteTo)
+			sess.down = dlog.datagrams(sess.remoteTo, key.client.String())
+		}
+	}
+	var evicted *udpSession
+	u.mu.Lock()
+	if u.closing {
+		u.mu.Unlock()
+		sess.close(errStopped)
+		return nil
+	}
+	if max := sessionCap(cfg); len(u.sessions) >= max {
+		evicted = u.leastRecent()
+		u.reportEviction(max)
+	}
+	u.sessions[key] = sess
+	u.relay.open.Add(1)
+	u.wg.Add(1)
+	u.mu.Unlock()
+	if evicted != nil {
+		evicted.end(errEvicted)
+	}
+	slot.total.Add(1)
+	u.relay.emit(Event{Kind: SessionOpened, Time: now, Route: u.id, Client: key.client.String(), Remote: sess.remoteTo, DataLog: sess.dlogName()})
+	go sess.readReplies()
+	return sess
+}
+
+// dialBackend opens a socket connected to a backend for a new session,
+// picked by the route's balance mode; a backend that cannot be reached
+// (its name does not resolve, no route to it) is left for the next one.
+// A backend that does not answer is not a failure: UDP cannot tell.
+func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) (*net.UDPConn, *backend, error) {
+	var tried uint64
+	var err error
+	attempts := 0
+	for {
+		i := cfg.pool.pick(client, tried)
+		if i < 0 {
+			return nil, nil, cfg.pool.failure(attempts, err)
+		}
+		tried |= 1 << i
+		b := cfg.pool.entries[i].b
+		var c net.Conn
+		ctx, cancel := context.WithTimeout(context.Background(), DefaultConnectTimeout)
+		c, err = (&net.Dialer{}).DialContext(ctx, "udp", b.addrAt(offset))
+		cancel()
+		if err == nil {
+			b.open.Add(1)
+			cfg.pool.connected(b)
+			return c.(*net.UDPConn), b, nil
+		}
+		attempts++
+		cfg.pool.connectFailed(b, err)
+	}
+}
+
+// readReplies relays the backend's datagrams to the client until the
+// session ends.
+func (sess *udpSession) readReplies() {
+	defer sess.route.wg.Done()
+	client := sess.key.client
+	readDatagrams(sess.remote, func(data []byte, _ netip.AddrPort) {
+		sess.last.Store(time.Now().UnixNano())
+		if sess.down != nil {
+			sess.down.packet(data)
+		}
+		if n, err := sess.sock.conn.WriteToUDPAddrPort(data, client); err == nil {
+			sess.receivedDatagrams.Add(1)
+			sess.receivedBytes.Add(int64(n))
+		}
+	})
+}
+
+// Close reasons of UDP sessions.
+var (
+	errUDPIdle = errors.New("idle")
+	errEvicted = errors.New("evicted")
+)
+
+// end ends the session: it leaves its route's table, and closes.
+func (sess *udpSession) end(reason error) {
+	u := sess.route
+	u.mu.Lock()
+	if u.sessions[sess.key] == sess {
+		delete(u.sessions, sess.key)
+	}
+	u.mu.Unlock()
+	sess.close(reason)
+}
+
+// close closes the session's socket (its reader returns), counts it and
+// reports it, once.
+func (sess *udpSession) close(reason error) {
+	sess.closeOnce.Do(func() {
+		u := sess.route
+		sess.remote.Close()
+		if sess.dlog != nil {
+			sess.dlog.Close()
+		}
+		if sess.backend == nil { // never opened
+			return
+		}
+		sess.backend.open.Add(-1)
+		u.relay.open.Add(-1)
+		slot := &u.stats.slots[goroutineSlot]
+		slot.sent.Add(sess.sentBytes.Load())
+		slot.received.Add(sess.receivedBytes.Load())
+		u.relay.emit(Event{Kind: SessionClosed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo,
+			Sent: sess.sentBytes.Load(), Received: sess.receivedBytes.Load(), Duration: time.Since(sess.start), Err: reason,
+			SentDatagrams: sess.sentDatagrams.Load(), ReceivedDatagrams: sess.receivedDatagrams.Load()})
+	})
+}
+
+func (sess *udpSession) dlogName() string {
+	if sess.dlog == nil {
+		return ""
+	}
+	return sess.dlog.name
+}
+
+// sessionCap is the route's session cap: maxconn=, or the UDP default.
+func sessionCap(cfg *routeConfig) int {
+	if cfg.MaxConn > 0 {
+		return cfg.MaxConn
+	}
+	return defaultUDPSessions
+}
+
+// idleTimeout is the route's session idle timeout: idle=, or the UDP
+// default.
+func idleTimeout(cfg *routeConfig) time.Duration {
+	if cfg.IdleTimeout > 0 {
+		return cfg.IdleTimeout
+	}
+	return defaultUDPIdle
+}
+
+// leastRecent returns the session that has been quiet the longest. u.mu is
+// held.
+func (u *udpRoute) leastRecent() *udpSession {
+	var lru *udpSession
+	for _, s := range u.sessions {
+		if lru == nil || s.last.Load() < lru.last.Load() {
+			lru = s
+		}
+	}
+	return lru
+}
+
+// reportEviction reports the first eviction of an incident (evictions
+// within evictionQuiet of each other). u.mu is held.
+func (u *udpRoute) reportEviction(max int) {
+	now := time.Now()
+	first := now.Sub(u.lastEviction) >= evictionQuiet
+	u.lastEviction = now
+	if first {
+		u.relay.emit(Event{Kind: SessionsEvicting, Time: now, Route: u.id, Failures: max})
+	}
+}
+
+// shouldLogDenied reports whether a denied client's datagram is to be
+// logged: once per client per deniedLogEvery.
+func (u *udpRoute) shouldLogDenied(client netip.Addr) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := time.Now()
+	if last, ok := u.deniedLogged[client]; ok && now.Sub(last) < deniedLogEvery {
+		return false
+	}
+	if len(u.deniedLogged) > 10000 { // forget old entries rather than grow
+		for a, t := range u.deniedLogged {
+			if now.Sub(t) >= deniedLogEvery {
+				delete(u.deniedLogged, a)
+			}
+		}
+	}
+	u.deniedLogged[client] = now
+	return true
+}
+
+// janitor ends the sessions that have been idle for the route's idle
+// timeout, until the route stops.
+func (u *udpRoute) janitor() {
+	defer u.wg.Done()
+	for {
+		idle := idleTimeout(u.cfg.Load())
+		wait := min(max(idle/4, 10*time.Millisecond), time.Second)
+		select {
+		case <-u.stopJanitor:
+			return
+		case <-time.After(wait):
+		}
+		now := time.Now().UnixNano()
+		var expired []*udpSession
+		u.mu.Lock()
+		for _, s := range u.sessions {
+			if time.Duration(now-s.last.Load()) >= idleTimeout(s.cfg) {
+				expired = append(expired, s)
+			}
+		}
+		u.mu.Unlock()
+		for _, s := range expired {
+			s.end(errUDPIdle)
+		}
+	}
+}
+
+// stop closes the route's sockets and ends every session ("relay
+// stopped"), and waits for its goroutines.
+func (u *udpRoute) stop() {
+	u.mu.Lock()
+	if u.closing {
+		u.mu.Unlock()
+		return
+	}
+	u.closing = true
+	socks := make([]*udpSock, 0, len(u.socks))
+	for _, s := range u.socks {
+		socks = append(socks, s)
+	}
+	sessions := make([]*udpSession, 0, len(u.sessions))
+	for _, s := range u.sessions {
+		sessions = append(sessions, s)
+	}
+	u.mu.Unlock()
+	close(u.stopJanitor)
+	for _, s := range socks {
+		s.conn.Close()
+	}
+	for _, s := range sessions {
+		s.end(errStopped)
+	}
+	u.wg.Wait()
+	u.cfg.Load().pool.stop()
+}
+
+// update gives the route a new configuration: new sessions use it; a
+// range's ports that changed open or close. It reports the ports that
+// failed to open.
+func (u *udpRoute) update(rt Route, host string, ports []int, pool *backendPool) map[int]error {
+	u.cfg.Store(newRouteConfig(rt, pool, ports[0]))
+	want := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		want[p] = true
+	}
+	var gone []*udpSock
+	var missing []int
+	u.mu.Lock()
+	for port, s := range u.socks {
+		if !want[port] {
+			gone = append(gone, s)
+			delete(u.socks, port)
+		}
+	}
+	for _, p := range ports {
+		if u.socks[p] == nil {
+			missing = append(missing, p)
+		}
+	}
+	var orphans []*udpSession // sessions of ports that closed: their answers have no way back
+	for _, sess := range u.sessions {
+		if !want[sess.sock.port] {
+			orphans = append(orphans, sess)
+		}
+	}
+	u.mu.Unlock()
+	for _, s := range gone {
+		s.conn.Close()
+	}
+	for _, s := range orphans {
+		s.end(errStopped)
+	}
+	return u.openSocks(host, missing)
+}
+
+// status returns the route's live numbers.
+func (u *udpRoute) status() (open, sent, received int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, s := range u.sessions {
+		open++
+		sent += s.sentBytes.Load()
+		received += s.receivedBytes.Load()
+	}
+	return open, sent, received
+}
+
+// updateUDP is Update for a UDP route. r.mu is held.
+func (r *Relay) updateUDP(u *udpRoute, rt Route) (bool, error) {
+	old := u.cfg.Load()
+	oldHost, _, _ := net.SplitHostPort(old.ListenAddr)
+	if _, port, _ := net.SplitHostPort(rt.ListenAddr); port == "0" {
+		rt.ListenAddr = net.JoinHostPort(oldHost, fmt.Sprint(old.firstPort))
+	}
+	host, ports, err := listenPorts(rt)
+	if err != nil || host != oldHost || rt.Proto != "udp" {
+		return false, nil
+	}
+	pool := newBackendPool(u.id, rt, old.pool, r.emit)
+	old.pool.stop()
+	r.pools[u.id] = pool
+	if failed := u.update(rt, host, ports, pool); len(failed) > 0 {
+		return true, &ListenError{Failed: failed}
+	}
+	return true, nil
+}
+
+// firstAddr is the address of the route's lowest port.
+func (u *udpRoute) firstAddr() net.Addr {
+	first := u.firstPort()
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if s := u.socks[first]; s != nil {
+		return s.conn.LocalAddr()
+	}
+	return nil
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// udpBatch is the buffers of one recvmmsg: udpBatchSize datagrams of up to
+// 64 KiB each, and their addresses. Batches are pooled: a socket that waits
+// for datagrams holds none.
+const udpBatchSize = 8
+
+type udpBatch struct {
+	bufs  [udpBatchSize][1 << 16]byte
+	iovs  [udpBatchSize]unix.Iovec
+	names [udpBatchSize]unix.RawSockaddrAny
+	hdrs  [udpBatchSize]mmsghdr
+}
+
+// mmsghdr is the kernel's struct mmsghdr.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+var udpBatches = sync.Pool{New: func() any {
+	b := new(udpBatch)
+	for i := range b.hdrs {
+		b.iovs[i].Base = &b.bufs[i][0]
+		b.iovs[i].SetLen(len(b.bufs[i]))
+		b.hdrs[i].hdr.Iov = &b.iovs[i]
+		b.hdrs[i].hdr.SetIovlen(1)
+		b.hdrs[i].hdr.Name = (*byte)(unsafe.Pointer(&b.names[i]))
+	}
+	return b
+}}
+
+// readDatagrams calls handle for every datagram c receives until c is
+// closed. It waits in the runtime's poller holding no buffer, and reads up
+// to udpBatchSize datagrams per system call (recvmmsg) into a pooled batch
+// while they come. handle must not keep data. Errors a socket reports for
+// an earlier datagram (an ICMP port unreachable, say) are skipped.
+func readDatagrams(c *net.UDPConn, handle func(data []byte, from netip.AddrPort)) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	for {
+		err := raw.Read(func(fd uintptr) bool {
+			b := udpBatches.Get().(*udpBatch)
+			defer udpBatches.Put(b)
+			for {
+				for i := range b.hdrs {
+					b.hdrs[i].hdr.Namelen = unix.SizeofSockaddrAny
+					b.hdrs[i].hdr.Flags = 0
+				}
+				r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), udpBatchSize,
+					unix.MSG_DONTWAIT, 0, 0)
+				switch {
+				case errno == unix.EAGAIN:
+					return false // wait for more, holding nothing
+				case errno == unix.EINTR:
+					continue
+				case errno != 0:
+					// An error of an earlier datagram (ECONNREFUSED);
+					// the next read goes on.
+					continue
+				}
+				for i := range int(r) {
+					var from netip.AddrPort
+					if b.hdrs[i].hdr.Namelen > 0 {
+						from = rawSockaddrAddrPort(&b.names[i])
+					}
+					handle(b.bufs[i][:b.hdrs[i].len], from)
+				}
+			}
+		})
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			return
+		}
+	}
+}
