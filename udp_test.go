@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +82,12 @@ type udpEchoServer struct {
 
 func newUDPEchoServer(t testing.TB, prefix string) *udpEchoServer {
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil && runtime.GOOS == "windows" && strings.Contains(err.Error(), "wsaioctl") {
+		// Go's net package turns off SIO_UDP_CONNRESET and SIO_UDP_NETRESET
+		// on every UDP socket; wine 8 does not implement the second
+		// (WSAEOPNOTSUPP), so no Go program has UDP under wine 8.
+		t.Skipf("no UDP sockets for Go programs here (wine 8 lacks SIO_UDP_NETRESET): %v", err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

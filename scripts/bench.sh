@@ -28,10 +28,10 @@ if [ "${QUICK:-}" = 1 ]; then
 	ROUNDS=1 DURATION=2 IDLE=500
 fi
 
-for tool in haproxy socat; do
+for tool in haproxy socat iperf3; do
 	if ! command -v "$tool" >/dev/null; then
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy socat >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy socat iperf3 >/dev/null
 		break
 	fi
 done
@@ -235,6 +235,57 @@ range_rss() {
 }
 range_rss
 
+# UDP: datagrams/s and loss of 50 sessions each sending a 64-byte datagram
+# and waiting for its echo, direct, through relaytcp and through socat
+# (UDP-RECVFROM fork); iperf3's UDP test (1400-byte datagrams at
+# 500 Mbit/s) direct and through relaytcp (a TCP and a UDP route on one port:
+# iperf3's control connection and its data); memory per idle session.
+P_UECHO=19181 P_IPERF=19182
+start_bg "$tmp/loadgen" udpecho -listen 127.0.0.1:$P_UECHO >/dev/null
+start_bg "$tmp/relaytcp" -q 19183 127.0.0.1 $P_UECHO -udp >/dev/null
+start_bg socat UDP-RECVFROM:19184,bind=127.0.0.1,fork UDP:127.0.0.1:$P_UECHO
+start_bg "$tmp/relaytcp" -q 19185 127.0.0.1 $P_IPERF >/dev/null
+start_bg "$tmp/relaytcp" -q 19185 127.0.0.1 $P_IPERF -udp >/dev/null
+sleep 1
+declare -A UDP_PORT=([direct]=$P_UECHO [relaytcp]=19183 [socat]=19184)
+run_udprate() {
+	local out
+	out=$("$tmp/loadgen" udprate -addr 127.0.0.1:"${UDP_PORT[$1]}" -concurrency 50 -duration "${DURATION}s")
+	add "$1" dgps "$(echo "$out" | field dgps)"
+	add "$1" loss "$(echo "$out" | field lossratio)"
+}
+run_iperf() { # target port
+	local json
+	pkill -f "iperf3 -s -p $P_IPERF" 2>/dev/null || true
+	iperf3 -s -p $P_IPERF -1 >/dev/null 2>&1 &
+	sleep 0.5
+	json=$(iperf3 -c 127.0.0.1 -p "$2" -u -b 500M -l 1400 -t "$DURATION" -J 2>/dev/null) || return 0
+	add "$1" iperf_mbps "$(echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin)["end"]["sum"]; print("%.1f" % (d["bits_per_second"]/1e6))')"
+	add "$1" iperf_loss "$(echo "$json" | python3 -c 'import json,sys; d=json.load(sys.stdin)["end"]["sum"]; print("%.2f" % d["lost_percent"])')"
+}
+udp_idle_kib() {
+	local pid before after lg i n=${IDLE}
+	"$tmp/relaytcp" -q 19186 127.0.0.1 $P_UECHO -udp -idle 10m >/dev/null &
+	pid=$!
+	sleep 1
+	before=$(pss_kib "$pid")
+	"$tmp/loadgen" udpidle -addr 127.0.0.1:19186 -n "$n" -hold 60s >"$tmp/udpidle.out" &
+	lg=$!
+	for i in $(seq 600); do grep -q READY "$tmp/udpidle.out" 2>/dev/null && break; sleep 0.1; done
+	sleep 1
+	after=$(pss_kib "$pid")
+	kill $lg $pid 2>/dev/null || true
+	wait $lg $pid 2>/dev/null || true
+	add relaytcp udp_idle_kib "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN{printf "%.1f", (a-b)/n}')"
+}
+for round in $(seq "$ROUNDS"); do
+	echo "UDP round $round of $ROUNDS" >&2
+	for t in direct relaytcp socat; do run_udprate "$t"; done
+	run_iperf direct $P_IPERF
+	run_iperf relaytcp 19185
+	udp_idle_kib
+done
+
 median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END{if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
 m() { echo "${R[$1,$2]:-}" | median; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f×", a/b }'; }
@@ -260,6 +311,27 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; e
 	done
 	t="relaytcp 3 backends"
 	echo "| $t | | | | $(m "$t" connps) ($(ratio "$(m "$t" connps)" "$(m relaytcp connps)") relaytcp) | $(m "$t" p99) | |"
+	echo
+	echo "UDP, ratios to direct in the same run:"
+	echo
+	echo "| target | datagrams/s (50 sessions, echo) | lost | iperf3 UDP Mbit/s | iperf3 loss % | KiB per idle session |"
+	echo "|---|---:|---:|---:|---:|---:|"
+	for t in direct relaytcp socat; do
+		d=$(m "$t" dgps)
+		row="| $t | $d"
+		[ "$t" != direct ] && row="$row ($(ratio "$d" "$(m direct dgps)"))"
+		row="$row | $(m "$t" loss)"
+		if [ "$t" != socat ]; then
+			i=$(m "$t" iperf_mbps)
+			row="$row | $i"
+			[ "$t" != direct ] && row="$row ($(ratio "$i" "$(m direct iperf_mbps)"))"
+			row="$row | $(m "$t" iperf_loss)"
+		else
+			row="$row | | "
+		fi
+		[ "$t" = relaytcp ] && row="$row | $(m relaytcp udp_idle_kib)" || row="$row | "
+		echo "$row |"
+	done
 	echo
 	echo "A 10,000-port range (20000-29999): RSS $((RANGE_MANY / 1024)) MiB against $((RANGE_ONE / 1024)) MiB for one port, $(awk -v a="$RANGE_MANY" -v b="$RANGE_ONE" 'BEGIN{printf "%.2f", (a-b)/9999}') KiB per port."
 } | tee "$OUT"

@@ -26,7 +26,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|bulk|connrate|idle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|bulk|connrate|idle|udpecho|udprate|udpidle [flags]")
 		os.Exit(2)
 	}
 	mode, args := os.Args[1], os.Args[2:]
@@ -52,6 +52,12 @@ func main() {
 		err = connRate(*addr, *concurrency, *duration)
 	case "idle":
 		err = idle(*addr, *n, *hold)
+	case "udpecho":
+		err = udpEcho(*listen)
+	case "udprate":
+		err = udpRate(*addr, *concurrency, *duration)
+	case "udpidle":
+		err = udpIdle(*addr, *n, *hold)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -232,6 +238,88 @@ func idle(addr string, n int, hold time.Duration) error {
 			return fmt.Errorf("connection %d: %w", i, err)
 		}
 		c.SetDeadline(time.Time{})
+	}
+	fmt.Println("READY", n)
+	time.Sleep(hold)
+	return nil
+}
+
+// udpEcho answers every datagram with itself, until killed.
+func udpEcho(addr string) error {
+	c, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	fmt.Println("LISTENING", c.LocalAddr())
+	buf := make([]byte, 1<<16)
+	for {
+		n, from, err := c.ReadFrom(buf)
+		if err != nil {
+			continue
+		}
+		c.WriteTo(buf[:n], from)
+	}
+}
+
+// udpRate runs concurrency clients for d, each a socket of its own (a
+// session) that sends a 64-byte datagram and waits for its echo, again and
+// again; a datagram without an answer within 100 ms counts as lost.
+func udpRate(addr string, concurrency int, d time.Duration) error {
+	var wg sync.WaitGroup
+	var done, lost atomic.Int64
+	deadline := time.Now().Add(d)
+	for range concurrency {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return fmt.Errorf("dial %s: %w", addr, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			msg, buf := make([]byte, 64), make([]byte, 1<<16)
+			for time.Now().Before(deadline) {
+				c.Write(msg)
+				c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+				if n, err := c.Read(buf); err != nil || n != len(msg) {
+					lost.Add(1)
+					continue
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("datagrams=%d lost=%d dgps=%.0f lossratio=%.5f\n", done.Load(), lost.Load(),
+		float64(done.Load())/d.Seconds(), float64(lost.Load())/float64(max(1, done.Load()+lost.Load())))
+	return nil
+}
+
+// udpIdle opens n sockets, each exchanges one datagram through addr (the
+// relay opens a session for each), prints READY and holds them for hold.
+func udpIdle(addr string, n int, hold time.Duration) error {
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	buf := make([]byte, 64)
+	for i := range n {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return fmt.Errorf("session %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		for try := 0; ; try++ {
+			c.Write([]byte{'x'})
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			if _, err := c.Read(buf); err == nil {
+				break
+			} else if try == 4 {
+				return fmt.Errorf("session %d: no answer: %w", i, err)
+			}
+		}
 	}
 	fmt.Println("READY", n)
 	time.Sleep(hold)
