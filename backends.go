@@ -333,9 +333,13 @@ func (p *backendPool) pick(client netip.Addr, tried uint64) int {
 	}
 	if p.check == 0 {
 		var now time.Time
+		primaryUp := false
+		for _, e := range p.entries {
+			primaryUp = primaryUp || (!e.backup && e.b.up.Load() && !e.b.disabled.Load())
+		}
 		for i, e := range p.entries {
-			if tried&(1<<i) != 0 || e.b.up.Load() || e.b.disabled.Load() {
-				continue
+			if tried&(1<<i) != 0 || e.b.up.Load() || e.b.disabled.Load() || (e.backup && primaryUp) {
+				continue // a backup waits for its retry while a primary is up
 			}
 			if now.IsZero() {
 				now = time.Now()

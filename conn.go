@@ -215,10 +215,12 @@ func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 	var tried uint64
 	var err error
 	attempts := 0
-	c.lastTried = c.cfg.RemoteAddr()
 	for {
 		i := pool.pick(client, tried)
 		if i < 0 {
+			if c.lastTried == "" { // every backend is disabled
+				c.lastTried = c.cfg.RemoteAddr()
+			}
 			return nil, pool.failure(attempts, err)
 		}
 		tried |= 1 << i
@@ -425,7 +427,11 @@ func (c *relayConn) closeReason() error {
 // the data log (if any) before it is written on, calling touch, and adding
 // what it wrote to copied as it goes (status shows it live).
 func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
-	buf := make([]byte, 64<<10)
+	size := 32 << 10 // as io.Copy's
+	if dlog != nil {
+		size = 64 << 10 // fewer, bigger entries in the data log
+	}
+	buf := make([]byte, size)
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {

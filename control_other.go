@@ -40,7 +40,10 @@ func listenControlChannel(path string) (net.Listener, func(), error) {
 			return nil, nil, fmt.Errorf("control channel: %w", err)
 		}
 	}
-	if _, err := os.Lstat(path); err == nil {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, nil, fmt.Errorf("control channel %s: a file that is not a socket is there", path)
+		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
 			return nil, nil, fmt.Errorf("control channel %s: another relaytcp service answers there", path)

@@ -114,6 +114,9 @@ func (l *pipeListener) Accept() (net.Conn, error) {
 		err = windows.GetOverlappedResult(h, ov, &n, false)
 	}
 	if err != nil && !errors.Is(err, windows.ERROR_PIPE_CONNECTED) {
+		// A client that came and went (ERROR_NO_DATA), say: free the
+		// instance for the next one.
+		windows.DisconnectNamedPipe(h)
 		return nil, fmt.Errorf("control channel %s: connect: %w", l.path, err)
 	}
 	next, err := l.newInstance(false)

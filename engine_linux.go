@@ -485,7 +485,10 @@ func closeListenerFD(fd int) { unix.Close(fd) }
 func (e *engine) forgetSockets(socks []*listenSock) {
 	done := make(chan struct{})
 	if e.submit(func() { e.removeSockets(socks); close(done) }) {
-		<-done
+		select {
+		case <-done:
+		case <-e.done: // the loop ended without running it
+		}
 		return
 	}
 	<-e.done
@@ -531,202 +534,6 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 		el.queued = true
 		e.acceptAgain = append(e.acceptAgain, el)
 	}
-}
-
-// newFlow takes an accepted client: refuses it, or registers it and starts
-// connecting to a backend.
-func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port int) {
-	cfg := l.cfg.Load()
-	if why, kind := l.refusal(cfg, client.Addr()); why != "" {
-		closeReset(fd)
-		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, kind)
-		return
-	}
-	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg, offset: cfg.remoteOffset(port),
-		clientAP: client, client: client.String(), remote: cfg.RemoteAddr(), connecting: true}
-	if !l.track(f) {
-		rawClose(fd)
-		return
-	}
-	l.relay.open.Add(1)
-	l.wg.Add(1)
-	e.flows[f.id] = f
-	if err := e.register(f, sideClient); err != nil {
-		e.fail(f, err)
-		return
-	}
-	if cfg.AcceptProxy {
-		e.awaitHeader(f)
-		return
-	}
-	e.nextBackend(f, nil)
-}
-
-// nextBackend starts connecting to the next backend in balance order
-// (backendPool.pick) once the current one failed with err (nil: there is
-// none yet). The client's bytes wait in its socket meanwhile, for the
-// backend that answers. When every backend has been tried, or the system
-// lacks descriptors, the flow fails.
-func (e *engine) nextBackend(f *flow, err error) {
-	pool := f.cfg.pool
-	if b := f.backend; b != nil {
-		f.backend = nil
-		b.open.Add(-1)
-		f.failures++
-		f.lastDialErr = err
-		if isResourceError(err) {
-			e.fail(f, err) // not the backend's fault
-			return
-		}
-		pool.connectFailed(b, err)
-	}
-	i := pool.pick(f.clientAP.Addr(), f.tried)
-	if i < 0 {
-		e.fail(f, pool.failure(f.failures, f.lastDialErr))
-		return
-	}
-	f.tried |= 1 << i
-	b := pool.entries[i].b
-	b.open.Add(1) // for leastconn, while it connects too
-	f.backend, f.remote, f.addrs, f.lastDialErr = b, b.addrAt(f.offset), nil, nil
-	f.attempt++
-	attempt := f.attempt
-	if f.timer != nil {
-		f.timer.Stop()
-	}
-	f.timer = time.AfterFunc(f.cfg.connectTimeout(), func() {
-		e.submit(func() {
-			if f.connecting && !f.ended && f.attempt == attempt {
-				e.connectTimedOut(f)
-			}
-		})
-	})
-	port := b.port + uint16(f.offset)
-	if b.ip.IsValid() {
-		f.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, port)}
-		e.dial(f)
-		return
-	}
-	// A name is resolved for every connection, so DNS changes are followed.
-	host, _, _ := net.SplitHostPort(b.addr)
-	go func() {
-		ips, err := net.DefaultResolver.LookupNetIP(f.l.ctx, "ip", host)
-		e.submit(func() {
-			if f.ended || f.attempt != attempt {
-				return
-			}
-			if err != nil {
-				e.nextBackend(f, &net.OpError{Op: "dial", Net: "tcp", Err: err})
-				return
-			}
-			for _, ip := range ips {
-				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), port))
-			}
-			e.dial(f)
-		})
-	}()
-}
-
-// connectTimedOut gives up the backend a flow is connecting to: it did
-// not answer within the connect timeout.
-func (e *engine) connectTimedOut(f *flow) {
-	err := &net.OpError{Op: "dial", Net: "tcp", Addr: dialAddr(f), Err: os.ErrDeadlineExceeded}
-	if fd := f.fd[sideRemote]; fd >= 0 {
-		rawClose(fd)
-		f.fd[sideRemote] = -1
-	}
-	e.nextBackend(f, err)
-}
-
-// dialAddr is the address a flow is dialing, for errors.
-func dialAddr(f *flow) net.Addr {
-	if len(f.addrs) > 0 {
-		return net.TCPAddrFromAddrPort(f.addrs[0])
-	}
-	return nil
-}
-
-// register adds one of the flow's sockets to the epoll set.
-func (e *engine) register(f *flow, side int) error {
-	ev := unix.EpollEvent{
-		Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET,
-		Fd:     int32(f.id), Pad: int32(side),
-	}
-	if err := rawEpollCtl(e.epfd, unix.EPOLL_CTL_ADD, f.fd[side], &ev); err != nil {
-		return os.NewSyscallError("epoll_ctl", err)
-	}
-	return nil
-}
-
-// dial starts connecting to the flow's next remote address; when none is
-// left the flow fails with the last error.
-func (e *engine) dial(f *flow) {
-	for len(f.addrs) > 0 {
-		ap := f.addrs[0]
-		fd, err := connectNonblock(ap)
-		if err != nil {
-			f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
-			if isResourceError(err) {
-				break
-			}
-			f.addrs = f.addrs[1:]
-			continue
-		}
-		f.fd[sideRemote] = fd
-		f.canRead[sideRemote], f.canWrite[sideRemote] = false, false
-		if err := e.register(f, sideRemote); err != nil {
-			e.fail(f, err)
-		}
-		return
-	}
-	if f.lastDialErr == nil {
-		f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no address to connect to")}
-	}
-	e.nextBackend(f, f.lastDialErr)
-}
-
-// connectDone handles the first event of the remote socket: connected, or
-// failed (then the next address is tried).
-func (e *engine) connectDone(f *flow, events uint32) {
-	if events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-		err := socketError(f.fd[sideRemote])
-		if err == nil {
-			err = unix.ECONNREFUSED
-		}
-		rawClose(f.fd[sideRemote])
-		f.fd[sideRemote] = -1
-		ap := f.addrs[0]
-		f.addrs = f.addrs[1:]
-		f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
-		e.dial(f)
-		return
-	}
-	if events&unix.EPOLLOUT == 0 {
-		return
-	}
-	if f.cfg.Proxy != "" {
-		if err := e.sendProxyHeader(f); err != nil {
-			rawClose(f.fd[sideRemote])
-			f.fd[sideRemote] = -1
-			e.nextBackend(f, &net.OpError{Op: "dial", Net: "tcp", Addr: dialAddr(f), Err: err})
-			return
-		}
-	}
-	f.connecting = false
-	f.remote = f.addrs[0].String()
-	f.addrs = nil
-	f.timer.Stop()
-	f.timer = nil
-	f.cfg.pool.connected(f.backend)
-	l := f.l
-	l.recovered()
-	l.stats.slots[e.index].total.Add(1)
-	if idle := f.cfg.IdleTimeout; idle > 0 {
-		f.lastActive = e.now
-		f.timer = time.AfterFunc(idle, func() { e.submit(func() { e.checkIdle(f) }) })
-	}
-	l.relay.emit(Event{Kind: ConnOpened, Time: e.now, Route: l.id, Client: f.client, Remote: f.remote})
-	e.relay(f)
 }
 
 // checkIdle runs when the idle timer fires: it ends the flow if nothing moved
@@ -1044,6 +851,9 @@ func (e *engine) fail(f *flow, err error) {
 		return
 	}
 	f.reason = err
+	if f.remote == "" { // no backend was tried
+		f.remote = f.cfg.RemoteAddr()
+	}
 	f.l.dialFailed(&f.l.stats.slots[e.index], f.client, f.remote, f.start, err)
 	e.finish(f, true)
 }
@@ -1110,7 +920,12 @@ func (e *engine) liveBytes() map[int][2]int64 {
 	}) {
 		return nil
 	}
-	return <-done
+	select {
+	case sums := <-done:
+		return sums
+	case <-e.done: // the loop ended without running it
+		return nil
+	}
 }
 
 // abort ends the flow from another goroutine (Stop, Shutdown). The engine
@@ -1152,45 +967,6 @@ func (e *engine) putPipe(dir *flowDir) {
 func (p *pipePair) close() {
 	rawClose(p.r)
 	rawClose(p.w)
-}
-
-// connectNonblock starts a non-blocking connect to ap, with the options
-// every relayed socket has (TCP_NODELAY, keepalive).
-func connectNonblock(ap netip.AddrPort) (int, error) {
-	family := unix.AF_INET
-	if !ap.Addr().Is4() {
-		family = unix.AF_INET6
-	}
-	fd, err := rawSocket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-	if err != nil {
-		return -1, os.NewSyscallError("socket", err)
-	}
-	if err := setRelayOptions(fd); err != nil {
-		rawClose(fd)
-		return -1, err
-	}
-	if err := rawConnect(fd, ap); err != nil && !errors.Is(err, unix.EINPROGRESS) {
-		rawClose(fd)
-		return -1, os.NewSyscallError("connect", err)
-	}
-	return fd, nil
-}
-
-// setRelayOptions sets TCP_NODELAY and keepalive (keepAlive's idle time,
-// the system's interval and count) on a socket. Set on a listening socket,
-// the sockets it accepts inherit them.
-func setRelayOptions(fd int) error {
-	opts := []struct{ level, name, value int }{
-		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
-		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
-		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAlive.Idle / time.Second)},
-	}
-	for _, o := range opts {
-		if err := rawSetsockoptInt(fd, o.level, o.name, o.value); err != nil {
-			return os.NewSyscallError("setsockopt", err)
-		}
-	}
-	return nil
 }
 
 // zoneID returns the interface index of an IPv6 zone (a name or a number),

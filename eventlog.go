@@ -38,7 +38,7 @@ const (
 	msgNotBoundPorts = "The Relay TCP Service couldn't bound %s to relay to %s"
 	msgNoResolve     = "The Relay TCP Service couldn't resolve %s IP address. This relay cannot be done. (%v)"
 	// A route with other backends runs without this one (Warning).
-	msgNoResolveBackend = "The Relay TCP Service couldn't resolve %s IP address. The relay from local port %d goes on with its other backends. (%v)"
+	msgNoResolveBackend = "The Relay TCP Service couldn't resolve %s IP address. The relay from local %s goes on with its other backends. (%v)"
 	msgNoResources      = "The Relay TCP Service couldn't get resources to relay to %s (%v)"
 	msgLogDir           = "The Relay TCP Service cannot write its logs in %s (%v). Relaying goes on."
 	msgReloaded         = "The Relay TCP Service configuration was reloaded: %s"

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // listenSock is one listening socket of a route.
@@ -184,4 +185,47 @@ func bindReason(err error) string {
 		return se.Err.Error()
 	}
 	return err.Error()
+}
+
+// updatedPorts returns the host and ports that route configuration rt
+// asks of a running route whose configuration is old, and whether the
+// route can take them in place (the same host). Port 0 (a route started on
+// a port the system chose) keeps the ports the route has.
+func updatedPorts(old *routeConfig, rt Route) (host string, ports []int, ok bool) {
+	oldHost, _, _ := net.SplitHostPort(old.ListenAddr)
+	host, ports, err := listenPorts(rt)
+	if err != nil || host != oldHost {
+		return "", nil, false
+	}
+	if ports[0] == 0 {
+		for i := range ports {
+			ports[i] = old.firstPort + i
+		}
+	}
+	return host, ports, true
+}
+
+// portChanges compares the ports a route has (the keys of have) with the
+// ports it is to have: those it loses, and those it must open.
+func portChanges[S any](have map[int]S, ports []int) (gone, missing []int) {
+	want := make(map[int]bool, len(ports))
+	for _, p := range ports {
+		want[p] = true
+		if _, ok := have[p]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	for p := range have {
+		if !want[p] {
+			gone = append(gone, p)
+		}
+	}
+	return gone, missing
+}
+
+// isResourceError reports whether err is the system running out of
+// something (descriptors, buffers, memory) rather than a refusal.
+func isResourceError(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }

@@ -100,7 +100,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	spec := opts.routeSpec()
 	// A route works while one of its backends resolves: the others get
 	// their chance with every connection.
-	bad := spec.unresolvable()
+	bad := spec.unresolvable(context.Background())
 	if len(bad) == len(spec.backendAddrs()) {
 		fmt.Fprintf(stderr, "I can't resolve %s (%v)\n", bad[0].host, bad[0].err)
 		return exitResolve

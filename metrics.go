@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -74,8 +73,8 @@ func (m *metricsServer) close() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := m.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		m.srv.Close()
+	if err := m.srv.Shutdown(ctx); err != nil {
+		m.srv.Close() // slow scrapes are cut after the wait
 	}
 	<-m.done
 }

@@ -7,21 +7,22 @@ import (
 )
 
 // peerUID returns the user of the process at the other end of a Unix
-// socket connection (SO_PEERCRED).
+// socket connection (SO_PEERCRED); -1 when it cannot be known (then no
+// user is admitted).
 func peerUID(c net.Conn) (int, bool) {
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
-		return 0, false
+		return -1, true
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return 0, false
+		return -1, true
 	}
-	uid, found := 0, false
+	uid := -1
 	raw.Control(func(fd uintptr) {
 		if cred, err := unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED); err == nil {
-			uid, found = int(cred.Uid), true
+			uid = int(cred.Uid)
 		}
 	})
-	return uid, found
+	return uid, true
 }

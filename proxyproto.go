@@ -144,6 +144,13 @@ func parseProxyV2(b []byte) (proxyHeader, int, error) {
 	default:
 		return proxyHeader{}, 0, fmt.Errorf("invalid PROXY header: command %d", verCmd&0xf)
 	}
+	if h.local {
+		// LOCAL: the receiver ignores the family and skips the rest.
+		if len(b) < size {
+			return proxyHeader{}, 0, errProxyIncomplete
+		}
+		return h, size, nil
+	}
 	var addrLen int
 	switch fam {
 	case 0x11: // TCP over IPv4

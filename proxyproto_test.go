@@ -72,6 +72,7 @@ func TestParseProxyHeader(t *testing.T) {
 		{"PROXY UNKNOWN ffff:f...f:ffff 1 2\r\nx", 35, true, ""},
 		{v2(sig+"21 11 000c 01020304 05060708 03e8 0050") + "data", 28, false, "1.2.3.4:1000"},
 		{v2(sig + "20 00 0000"), 16, true, ""},                                                       // LOCAL
+		{v2(sig + "20 11 0000"), 16, true, ""},                                                       // LOCAL: the family is ignored, so are missing addresses
 		{v2(sig + "20 11 000c 01020304 05060708 03e8 0050"), 28, true, ""},                           // LOCAL with addresses
 		{v2(sig + "21 11 0011 01020304 05060708 03e8 0050 0300 02 abcd"), 33, false, "1.2.3.4:1000"}, // a TLV
 		{v2(sig + "21 31 0000"), 16, true, ""},                                                       // Unix: no TCP client

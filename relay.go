@@ -89,7 +89,7 @@ type routeConfig struct {
 	firstPort int // the route's first local port: a port's offset in a range counts from it
 }
 
-// remotePort is the offset that a connection to local port adds to the
+// remoteOffset is the offset that a connection to local port adds to the
 // backends' ports: its place in the range when the remote ports are a
 // range too, else 0.
 func (c *routeConfig) remoteOffset(port int) int {
@@ -268,41 +268,32 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 		return false, nil
 	}
 	old := l.cfg.Load()
-	oldHost, _, _ := net.SplitHostPort(old.ListenAddr)
-	if _, port, _ := net.SplitHostPort(rt.ListenAddr); port == "0" {
-		// The port the system chose when the route started.
-		rt.ListenAddr = net.JoinHostPort(oldHost, strconv.Itoa(old.firstPort))
-	}
-	host, ports, err := listenPorts(rt)
-	if err != nil || host != oldHost || (rt.DataLogDir == "") != (old.DataLogDir == "") {
+	host, ports, ok := updatedPorts(old, rt)
+	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") {
 		return false, nil
 	}
-	// Ports the route no longer has close; ports it gains, or that could
-	// not be listened on before, open; the others are not touched.
-	want := make(map[int]bool, len(ports))
-	for _, p := range ports {
-		want[p] = true
-	}
-	var gone []*listenSock
-	for port, s := range l.socks {
-		if !want[port] {
-			gone = append(gone, s)
-			delete(l.socks, port)
-		}
-	}
-	var missing []int
-	for _, p := range ports {
-		if l.socks[p] == nil {
-			missing = append(missing, p)
-		}
+	rt.ListenAddr = net.JoinHostPort(host, strconv.Itoa(ports[0]))
+	// Ports the route gains, or that could not be listened on before,
+	// open first; then the ports it no longer has close; the others are
+	// not touched. A route that would be left with no socket is not
+	// changed: it is restarted instead.
+	gone, missing := portChanges(l.socks, ports)
+	failed := l.openSocks(host, missing)
+	if len(l.socks) == len(gone) {
+		return false, nil
 	}
 	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0])
 	old.pool.stop()
 	l.cfg.Store(cfg)
 	r.pools[id] = cfg.pool
 	cfg.pool.startChecks()
-	l.closeSocks(gone)
-	if failed := l.openSocks(host, missing); len(failed) > 0 {
+	var goneSocks []*listenSock
+	for _, port := range gone {
+		goneSocks = append(goneSocks, l.socks[port])
+		delete(l.socks, port)
+	}
+	l.closeSocks(goneSocks)
+	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}
 	}
 	return true, nil
@@ -466,8 +457,8 @@ func (r *Relay) emit(e Event) {
 	}
 }
 
-// routeListener is one running route: its listener, its accept loop and the
-// connections it has accepted.
+// routeListener is one running TCP route: its listening sockets (one per
+// port of a range), who accepts on them, and the connections accepted.
 type routeListener struct {
 	id    int
 	cfg   atomic.Pointer[routeConfig] // for new connections

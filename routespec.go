@@ -325,11 +325,11 @@ func (r RouteSpec) Route() Route {
 // checkResolvable makes sure host resolves to at least one address, so that a
 // mistyped name is reported at start, as the manual does. Connections dial
 // the name again each time.
-func checkResolvable(host string) error {
+func checkResolvable(ctx context.Context, host string) error {
 	if net.ParseIP(host) != nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
 	if err != nil {
@@ -352,8 +352,9 @@ type hostError struct {
 }
 
 // unresolvable returns the backends of r whose host does not resolve, in
-// the written order; the names are looked up at the same time.
-func (r RouteSpec) unresolvable() []hostError {
+// the written order; the names are looked up at the same time, until ctx
+// is done.
+func (r RouteSpec) unresolvable(ctx context.Context) []hostError {
 	addrs := r.backendAddrs()
 	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup
@@ -362,7 +363,7 @@ func (r RouteSpec) unresolvable() []hostError {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = checkResolvable(host)
+			errs[i] = checkResolvable(ctx, host)
 		}()
 	}
 	wg.Wait()

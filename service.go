@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -22,7 +21,9 @@ type service struct {
 	log     serviceLog
 	relay   *Relay
 	connLog *connLog
-	lines   *lineQueue // to connLog, so that logging never slows the relay
+	// lines queues the lines of connLog, so that logging never slows the
+	// relay; replaced when the log directory changes, while events come.
+	lines atomic.Pointer[lineQueue]
 
 	logDir    string
 	debug     bool
@@ -45,6 +46,10 @@ type service struct {
 	// view is what the events, the status and the control channel read of
 	// the maps above, without the lock: replaced as a whole (publish).
 	view atomic.Pointer[serviceView]
+
+	// lookups bounds the service's name lookups: done once it stops.
+	lookups     context.Context
+	stopLookups context.CancelFunc
 
 	started time.Time
 	reloads atomic.Int64   // configurations applied
@@ -92,6 +97,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service
 	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int),
 		waiting: make(map[string]waitingRoute), partial: make(map[string]*ListenError), retryEvery: retryEvery,
 		started: time.Now(), config: cfg}
+	s.lookups, s.stopLookups = context.WithCancel(context.Background())
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
@@ -102,6 +108,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service
 	}
 	s.publish()
 	if len(s.routes) == 0 {
+		s.stopLookups()
 		s.closeLogs()
 		err := errors.New("no route could start")
 		log.Error(eventService, fmt.Sprintf(msgStartError, err))
@@ -155,6 +162,9 @@ func (s *service) startRetries() {
 			}
 			s.mu.Lock()
 			for local, w := range s.waiting {
+				if s.lookups.Err() != nil {
+					break // stopping
+				}
 				if s.startRoute(w.spec, true) == "" {
 					delete(s.waiting, local)
 				}
@@ -175,12 +185,14 @@ func (s *service) event(e Event) {
 			e.Route = n
 		}
 	}
-	s.lines.Print(e.String())
+	s.lines.Load().Print(e.String())
+	// The Event Log (or the journal) may be slow: an event loop must not
+	// wait for it. These events are rare.
 	switch e.Kind {
 	case BackendDown:
-		s.log.Warning(eventBackend, e.Message())
+		go s.log.Warning(eventBackend, e.Message())
 	case BackendUp, BackendDisabled, BackendEnabled:
-		s.log.Info(eventBackend, e.Message())
+		go s.log.Info(eventBackend, e.Message())
 	}
 }
 
@@ -199,13 +211,13 @@ func (s *service) openLogs(cfg *Config) {
 		s.connLog.onError(err)
 		s.connLog.failing = true
 	}
-	s.lines = newLineQueue(s.connLog, newline)
+	s.lines.Store(newLineQueue(s.connLog, newline))
 	s.startPruner(cfg.LogRetentionDays)
 }
 
 func (s *service) closeLogs() {
 	s.stopPrune()
-	s.lines.Close()
+	s.lines.Load().Close()
 	s.connLog.Close()
 }
 
@@ -336,26 +348,19 @@ func (s *service) retryPorts() {
 // does not is reported (event 101, through log), as an error when it was
 // the only one (then why says so), else as a warning.
 func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why string) {
-	bad := r.unresolvable()
+	bad := r.unresolvable(s.lookups)
 	if len(bad) == len(r.backendAddrs()) {
 		log.Error(eventRoute, fmt.Sprintf(msgNoResolve, bad[0].host, bad[0].err))
 		return Route{}, fmt.Sprintf("cannot resolve %s: %v", bad[0].host, bad[0].err)
 	}
 	for _, b := range bad {
-		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.LocalPort, b.err))
+		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.localPorts(), b.err))
 	}
 	rt = r.Route()
 	if s.debug {
 		rt.DataLogDir = s.logDir
 	}
 	return rt, ""
-}
-
-// isResourceError reports whether err is the system running out of
-// something (descriptors, buffers, memory) rather than a refusal.
-func isResourceError(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 // apply changes the running routes to those of cfg without a restart:
@@ -379,21 +384,32 @@ func (s *service) apply(cfg *Config) {
 	}
 	s.matchRanges(cfg, want)
 	var stopped, started, changed, failed []string
+	// Routes that go first, so that the ports they free are there for the
+	// routes changed in place (a range that grows into them).
 	for local, old := range s.routes {
-		r, ok := want[local]
-		if ok && r == old && !settingsChanged {
+		_, kept := want[local]
+		if kept && !settingsChanged {
 			continue
 		}
-		if ok && !settingsChanged && s.updateRoute(local, r) {
+		s.relay.Retire(s.ids[local])
+		delete(s.routes, local)
+		delete(s.partial, local)
+		if !kept {
+			stopped = append(stopped, old.String())
+		}
+	}
+	for local, old := range s.routes {
+		r := want[local]
+		if r == old {
+			continue
+		}
+		if s.updateRoute(local, r) {
 			changed = append(changed, r.String())
 			continue
 		}
 		s.relay.Retire(s.ids[local])
 		delete(s.routes, local)
 		delete(s.partial, local)
-		if !ok {
-			stopped = append(stopped, old.String())
-		}
 	}
 	s.relay.SetMaxConns(cfg.MaxConn)
 	if settingsChanged {
@@ -497,6 +513,7 @@ func list(items []string) string {
 // shutdown stops every route, letting connections finish until ctx is done,
 // and reports the stop.
 func (s *service) shutdown(ctx context.Context) {
+	s.stopLookups() // a retry waiting on a name gives up at once
 	s.stopRetry()
 	if s.control != nil {
 		s.control.close()

@@ -97,10 +97,10 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 	}
 	local := v.config.Routes[n].key()
 	id, ok := v.ids[local]
-	if why := v.why[local]; !ok || why != "" {
-		return "", fmt.Errorf("route %d is not running (%s)", n, cmp(why, "not started"))
+	if !ok || s.relay.Addr(id) == nil {
+		return "", fmt.Errorf("route %d is not running (%s)", n, cmp(v.why[local], "not started"))
 	}
-	open, err := s.relay.SetBackendDisabled(id, addr, disable)
+	open, enabled, err := s.relay.SetBackendDisabled(id, addr, disable)
 	if err != nil {
 		return "", fmt.Errorf("route %d: %w", n, err)
 	}
@@ -110,27 +110,43 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 	}
 	s.event(e)
 	e.Route = n
-	return e.Message(), nil
+	msg := e.Message()
+	if enabled == 0 {
+		msg += fmt.Sprintf(" (no backend of route %d is enabled now: its new clients are refused)", n)
+	}
+	return msg, nil
 }
 
 // SetBackendDisabled disables (or enables again) the backend addr of
-// running route id, and returns its open connections. A disabled backend
-// is never picked for a new connection.
-func (r *Relay) SetBackendDisabled(id int, addr string, disabled bool) (open int64, err error) {
+// running route id, and returns its open connections and how many of the
+// route's backends are enabled now. A disabled backend is never picked for
+// a new connection.
+func (r *Relay) SetBackendDisabled(id int, addr string, disabled bool) (open int64, enabled int, err error) {
 	r.mu.Lock()
-	l, ok := r.routes[id]
-	r.mu.Unlock()
-	if !ok {
-		return 0, errors.New("not running")
+	var pool *backendPool
+	if l, ok := r.routes[id]; ok {
+		pool = l.cfg.Load().pool
+	} else if u := r.udp[id]; u != nil {
+		pool = u.cfg.Load().pool
 	}
-	pool := l.cfg.Load().pool
+	r.mu.Unlock()
+	if pool == nil {
+		return 0, 0, errors.New("not running")
+	}
 	var names []string
+	found := false
 	for _, e := range pool.entries {
 		if strings.EqualFold(e.b.addr, addr) {
 			e.b.disabled.Store(disabled)
-			return e.b.open.Load(), nil
+			open, found = e.b.open.Load(), true
+		}
+		if !e.b.disabled.Load() {
+			enabled++
 		}
 		names = append(names, e.b.addr)
 	}
-	return 0, fmt.Errorf("no backend %s (its backends: %s)", addr, strings.Join(names, ", "))
+	if !found {
+		return 0, 0, fmt.Errorf("no backend %s (its backends: %s)", addr, strings.Join(names, ", "))
+	}
+	return open, enabled, nil
 }

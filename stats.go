@@ -5,6 +5,7 @@ package main
 // loops write the same cache line, summed when someone asks (Relay.Status).
 
 import (
+	"net"
 	"sync/atomic"
 	"time"
 )
@@ -34,6 +35,8 @@ type statSlot struct {
 // counting, as Prometheus wants of a counter.
 type routeStats struct {
 	slots [statSlots]statSlot
+	// The byte counts Status last showed, open connections' included.
+	shownSent, shownReceived monotonic
 }
 
 // counters is a sum of a route's slots.
@@ -90,14 +93,14 @@ func (r *Relay) Status() map[int]RouteStatus {
 	for id, st := range r.stats {
 		rs := RouteStatus{counters: st.sum()}
 		if l, ok := r.routes[id]; ok {
-			rs.Listening, rs.Addr = true, l.firstAddr().String()
+			rs.Listening, rs.Addr = true, addrString(l.firstAddr())
 			rs.Backends = l.cfg.Load().pool.status()
 		}
 		out[id] = rs
 	}
 	for id, u := range r.udp {
 		rs := out[id]
-		rs.Listening, rs.Addr = true, u.firstAddr().String()
+		rs.Listening, rs.Addr = true, addrString(u.firstAddr())
 		rs.Backends = u.cfg.Load().pool.status()
 		open, sent, received := u.status()
 		rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
@@ -128,7 +131,43 @@ func (r *Relay) Status() map[int]RouteStatus {
 			out[id] = rs
 		}
 	}
+	// A connection that ends while the numbers are summed may be counted
+	// in neither its open bytes nor its route's, or in both: the bytes
+	// never go back, as a counter must not.
+	r.mu.Lock()
+	for id, rs := range out {
+		if st := r.stats[id]; st != nil {
+			rs.Sent = st.shownSent.raise(rs.Sent)
+			rs.Received = st.shownReceived.raise(rs.Received)
+			out[id] = rs
+		}
+	}
+	r.mu.Unlock()
 	return out
+}
+
+// monotonic is a number shown that never goes down.
+type monotonic struct{ v atomic.Int64 }
+
+// raise returns the larger of n and what was shown before, and keeps it.
+func (m *monotonic) raise(n int64) int64 {
+	for {
+		old := m.v.Load()
+		if n <= old {
+			return old
+		}
+		if m.v.CompareAndSwap(old, n) {
+			return n
+		}
+	}
+}
+
+// addrString is a's text, or "" for none.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // liveBytes returns the route's open connections, and what those the

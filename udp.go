@@ -250,7 +250,11 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	u.mu.Lock()
 	if u.closing {
 		u.mu.Unlock()
-		sess.close(errStopped)
+		remote.Close()
+		b.open.Add(-1)
+		if sess.dlog != nil {
+			sess.dlog.Close()
+		}
 		return nil
 	}
 	if max := sessionCap(cfg); len(u.sessions) >= max {
@@ -258,7 +262,6 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 		u.reportEviction(max)
 	}
 	u.sessions[key] = sess
-	u.relay.open.Add(1)
 	u.wg.Add(1)
 	u.mu.Unlock()
 	if evicted != nil {
@@ -342,11 +345,7 @@ func (sess *udpSession) close(reason error) {
 		if sess.dlog != nil {
 			sess.dlog.Close()
 		}
-		if sess.backend == nil { // never opened
-			return
-		}
 		sess.backend.open.Add(-1)
-		u.relay.open.Add(-1)
 		slot := &u.stats.slots[goroutineSlot]
 		slot.sent.Add(sess.sentBytes.Load())
 		slot.received.Add(sess.receivedBytes.Load())
@@ -412,12 +411,10 @@ func (u *udpRoute) shouldLogDenied(client netip.Addr) bool {
 	if last, ok := u.deniedLogged[client]; ok && now.Sub(last) < deniedLogEvery {
 		return false
 	}
-	if len(u.deniedLogged) > 10000 { // forget old entries rather than grow
-		for a, t := range u.deniedLogged {
-			if now.Sub(t) >= deniedLogEvery {
-				delete(u.deniedLogged, a)
-			}
-		}
+	if len(u.deniedLogged) >= 10000 {
+		// A flood from many addresses: forget them all rather than grow
+		// (or scan) without end; each is logged once more at most.
+		clear(u.deniedLogged)
 	}
 	u.deniedLogged[client] = now
 	return true
@@ -480,42 +477,42 @@ func (u *udpRoute) stop() {
 }
 
 // update gives the route a new configuration: new sessions use it; a
-// range's ports that changed open or close. It reports the ports that
+// range's ports that changed open or close (sessions of a port that closes
+// end: their answers would have no way back). It reports false, changing
+// nothing, if the route would be left with no socket; and the ports that
 // failed to open.
-func (u *udpRoute) update(rt Route, host string, ports []int, pool *backendPool) map[int]error {
-	u.cfg.Store(newRouteConfig(rt, pool, ports[0]))
-	want := make(map[int]bool, len(ports))
-	for _, p := range ports {
-		want[p] = true
-	}
-	var gone []*udpSock
-	var missing []int
+func (u *udpRoute) update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error) {
 	u.mu.Lock()
-	for port, s := range u.socks {
-		if !want[port] {
-			gone = append(gone, s)
-			delete(u.socks, port)
-		}
+	gone, missing := portChanges(u.socks, ports)
+	u.mu.Unlock()
+	failed := u.openSocks(host, missing)
+	u.mu.Lock()
+	if len(u.socks) == len(gone) {
+		u.mu.Unlock()
+		return false, nil
 	}
-	for _, p := range ports {
-		if u.socks[p] == nil {
-			missing = append(missing, p)
-		}
+	u.cfg.Store(newRouteConfig(rt, pool, ports[0]))
+	goneSet := make(map[int]bool, len(gone))
+	var socks []*udpSock
+	for _, port := range gone {
+		goneSet[port] = true
+		socks = append(socks, u.socks[port])
+		delete(u.socks, port)
 	}
-	var orphans []*udpSession // sessions of ports that closed: their answers have no way back
+	var orphans []*udpSession
 	for _, sess := range u.sessions {
-		if !want[sess.sock.port] {
+		if goneSet[sess.sock.port] {
 			orphans = append(orphans, sess)
 		}
 	}
 	u.mu.Unlock()
-	for _, s := range gone {
+	for _, s := range socks {
 		s.conn.Close()
 	}
 	for _, s := range orphans {
 		s.end(errStopped)
 	}
-	return u.openSocks(host, missing)
+	return true, failed
 }
 
 // status returns the route's live numbers.
@@ -533,18 +530,19 @@ func (u *udpRoute) status() (open, sent, received int64) {
 // updateUDP is Update for a UDP route. r.mu is held.
 func (r *Relay) updateUDP(u *udpRoute, rt Route) (bool, error) {
 	old := u.cfg.Load()
-	oldHost, _, _ := net.SplitHostPort(old.ListenAddr)
-	if _, port, _ := net.SplitHostPort(rt.ListenAddr); port == "0" {
-		rt.ListenAddr = net.JoinHostPort(oldHost, fmt.Sprint(old.firstPort))
-	}
-	host, ports, err := listenPorts(rt)
-	if err != nil || host != oldHost || rt.Proto != "udp" {
+	host, ports, ok := updatedPorts(old, rt)
+	if !ok || rt.Proto != "udp" {
 		return false, nil
 	}
+	rt.ListenAddr = net.JoinHostPort(host, fmt.Sprint(ports[0]))
 	pool := newBackendPool(u.id, rt, old.pool, r.emit)
+	ok, failed := u.update(rt, host, ports, pool)
+	if !ok {
+		return false, nil
+	}
 	old.pool.stop()
 	r.pools[u.id] = pool
-	if failed := u.update(rt, host, ports, pool); len(failed) > 0 {
+	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}
 	}
 	return true, nil

@@ -378,3 +378,29 @@ func TestTCPAndUDPOnOnePort(t *testing.T) {
 		t.Errorf("over udp: %q, %v", got, err)
 	}
 }
+
+// TestUDPUpdate: a UDP route changed in place keeps its socket and its
+// sessions (they go on with their backend); new sessions use the change.
+func TestUDPUpdate(t *testing.T) {
+	a, b := newUDPEchoServer(t, "A:"), newUDPEchoServer(t, "B:")
+	r, addr, _ := startUDPRoute(t, fmt.Sprintf("127.0.0.1 %d", a.port()), "")
+	old := udpClient(t, addr)
+	if got, err := exchangeDatagram(old, []byte("x")); err != nil || string(got) != "A:x" {
+		t.Fatalf("before: %q, %v", got, err)
+	}
+	spec, _ := ParseRouteSpec(fmt.Sprintf("1 127.0.0.1 %d proto=udp", b.port()))
+	rt := spec.Route()
+	rt.ListenAddr = "127.0.0.1:0"
+	if ok, err := r.Update(0, rt); !ok || err != nil {
+		t.Fatalf("update: %v, %v", ok, err)
+	}
+	if r.Addr(0).String() != addr {
+		t.Errorf("the route moved to %s from %s", r.Addr(0), addr)
+	}
+	if got, err := exchangeDatagram(old, []byte("y")); err != nil || string(got) != "A:y" {
+		t.Errorf("the open session after the update: %q, %v; want its backend A", got, err)
+	}
+	if got, err := exchangeDatagram(udpClient(t, addr), []byte("z")); err != nil || string(got) != "B:z" {
+		t.Errorf("a new session after the update: %q, %v; want B", got, err)
+	}
+}

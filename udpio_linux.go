@@ -1,10 +1,10 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -52,6 +52,7 @@ func readDatagrams(c *net.UDPConn, handle func(data []byte, from netip.AddrPort)
 		return
 	}
 	for {
+		var failed unix.Errno
 		err := raw.Read(func(fd uintptr) bool {
 			b := udpBatches.Get().(*udpBatch)
 			defer udpBatches.Put(b)
@@ -67,10 +68,13 @@ func readDatagrams(c *net.UDPConn, handle func(data []byte, from netip.AddrPort)
 					return false // wait for more, holding nothing
 				case errno == unix.EINTR:
 					continue
-				case errno != 0:
-					// An error of an earlier datagram (ECONNREFUSED);
-					// the next read goes on.
+				case errno == unix.ECONNREFUSED || errno == unix.EHOSTUNREACH || errno == unix.ENETUNREACH:
+					// An error of an earlier datagram (an ICMP
+					// unreachable); the next read goes on.
 					continue
+				case errno != 0:
+					failed = errno // out of memory, say: try again a little later
+					return true
 				}
 				for i := range int(r) {
 					var from netip.AddrPort
@@ -82,10 +86,10 @@ func readDatagrams(c *net.UDPConn, handle func(data []byte, from netip.AddrPort)
 			}
 		})
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			return
+			return // closed
+		}
+		if failed != 0 {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }
