@@ -75,7 +75,11 @@ type udpRoute struct {
 	lastEviction time.Time
 
 	stopJanitor chan struct{}
-	wg          sync.WaitGroup // the sockets' readers, the janitor, the sessions' readers
+	wg          sync.WaitGroup // the sockets' readers, the janitor, the sessions' goroutines
+	// dials is done when the route stops: a session still resolving its
+	// backend's name gives up.
+	dials     context.Context
+	stopDials context.CancelFunc
 }
 
 // udpSock is one listening socket of a UDP route.
@@ -102,6 +106,13 @@ type udpSession struct {
 	receivedDatagrams, receivedBytes atomic.Int64
 
 	closeOnce sync.Once
+
+	// While the backend is being connected: dialing, and the client's
+	// datagrams meanwhile; closed once the session has ended.
+	dialMu  sync.Mutex
+	dialing bool
+	queued  [][]byte
+	closed  bool
 }
 
 // startUDP starts UDP route id on the ports of rt; like Start, it returns
@@ -115,9 +126,11 @@ func (r *Relay) startUDP(id int, rt Route) error {
 	u := &udpRoute{id: id, relay: r, stats: r.statsFor(id), socks: make(map[int]*udpSock),
 		sessions: make(map[udpKey]*udpSession), deniedLogged: make(map[netip.Addr]time.Time),
 		stopJanitor: make(chan struct{})}
+	u.dials, u.stopDials = context.WithCancel(context.Background())
 	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
 	failed := u.openSocks(host, ports)
 	if len(u.socks) == 0 {
+		u.stopDials()
 		if len(ports) == 1 {
 			return failed[ports[0]]
 		}
@@ -196,6 +209,16 @@ func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
 		}
 	}
 	sess.last.Store(time.Now().UnixNano())
+	if sess.queue(data) {
+		return // its backend is being connected: sent when it is
+	}
+	sess.send(data)
+}
+
+// send relays one client datagram to the session's backend. A write error
+// (the backend's port refused an earlier datagram, say) loses it, as the
+// network would: UDP has no retry.
+func (sess *udpSession) send(data []byte) {
 	if sess.up != nil {
 		sess.up.packet(data)
 	}
@@ -203,58 +226,48 @@ func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
 		sess.sentDatagrams.Add(1)
 		sess.sentBytes.Add(int64(n))
 	}
-	// A write error (the backend's port refused an earlier datagram, say)
-	// loses this datagram, as the network would: UDP has no retry.
 }
 
-// open opens the session of a new client, or drops its datagram: denied,
-// or no backend could be reached. At the session cap, the least recently
-// used session ends for it.
+// maxQueued bounds the datagrams a session keeps while its backend is
+// being connected (a name being resolved).
+const maxQueued = 64
+
+// queue keeps a copy of a datagram of a session whose backend is not
+// connected yet; it reports false once it is (then send it).
+func (sess *udpSession) queue(data []byte) bool {
+	sess.dialMu.Lock()
+	defer sess.dialMu.Unlock()
+	if !sess.dialing {
+		return false
+	}
+	if len(sess.queued) < maxQueued {
+		sess.queued = append(sess.queued, append([]byte(nil), data...))
+	}
+	return true
+}
+
+// open opens the session of a new client, or drops its datagram (denied).
+// The session's backend is connected by the session's own goroutine
+// (run): a backend's name may take a while to resolve, and the socket's
+// other clients must not wait for it. At the session cap, the least
+// recently used session ends for it.
 func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	cfg := u.cfg.Load()
-	slot := &u.stats.slots[goroutineSlot]
 	if why := cfg.admits(key.client.Addr()); why != "" {
-		slot.refusedACL.Add(1)
+		u.stats.slots[goroutineSlot].refusedACL.Add(1)
 		if u.shouldLogDenied(key.client.Addr()) {
 			u.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: u.id, Client: key.client.String(),
 				Remote: cfg.RemoteAddr() + "/udp", Err: fmt.Errorf("%s (its datagrams are dropped; logged once a minute)", why)})
 		}
 		return nil
 	}
-	offset := cfg.remoteOffset(s.port)
-	remote, b, err := u.dialBackend(cfg, key.client.Addr(), offset)
-	if err != nil {
-		slot.failed.Add(1)
-		u.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: u.id, Client: key.client.String(),
-			Remote: cfg.RemoteAddr() + "/udp", Err: err})
-		return nil
-	}
 	now := time.Now()
-	sess := &udpSession{route: u, cfg: cfg, key: key, sock: s, backend: b, remote: remote,
-		remoteTo: remote.RemoteAddr().String(), start: now}
+	sess := &udpSession{route: u, cfg: cfg, key: key, sock: s, start: now, dialing: true}
 	sess.last.Store(now.UnixNano())
-	if dir := cfg.DataLogDir; dir != "" {
-		dlog, err := u.relay.names.create(dir, now)
-		if err != nil {
-			u.relay.emit(Event{Kind: DataLogFailed, Time: now, Route: u.id, Client: key.client.String(), Remote: sess.remoteTo + "/udp", Err: err})
-		} else {
-			sess.dlog = dlog
-			dlog.onError = func(err error) {
-				u.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: u.id, Client: key.client.String(), Remote: sess.remoteTo + "/udp", Err: err})
-			}
-			sess.up = dlog.datagrams(key.client.String(), sess.remoteTo)
-			sess.down = dlog.datagrams(sess.remoteTo, key.client.String())
-		}
-	}
 	var evicted *udpSession
 	u.mu.Lock()
 	if u.closing {
 		u.mu.Unlock()
-		remote.Close()
-		b.open.Add(-1)
-		if sess.dlog != nil {
-			sess.dlog.Close()
-		}
 		return nil
 	}
 	if max := sessionCap(cfg); len(u.sessions) >= max {
@@ -267,10 +280,63 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	if evicted != nil {
 		evicted.end(errEvicted)
 	}
-	slot.total.Add(1)
-	u.relay.emit(Event{Kind: SessionOpened, Time: now, Route: u.id, Client: key.client.String(), Remote: sess.remoteTo, DataLog: sess.dlogName()})
-	go sess.readReplies()
+	go sess.run(cfg.remoteOffset(s.port))
 	return sess
+}
+
+// run connects the session to a backend, sends what the client sent
+// meanwhile, and relays the backend's answers until the session ends. A
+// session no backend could be reached for ends, reported as failed.
+func (sess *udpSession) run(offset int) {
+	u := sess.route
+	remote, b, err := u.dialBackend(sess.cfg, sess.key.client.Addr(), offset)
+	if err != nil {
+		u.stats.slots[goroutineSlot].failed.Add(1)
+		u.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(),
+			Remote: sess.cfg.RemoteAddr() + "/udp", Err: err})
+		sess.end(err)
+		u.wg.Done()
+		return
+	}
+	sess.dialMu.Lock()
+	if sess.closed {
+		sess.dialMu.Unlock()
+		remote.Close()
+		b.open.Add(-1)
+		u.wg.Done()
+		return
+	}
+	sess.backend, sess.remote, sess.remoteTo = b, remote, remote.RemoteAddr().String()
+	sess.openLog()
+	u.stats.slots[goroutineSlot].total.Add(1)
+	u.relay.emit(Event{Kind: SessionOpened, Time: sess.start, Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo, DataLog: sess.dlogName()})
+	// Sent under the lock: a datagram that comes now waits, in order.
+	for _, data := range sess.queued {
+		sess.send(data)
+	}
+	sess.queued, sess.dialing = nil, false
+	sess.dialMu.Unlock()
+	sess.readReplies()
+}
+
+// openLog opens the session's data log, if the route has them.
+func (sess *udpSession) openLog() {
+	u, dir := sess.route, sess.cfg.DataLogDir
+	if dir == "" {
+		return
+	}
+	client := sess.key.client.String()
+	dlog, err := u.relay.names.create(dir, sess.start)
+	if err != nil {
+		u.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: u.id, Client: client, Remote: sess.remoteTo + "/udp", Err: err})
+		return
+	}
+	sess.dlog = dlog
+	dlog.onError = func(err error) {
+		u.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: u.id, Client: client, Remote: sess.remoteTo + "/udp", Err: err})
+	}
+	sess.up = dlog.datagrams(client, sess.remoteTo)
+	sess.down = dlog.datagrams(sess.remoteTo, client)
 }
 
 // dialBackend opens a socket connected to a backend for a new session,
@@ -289,7 +355,7 @@ func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) 
 		tried |= 1 << i
 		b := cfg.pool.entries[i].b
 		var c net.Conn
-		ctx, cancel := context.WithTimeout(context.Background(), DefaultConnectTimeout)
+		ctx, cancel := context.WithTimeout(u.dials, DefaultConnectTimeout)
 		c, err = (&net.Dialer{}).DialContext(ctx, "udp", b.addrAt(offset))
 		cancel()
 		if err == nil {
@@ -298,6 +364,9 @@ func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) 
 			return c.(*net.UDPConn), b, nil
 		}
 		attempts++
+		if u.dials.Err() != nil {
+			return nil, nil, err // the route stops: not the backend's fault
+		}
 		cfg.pool.connectFailed(b, err)
 	}
 }
@@ -337,10 +406,18 @@ func (sess *udpSession) end(reason error) {
 }
 
 // close closes the session's socket (its reader returns), counts it and
-// reports it, once.
+// reports it, once. A session whose backend is still being connected only
+// says so (run cleans up).
 func (sess *udpSession) close(reason error) {
 	sess.closeOnce.Do(func() {
 		u := sess.route
+		sess.dialMu.Lock()
+		sess.closed = true
+		opened := !sess.dialing
+		sess.dialMu.Unlock()
+		if !opened {
+			return
+		}
 		sess.remote.Close()
 		if sess.dlog != nil {
 			sess.dlog.Close()
@@ -465,6 +542,7 @@ func (u *udpRoute) stop() {
 		sessions = append(sessions, s)
 	}
 	u.mu.Unlock()
+	u.stopDials()
 	close(u.stopJanitor)
 	for _, s := range socks {
 		s.conn.Close()
