@@ -20,30 +20,17 @@ import (
 // TestBackendOptions: the backend options' text forms, their errors, and
 // the route line that shows them.
 func TestBackendOptions(t *testing.T) {
-	good := []struct{ in, out, line string }{
+	good := []specForm{
 		{"80 web1 8080 also=web2:8080,web3:8080 backup=web9:8080 balance=leastconn check=2s",
 			"80 web1 8080 also=web2:8080,web3:8080 backup=web9:8080 balance=leastconn check=2s",
-			"Route 0 : From local port 80 to IP web1 port 8080, also web2:8080, web3:8080, backup web9:8080 (leastconn, check 2s)"},
+			"Route 3 : From local port 80 to IP web1 port 8080, also web2:8080, web3:8080, backup web9:8080 (leastconn, check 2s)"},
 		{"80 10.0.0.1 80 also=[fd00::5]:8080,10.0.0.2:80 rise=5 fall=1 maxconn=10",
 			"80 10.0.0.1 80 also=[fd00::5]:8080,10.0.0.2:80 rise=5 fall=1 maxconn=10",
-			"Route 0 : From local port 80 to IP 10.0.0.1 port 80, also [fd00::5]:8080, 10.0.0.2:80 (roundrobin, rise 5, fall 1, maxconn=10)"},
-		{"80 web1 80 check=1m30s", "80 web1 80 check=1m30s", "Route 0 : From local port 80 to IP web1 port 80 (check 1m30s)"},
-		{"80 web1 80 balance=first also=web2:80", "80 web1 80 also=web2:80 balance=first", "Route 0 : From local port 80 to IP web1 port 80, also web2:80 (first)"},
+			"Route 3 : From local port 80 to IP 10.0.0.1 port 80, also [fd00::5]:8080, 10.0.0.2:80 (roundrobin, rise 5, fall 1, maxconn=10)"},
+		{"80 web1 80 check=1m30s", "80 web1 80 check=1m30s", "Route 3 : From local port 80 to IP web1 port 80 (check 1m30s)"},
+		{"80 web1 80 balance=first also=web2:80", "80 web1 80 also=web2:80 balance=first", "Route 3 : From local port 80 to IP web1 port 80, also web2:80 (first)"},
 	}
-	for _, tt := range good {
-		r, err := ParseRouteSpec(tt.in)
-		if err != nil || r.String() != tt.out {
-			t.Errorf("ParseRouteSpec(%q) = %q, %v; want %q", tt.in, r.String(), err, tt.out)
-			continue
-		}
-		if again, err := ParseRouteSpec(r.String()); err != nil || again != r {
-			t.Errorf("%q does not parse back: %+v, %v", r.String(), again, err)
-		}
-		if got := routeLine(0, r); got != tt.line {
-			t.Errorf("routeLine(%q)\n got %q\nwant %q", tt.in, got, tt.line)
-		}
-	}
-	bad := []struct{ in, want string }{
+	bad := []specError{
 		{"80 web1 80 also=", "invalid also=: empty list"},
 		{"80 web1 80 also=web2", `invalid also=web2: "web2" is not HOST:PORT`},
 		{"80 web1 80 also=web2:80,,web3:80", `invalid also=web2:80,,web3:80: "" is not HOST:PORT`},
@@ -59,11 +46,7 @@ func TestBackendOptions(t *testing.T) {
 		{"80 web1 80 check=0", "invalid check=0"},
 		{"80 web1 80 also=a:1 also=b:1", "option also= given twice"},
 	}
-	for _, tt := range bad {
-		if _, err := ParseRouteSpec(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("ParseRouteSpec(%q) error %v; want %q", tt.in, err, tt.want)
-		}
-	}
+	checkSpecForms(t, good, bad)
 	var many []string
 	for i := range maxBackends {
 		many = append(many, "10.0.0.1:"+strconv.Itoa(i+1))

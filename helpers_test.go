@@ -335,3 +335,35 @@ func tempDir(t testing.TB) string {
 func controlTestPath(t testing.TB) string {
 	return controlPath(filepath.Join(tempDir(t), "relaytcp.conf"))
 }
+
+// specForm is a route's text form as written, as it prints back, and its
+// route line as route 3.
+type specForm struct{ in, out, line string }
+
+// specError is a route's text form and (part of) the error it gets.
+type specError struct{ in, want string }
+
+// checkSpecForms checks that each form parses, prints back as out, parses
+// again to the same route, and shows as line; and that each bad form is
+// refused with its error.
+func checkSpecForms(t *testing.T, good []specForm, bad []specError) {
+	t.Helper()
+	for _, tt := range good {
+		r, err := ParseRouteSpec(tt.in)
+		if err != nil || r.String() != tt.out {
+			t.Errorf("ParseRouteSpec(%q) = %q, %v; want %q", tt.in, r.String(), err, tt.out)
+			continue
+		}
+		if again, err := ParseRouteSpec(r.String()); err != nil || again != r {
+			t.Errorf("%q does not parse back: %+v, %v", r.String(), again, err)
+		}
+		if got := routeLine(3, r); got != tt.line {
+			t.Errorf("routeLine(%q)\n got %q\nwant %q", tt.in, got, tt.line)
+		}
+	}
+	for _, tt := range bad {
+		if _, err := ParseRouteSpec(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("ParseRouteSpec(%q) error %v; want %q", tt.in, err, tt.want)
+		}
+	}
+}

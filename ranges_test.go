@@ -9,7 +9,6 @@ import (
 	"net"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
@@ -17,26 +16,13 @@ import (
 // TestRangeSpecs: the range forms, their errors, their route lines, and
 // conflicts checked port by port.
 func TestRangeSpecs(t *testing.T) {
-	good := []struct{ in, out, line string }{
+	good := []specForm{
 		{"8000-8099 10.0.0.5 9000-9099", "8000-8099 10.0.0.5 9000-9099", "Route 3 : From local ports 8000-8099 to IP 10.0.0.5 ports 9000-9099"},
 		{"127.0.0.1:5000-5009 db 5432", "127.0.0.1:5000-5009 db 5432", "Route 3 : From local address 127.0.0.1 ports 5000-5009 to IP db port 5432"},
 		{"[::1]:1-10000 h 55536-65535", "[::1]:1-10000 h 55536-65535", "Route 3 : From local address ::1 ports 1-10000 to IP h ports 55536-65535"},
 		{":8000-8001 h 80 also=h2:80 proxy=v1", "8000-8001 h 80 also=h2:80 proxy=v1", "Route 3 : From local ports 8000-8001 to IP h port 80, also h2:80 (roundrobin, proxy=v1)"},
 	}
-	for _, tt := range good {
-		r, err := ParseRouteSpec(tt.in)
-		if err != nil || r.String() != tt.out {
-			t.Errorf("ParseRouteSpec(%q) = %q, %v; want %q", tt.in, r.String(), err, tt.out)
-			continue
-		}
-		if again, err := ParseRouteSpec(r.String()); err != nil || again != r {
-			t.Errorf("%q does not parse back: %+v, %v", r.String(), again, err)
-		}
-		if got := routeLine(3, r); got != tt.line {
-			t.Errorf("routeLine(%q)\n got %q\nwant %q", tt.in, got, tt.line)
-		}
-	}
-	bad := []struct{ in, want string }{
+	bad := []specError{
 		{"8000-7999 h 1", `invalid local port range "8000-7999": want FIRST-LAST with FIRST below LAST`},
 		{"8000-8000 h 1", "want FIRST-LAST with FIRST below LAST"},
 		{"1-10001 h 1", "10001 ports, at most 10000"},
@@ -47,11 +33,7 @@ func TestRangeSpecs(t *testing.T) {
 		{"8000-8099 h 65500-65599", `invalid remote port range "65500-65599"`},
 		{"8000-8099 h 9000-9099 also=h2:65500", "backend h2:65500: its ports for the 100 local ports would pass 65535"},
 	}
-	for _, tt := range bad {
-		if _, err := ParseRouteSpec(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("ParseRouteSpec(%q) error %v; want %q", tt.in, err, tt.want)
-		}
-	}
+	checkSpecForms(t, good, bad)
 	var cfg Config
 	for _, s := range []string{"8000-8099 a 1", "127.0.0.1:9000-9009 b 1", "9010 c 1"} {
 		r, _ := ParseRouteSpec(s)

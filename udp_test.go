@@ -19,37 +19,20 @@ import (
 // TestUDPSpecs: proto=udp in the route text form, the options that do not
 // apply to it, and a TCP and a UDP route on one port.
 func TestUDPSpecs(t *testing.T) {
-	good := []struct{ in, out, line string }{
-		{"53 10.0.0.2 53 proto=udp", "53 10.0.0.2 53 proto=udp", "Route 0 : From local port 53/udp to IP 10.0.0.2 port 53"},
-		{"53 10.0.0.2 53 proto=tcp", "53 10.0.0.2 53", "Route 0 : From local port 53 to IP 10.0.0.2 port 53"},
+	good := []specForm{
+		{"53 10.0.0.2 53 proto=udp", "53 10.0.0.2 53 proto=udp", "Route 3 : From local port 53/udp to IP 10.0.0.2 port 53"},
+		{"53 10.0.0.2 53 proto=tcp", "53 10.0.0.2 53", "Route 3 : From local port 53 to IP 10.0.0.2 port 53"},
 		{"127.0.0.1:5000-5001 h 6000-6001 proto=udp idle=5s maxconn=100 also=h2:6000 balance=source",
 			"127.0.0.1:5000-5001 h 6000-6001 proto=udp also=h2:6000 balance=source maxconn=100 idle=5s",
-			"Route 0 : From local address 127.0.0.1 ports 5000-5001/udp to IP h ports 6000-6001, also h2:6000 (source, maxconn=100 idle=5s)"},
+			"Route 3 : From local address 127.0.0.1 ports 5000-5001/udp to IP h ports 6000-6001, also h2:6000 (source, maxconn=100 idle=5s)"},
 	}
-	for _, tt := range good {
-		r, err := ParseRouteSpec(tt.in)
-		if err != nil || r.String() != tt.out {
-			t.Errorf("ParseRouteSpec(%q) = %q, %v; want %q", tt.in, r.String(), err, tt.out)
-			continue
-		}
-		if again, err := ParseRouteSpec(r.String()); err != nil || again != r {
-			t.Errorf("%q does not parse back: %+v, %v", r.String(), again, err)
-		}
-		if got := routeLine(0, r); got != tt.line {
-			t.Errorf("routeLine(%q)\n got %q\nwant %q", tt.in, got, tt.line)
-		}
-	}
-	for _, tt := range []struct{ in, want string }{
+	checkSpecForms(t, good, []specError{
 		{"53 h 53 proto=udp proxy=v1", "option proxy= does not apply to proto=udp routes"},
 		{"53 h 53 acceptproxy=1 proto=udp", "option acceptproxy= does not apply to proto=udp routes"},
 		{"53 h 53 proto=udp connect=2s", "option connect= does not apply to proto=udp routes"},
 		{"53 h 53 proto=udp check=2s", "option check= does not apply to proto=udp routes"},
 		{"53 h 53 proto=sctp", "invalid proto=sctp: want tcp or udp"},
-	} {
-		if _, err := ParseRouteSpec(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("ParseRouteSpec(%q) error %v; want %q", tt.in, err, tt.want)
-		}
-	}
+	})
 	var cfg Config
 	for _, s := range []string{"53 a 53", "53 b 53 proto=udp"} {
 		r, _ := ParseRouteSpec(s)
