@@ -3,7 +3,10 @@
 # this machine (client, relay and server share its cores):
 #   - bulk throughput, 1 and 4 streams (upload to a sink server)
 #   - CPU seconds per GB moved by the relay (1 stream)
-#   - connections per second and p99 latency (64-byte echo, 50 concurrent)
+#   - connections per second and p99 latency (64-byte echo, 50 concurrent),
+#     for a time, and for a fixed 20,000 connections with every echo checked;
+#     the relay's context switches and CPU migrations per connection
+#   - bulk, 1 stream, to a receiver that reads into user space
 #   - memory per idle relayed connection (PSS from /proc/PID/smaps_rollup,
 #     summed over the relay's processes, before and with N idle connections)
 #   - data logging: relaytcp -d against socat -x, both writing to a file
@@ -14,18 +17,19 @@
 # socat -x for the logging row. Absolute numbers move by 20% between runs on
 # these machines: compare ratios.
 #
-#   scripts/bench.sh                 ROUNDS=3 DURATION=5 IDLE=2000
+#   scripts/bench.sh                 ROUNDS=5 DURATION=5 IDLE=2000 FIXED=20000
 #   QUICK=1 scripts/bench.sh         one short round, for a smoke test
 #   OUT=file.md scripts/bench.sh     where the table goes (default bench-results.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
+FIXED=${FIXED:-20000}
 DURATION=${DURATION:-5}
 IDLE=${IDLE:-2000}
 OUT=${OUT:-bench-results.md}
 if [ "${QUICK:-}" = 1 ]; then
-	ROUNDS=1 DURATION=2 IDLE=500
+	ROUNDS=1 DURATION=2 IDLE=500 FIXED=2000
 fi
 
 for tool in haproxy socat iperf3; do
@@ -51,7 +55,7 @@ go build -o "$tmp/relaytcp" .
 go build -o "$tmp/loadgen" ./scripts/loadgen
 
 # Ports below the ephemeral range, so no client socket can hold them.
-P_ECHO=19101 P_SINK=19102
+P_ECHO=19101 P_SINK=19102 P_SINKREAD=19103
 start_bg() { "$@" & pids+=($!); }
 wait_port() {
 	local i
@@ -65,15 +69,20 @@ wait_port() {
 
 start_bg "$tmp/loadgen" echo -listen 127.0.0.1:$P_ECHO,127.0.0.2:$P_ECHO,127.0.0.3:$P_ECHO >/dev/null
 start_bg "$tmp/loadgen" sink -listen 127.0.0.1:$P_SINK >/dev/null
+start_bg "$tmp/loadgen" sinkread -listen 127.0.0.1:$P_SINKREAD >/dev/null
 wait_port $P_ECHO
 wait_port $P_SINK
+wait_port $P_SINKREAD
 
 # Each target has a front port for the echo server and one for the sink; the
 # process ids whose CPU counts are kept per target.
-declare -A ECHO_PORT SINK_PORT SINK_PIDS
-ECHO_PORT[direct]=$P_ECHO SINK_PORT[direct]=$P_SINK
+declare -A ECHO_PORT SINK_PORT SINK_PIDS ECHO_PIDS SINKREAD_PORT
+ECHO_PORT[direct]=$P_ECHO SINK_PORT[direct]=$P_SINK SINKREAD_PORT[direct]=$P_SINKREAD
 
 start_bg "$tmp/relaytcp" -q 19111 127.0.0.1 $P_ECHO >/dev/null
+ECHO_PIDS[relaytcp]=$!
+start_bg "$tmp/relaytcp" -q 19114 127.0.0.1 $P_SINKREAD >/dev/null
+SINKREAD_PORT[relaytcp]=19114
 start_bg "$tmp/relaytcp" -q 19112 127.0.0.1 $P_SINK >/dev/null
 SINK_PIDS[relaytcp]=$!
 ECHO_PORT[relaytcp]=19111 SINK_PORT[relaytcp]=19112
@@ -99,10 +108,15 @@ frontend sink
   default_backend sink
 backend sink
   server s 127.0.0.1:$P_SINK
+frontend sinkread
+  bind 127.0.0.1:19124
+  default_backend sinkread
+backend sinkread
+  server s 127.0.0.1:$P_SINKREAD
 EOF
 start_bg haproxy -db -f "$tmp/haproxy.cfg"
-SINK_PIDS[haproxy]=$!
-ECHO_PORT[haproxy]=19121 SINK_PORT[haproxy]=19122
+SINK_PIDS[haproxy]=$! ECHO_PIDS[haproxy]=$!
+ECHO_PORT[haproxy]=19121 SINK_PORT[haproxy]=19122 SINKREAD_PORT[haproxy]=19124
 
 # socat forks a process per connection: its figures sum the parent and children.
 start_bg socat TCP-LISTEN:19131,bind=127.0.0.1,fork,reuseaddr,backlog=4096 TCP:127.0.0.1:$P_ECHO
@@ -119,7 +133,7 @@ start_bg sh -c "exec socat -x TCP-LISTEN:19152,bind=127.0.0.1,fork,reuseaddr TCP
 SINK_PIDS[socat -x]=$!
 SINK_PORT[socat -x]=19152
 
-for p in 19111 19112 19113 19121 19122 19131 19132 19142 19152; do wait_port $p; done
+for p in 19111 19112 19113 19114 19121 19122 19124 19131 19132 19142 19152; do wait_port $p; done
 
 # proc_tree lists a process and its descendants.
 proc_tree() {
@@ -165,6 +179,51 @@ run_connrate() {
 	add "$t" p99 "$(echo "$out" | field p99ms)"
 }
 
+# sched_counts prints a process's voluntary context switches and CPU
+# migrations, summed over its threads, and its thread count.
+sched_counts() {
+	local pid=$1 vol=0 mig=0 n=0 task v m
+	for task in /proc/"$pid"/task/*; do
+		v=$(awk '/^voluntary_ctxt_switches:/{print $2}' "$task/status" 2>/dev/null || echo 0)
+		m=$(awk '/^se.nr_migrations/{print $3}' "$task/sched" 2>/dev/null || echo 0)
+		vol=$((vol + ${v:-0})) mig=$((mig + ${m:-0})) n=$((n + 1))
+	done
+	echo "$vol $mig $n"
+}
+
+# run_connfixed: the second load shape, a fixed count with every echo
+# checked; for the relays, their context switches and migrations per
+# connection and their threads while busy.
+run_connfixed() {
+	local t=$1 pid=${ECHO_PIDS[$1]:-} out before after busy
+	[ -n "$pid" ] && before=$(sched_counts "$pid")
+	"$tmp/loadgen" connfixed -addr 127.0.0.1:"${ECHO_PORT[$t]}" -n "$FIXED" -concurrency 50 >"$tmp/fixed.out" &
+	local lg=$!
+	sleep 0.5
+	[ -n "$pid" ] && busy=$(sched_counts "$pid")
+	wait $lg
+	out=$(cat "$tmp/fixed.out")
+	if [ "$(echo "$out" | field mismatches)" != 0 ] || [ "$(echo "$out" | field failures)" != 0 ]; then
+		echo "bench: $t: $out" >&2
+	fi
+	add "$t" fixed_connps "$(echo "$out" | field connps)"
+	add "$t" fixed_p99 "$(echo "$out" | field p99ms)"
+	if [ -n "$pid" ]; then
+		after=$(sched_counts "$pid")
+		add "$t" cs_per_conn "$(awk -v a="${after% * *}" -v b="${before% * *}" -v n="$FIXED" 'BEGIN{printf "%.3f", (a-b)/n}')"
+		local am bm
+		am=$(echo "$after" | cut -d' ' -f2) bm=$(echo "$before" | cut -d' ' -f2)
+		add "$t" mig_per_conn "$(awk -v a="$am" -v b="$bm" -v n="$FIXED" 'BEGIN{printf "%.4f", (a-b)/n}')"
+		add "$t" threads "$(echo "$busy" | cut -d' ' -f3)"
+	fi
+}
+
+run_bulkread() {
+	local t=$1 out
+	out=$("$tmp/loadgen" bulk -addr 127.0.0.1:"${SINKREAD_PORT[$t]}" -streams 1 -duration "${DURATION}s")
+	add "$t" bulkread "$(echo "$out" | field MBps)"
+}
+
 # start_idle_target starts a fresh instance of a target in front of the echo
 # server on port 19160, for the memory measurement alone (a process that has
 # just run the other loads holds memory it has not yet returned).
@@ -208,8 +267,12 @@ for round in $(seq "$ROUNDS"); do
 		run_bulk "$t" 4
 		run_connrate "$t"
 		[ "$t" = relaytcp ] && run_connrate "relaytcp 3 backends"
+		[ "$t" != socat ] && run_connfixed "$t" && run_bulkread "$t"
 		[ "$t" != direct ] && run_idle "$t"
 	done
+	# The rounds' own ratios, relaytcp to HAProxy, as they come.
+	last() { echo "${R[$1,$2]:-}" | awk '{print $NF}'; }
+	echo "round $round: conn/s $(ratio "$(last relaytcp connps)" "$(last haproxy connps)"), fixed $(ratio "$(last relaytcp fixed_connps)" "$(last haproxy fixed_connps)"), 1 stream $(ratio "$(last relaytcp bulk1)" "$(last haproxy bulk1)"), 1 stream read $(ratio "$(last relaytcp bulkread)" "$(last haproxy bulkread)")" >&2
 	for t in "relaytcp -d" "socat -x"; do
 		run_bulk "$t" 1
 		rm -f "$tmp"/logs/RL*.LOG
@@ -311,6 +374,20 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; e
 	done
 	t="relaytcp 3 backends"
 	echo "| $t | | | | $(m "$t" connps) ($(ratio "$(m "$t" connps)" "$(m relaytcp connps)") relaytcp) | $(m "$t" p99) | |"
+	echo
+	echo "Second load shape ($FIXED connections, 50 at a time, every echo checked), the relays' scheduling per connection, and 1 stream to a receiver that reads into user space:"
+	echo
+	echo "| target | conn/s | p99 ms | voluntary context switches / conn | CPU migrations / conn | threads while busy | 1 stream, read MB/s |"
+	echo "|---|---:|---:|---:|---:|---:|---:|"
+	for t in direct relaytcp haproxy; do
+		row="| $t"
+		for metric in fixed_connps fixed_p99 cs_per_conn mig_per_conn threads bulkread; do
+			v=$(m "$t" $metric)
+			row="$row | $v"
+			if [ "$t" != haproxy ] && [ "$v" != - ] && [ "$metric" != threads ]; then row="$row ($(ratio "$v" "$(m haproxy $metric)"))"; fi
+		done
+		echo "$row |"
+	done
 	echo
 	echo "UDP, ratios to direct in the same run:"
 	echo

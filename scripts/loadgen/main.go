@@ -11,6 +11,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,7 +28,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|bulk|connrate|idle|udpecho|udprate|udpidle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|sinkread|bulk|connrate|connfixed|idle|udpecho|udprate|udpidle [flags]")
 		os.Exit(2)
 	}
 	mode, args := os.Args[1], os.Args[2:]
@@ -52,6 +54,10 @@ func main() {
 		err = connRate(*addr, *concurrency, *duration)
 	case "idle":
 		err = idle(*addr, *n, *hold)
+	case "sinkread":
+		err = serve(*listen, sinkRead)
+	case "connfixed":
+		err = connFixed(*addr, *n, *concurrency)
 	case "udpecho":
 		err = udpEcho(*listen)
 	case "udprate":
@@ -323,5 +329,71 @@ func udpIdle(addr string, n int, hold time.Duration) error {
 	}
 	fmt.Println("READY", n)
 	time.Sleep(hold)
+	return nil
+}
+
+// sinkRead discards what it reads after reading it into user space, as a
+// program that looks at its data does (sink splices instead).
+func sinkRead(c net.Conn) {
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// connFixed makes exactly n connections, concurrency at a time; each sends
+// 64 bytes of its own and checks that the same 64 come back. It prints the
+// rate, the latencies, and the connections that failed or got other bytes.
+func connFixed(addr string, n, concurrency int) error {
+	var next, failures, mismatches atomic.Int64
+	lat := make([][]time.Duration, concurrency)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, buf := make([]byte, 64), make([]byte, 64)
+			for {
+				op := next.Add(1)
+				if op > int64(n) {
+					return
+				}
+				binary.BigEndian.PutUint64(msg, uint64(op))
+				t0 := time.Now()
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				_, err = c.Write(msg)
+				if err == nil {
+					_, err = io.ReadFull(c, buf)
+				}
+				c.Close()
+				switch {
+				case err != nil:
+					failures.Add(1)
+				case !bytes.Equal(msg, buf):
+					mismatches.Add(1)
+				default:
+					lat[i] = append(lat[i], time.Since(t0))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		return fmt.Errorf("no connection succeeded (%d failures)", failures.Load())
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
+	fmt.Printf("conns=%d failures=%d mismatches=%d connps=%.0f p50ms=%.3f p99ms=%.3f\n",
+		len(all), failures.Load(), mismatches.Load(), float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
 	return nil
 }
