@@ -175,11 +175,9 @@ func (c *relayConn) serve() {
 		if dlog != nil {
 			dlog.Close()
 		}
-		c.slot.sent.Add(up.bytes.Load())
-		c.slot.received.Add(down.bytes.Load())
 		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr,
 			Sent: up.bytes.Load(), Received: down.bytes.Load(), Duration: time.Since(c.start), Err: c.closeReason()})
-		l.connDone(c)
+		l.connClosed(c, up.bytes.Load(), down.bytes.Load())
 	}
 	if !c.setRemote(remote, up, down, finish) {
 		remote.Close()

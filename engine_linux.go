@@ -904,12 +904,18 @@ func (e *engine) finish(f *flow, reset bool) {
 	l.connDone(f)
 }
 
-// liveBytes returns what the engine's open flows have relayed so far, each
-// way, by route number; it waits for the loop to sum them.
-func (e *engine) liveBytes() map[int][2]int64 {
+// routeBytes returns, for each route of stats, what the engine has
+// relayed each way: its closed flows' (its own slot) and its open flows'
+// so far. The loop reads both in one turn, in which no flow can move from
+// one to the other.
+func (e *engine) routeBytes(stats map[int]*routeStats) map[int][2]int64 {
 	done := make(chan map[int][2]int64, 1)
 	if !e.submit(func() {
-		sums := make(map[int][2]int64)
+		sums := make(map[int][2]int64, len(stats))
+		for id, st := range stats {
+			slot := &st.slots[e.index]
+			sums[id] = [2]int64{slot.sent.Load(), slot.received.Load()}
+		}
 		for _, f := range e.flows {
 			if !f.connecting {
 				b := sums[f.l.id]

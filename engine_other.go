@@ -25,11 +25,11 @@ func (e *engine) addSockets(l *routeListener, socks []*listenSock) error {
 	return errors.ErrUnsupported
 }
 
-func takeListener(ln *net.TCPListener) (int, error) { return -1, errors.ErrUnsupported }
-func closeListenerFD(fd int)                        {}
-func stopListening(fd int)                          {}
-func (e *engine) forgetSockets(socks []*listenSock) {}
-func (e *engine) liveBytes() map[int][2]int64       { return nil }
+func takeListener(ln *net.TCPListener) (int, error)               { return -1, errors.ErrUnsupported }
+func closeListenerFD(fd int)                                      {}
+func stopListening(fd int)                                        {}
+func (e *engine) forgetSockets(socks []*listenSock)               {}
+func (e *engine) routeBytes(map[int]*routeStats) map[int][2]int64 { return nil }
 
 // listenControl sets nothing: accepted sockets get their options from Go.
 var listenControl func(network, address string, c syscall.RawConn) error

@@ -681,6 +681,21 @@ func (l *routeListener) connDone(c trackedConn) {
 	l.wg.Done()
 }
 
+// connClosed is connDone for a goroutine-relay connection that relayed
+// sent and received bytes: they move from its open bytes to its route's
+// counters in one step under the route's byte lock, so that Status counts
+// them once, neither twice nor never.
+func (l *routeListener) connClosed(c *relayConn, sent, received int64) {
+	l.stats.bytesMu.Lock()
+	slot := &l.stats.slots[goroutineSlot]
+	slot.sent.Add(sent)
+	slot.received.Add(received)
+	l.untrack(c)
+	l.stats.bytesMu.Unlock()
+	l.relay.open.Add(-1)
+	l.wg.Done()
+}
+
 func (l *routeListener) untrack(c trackedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

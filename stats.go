@@ -6,6 +6,7 @@ package main
 
 import (
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -35,8 +36,10 @@ type statSlot struct {
 // counting, as Prometheus wants of a counter.
 type routeStats struct {
 	slots [statSlots]statSlot
-	// The byte counts Status last showed, open connections' included.
-	shownSent, shownReceived monotonic
+	// bytesMu is held while a connection of the goroutine relay or a UDP
+	// session moves its bytes into the goroutine slot and leaves its open
+	// set, and while Status reads both.
+	bytesMu sync.Mutex
 }
 
 // counters is a sum of a route's slots.
@@ -85,81 +88,66 @@ type BackendStatus struct {
 
 // Status returns the live numbers of every route number the relay has
 // run, whether it runs now or not (Listening). Bytes include what open
-// connections have relayed so far.
+// connections have relayed so far: each source of them (an engine; the
+// goroutine relay's connections and UDP sessions of a route) is read in
+// one step in which no connection moves from open to closed, so a byte is
+// counted once and the counts never go back.
 func (r *Relay) Status() map[int]RouteStatus {
 	r.mu.Lock()
 	out := make(map[int]RouteStatus, len(r.stats))
-	listeners := make([]*routeListener, 0, len(r.routes)+len(r.retiring))
+	stats := make(map[int]*routeStats, len(r.stats))
+	listeners := make(map[int][]*routeListener)
 	for id, st := range r.stats {
+		stats[id] = st
 		rs := RouteStatus{counters: st.sum()}
 		if l, ok := r.routes[id]; ok {
 			rs.Listening, rs.Addr = true, addrString(l.firstAddr())
 			rs.Backends = l.cfg.Load().pool.status()
 		}
+		if u := r.udp[id]; u != nil {
+			rs.Listening, rs.Addr = true, addrString(u.firstAddr())
+			rs.Backends = u.cfg.Load().pool.status()
+		}
 		out[id] = rs
 	}
-	for id, u := range r.udp {
-		rs := out[id]
-		rs.Listening, rs.Addr = true, addrString(u.firstAddr())
-		rs.Backends = u.cfg.Load().pool.status()
-		open, sent, received := u.status()
-		rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
-		out[id] = rs
-	}
-	for _, l := range r.routes {
-		listeners = append(listeners, l)
+	for id, l := range r.routes {
+		listeners[id] = append(listeners[id], l)
 	}
 	for l := range r.retiring {
-		listeners = append(listeners, l)
+		listeners[l.id] = append(listeners[l.id], l)
+	}
+	udp := make(map[int]*udpRoute, len(r.udp))
+	for id, u := range r.udp {
+		udp[id] = u
 	}
 	engines := r.engines
 	r.mu.Unlock()
 
-	for _, l := range listeners {
-		rs := out[l.id]
-		open, sent, received := l.liveBytes()
-		rs.Open += open
-		rs.Sent += sent
-		rs.Received += received
-		out[l.id] = rs
+	for id, st := range stats {
+		rs := out[id]
+		st.bytesMu.Lock()
+		slot := &st.slots[goroutineSlot]
+		rs.Sent, rs.Received = slot.sent.Load(), slot.received.Load()
+		for _, l := range listeners[id] {
+			open, sent, received := l.liveBytes()
+			rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
+		}
+		if u := udp[id]; u != nil {
+			open, sent, received := u.status()
+			rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
+		}
+		st.bytesMu.Unlock()
+		out[id] = rs
 	}
 	for _, e := range engines {
-		for id, b := range e.liveBytes() {
+		for id, b := range e.routeBytes(stats) {
 			rs := out[id]
 			rs.Sent += b[0]
 			rs.Received += b[1]
 			out[id] = rs
 		}
 	}
-	// A connection that ends while the numbers are summed may be counted
-	// in neither its open bytes nor its route's, or in both: the bytes
-	// never go back, as a counter must not.
-	r.mu.Lock()
-	for id, rs := range out {
-		if st := r.stats[id]; st != nil {
-			rs.Sent = st.shownSent.raise(rs.Sent)
-			rs.Received = st.shownReceived.raise(rs.Received)
-			out[id] = rs
-		}
-	}
-	r.mu.Unlock()
 	return out
-}
-
-// monotonic is a number shown that never goes down.
-type monotonic struct{ v atomic.Int64 }
-
-// raise returns the larger of n and what was shown before, and keeps it.
-func (m *monotonic) raise(n int64) int64 {
-	for {
-		old := m.v.Load()
-		if n <= old {
-			return old
-		}
-		if m.v.CompareAndSwap(old, n) {
-			return n
-		}
-	}
 }
 
 // addrString is a's text, or "" for none.
@@ -172,7 +160,7 @@ func addrString(a net.Addr) string {
 
 // liveBytes returns the route's open connections, and what those the
 // goroutine relay serves have relayed so far (the engines' own flows are
-// counted by engine.liveBytes).
+// counted by engine.routeBytes).
 func (l *routeListener) liveBytes() (open, sent, received int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -397,17 +397,27 @@ var (
 // end ends the session: it leaves its route's table, and closes.
 func (sess *udpSession) end(reason error) {
 	u := sess.route
+	// Its bytes move from the open sessions' to the route's counters in
+	// one step under the route's byte lock: Status counts them once.
+	u.stats.bytesMu.Lock()
 	u.mu.Lock()
-	if u.sessions[sess.key] == sess {
+	removed := u.sessions[sess.key] == sess
+	if removed {
 		delete(u.sessions, sess.key)
 	}
 	u.mu.Unlock()
+	if removed {
+		slot := &u.stats.slots[goroutineSlot]
+		slot.sent.Add(sess.sentBytes.Load())
+		slot.received.Add(sess.receivedBytes.Load())
+	}
+	u.stats.bytesMu.Unlock()
 	sess.close(reason)
 }
 
-// close closes the session's socket (its reader returns), counts it and
-// reports it, once. A session whose backend is still being connected only
-// says so (run cleans up).
+// close closes the session's socket (its reader returns) and reports it,
+// once (end has counted its bytes). A session whose backend is still
+// being connected only says so (run cleans up).
 func (sess *udpSession) close(reason error) {
 	sess.closeOnce.Do(func() {
 		u := sess.route
@@ -423,9 +433,6 @@ func (sess *udpSession) close(reason error) {
 			sess.dlog.Close()
 		}
 		sess.backend.open.Add(-1)
-		slot := &u.stats.slots[goroutineSlot]
-		slot.sent.Add(sess.sentBytes.Load())
-		slot.received.Add(sess.receivedBytes.Load())
 		u.relay.emit(Event{Kind: SessionClosed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo,
 			Sent: sess.sentBytes.Load(), Received: sess.receivedBytes.Load(), Duration: time.Since(sess.start), Err: reason,
 			SentDatagrams: sess.sentDatagrams.Load(), ReceivedDatagrams: sess.receivedDatagrams.Load()})
