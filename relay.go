@@ -210,7 +210,9 @@ func (r *Relay) Start(id int, rt Route) error {
 	l.engines = r.enginesFor(rt)
 	failed := l.openSocks(host, ports)
 	if first := l.firstAddr(); first != nil && ports[0] == 0 {
-		l.cfg.Load().firstPort = first.(*net.TCPAddr).Port // port 0: the one the system chose
+		// Port 0: the one the system chose (a configuration is never
+		// changed once its accept loops may read it).
+		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port))
 	}
 	if len(l.socks) == 0 {
 		cancel()

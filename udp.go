@@ -137,7 +137,7 @@ func (r *Relay) startUDP(id int, rt Route) error {
 		return &ListenError{Failed: failed}
 	}
 	if ports[0] == 0 {
-		u.cfg.Load().firstPort = u.firstPort()
+		u.cfg.Store(newRouteConfig(rt, u.cfg.Load().pool, u.firstPort())) // port 0: the one the system chose
 	}
 	if r.udp == nil {
 		r.udp = make(map[int]*udpRoute)
