@@ -189,12 +189,7 @@ func (r RouteSpec) backendOptions() []string {
 // check settings: "leastconn, check 2s" ("" and "" for a route with one
 // backend and no such options).
 func (r RouteSpec) backendSummary() (more, settings string) {
-	if r.Also != "" {
-		more += ", also " + strings.ReplaceAll(r.Also, ",", ", ")
-	}
-	if r.Backup != "" {
-		more += ", backup " + strings.ReplaceAll(r.Backup, ",", ", ")
-	}
+	more = moreBackends(splitBackends(r.Also), splitBackends(r.Backup))
 	var s []string
 	if r.Balance != "" || more != "" {
 		s = append(s, cmp(r.Balance, balanceRoundRobin))
@@ -469,12 +464,18 @@ func (p *backendPool) failure(attempts int, last error) error {
 // describe is how events and messages name the route's backends: the
 // first's HOST:PORT, then the others.
 func (rt Route) describe() string {
-	s := rt.RemoteAddr()
-	if len(rt.Also) > 0 {
-		s += ", also " + strings.Join(rt.Also, ", ")
+	return rt.RemoteAddr() + moreBackends(rt.Also, rt.Backups)
+}
+
+// moreBackends writes the backends after the first as route lines and
+// messages show them: ", also web2:8080, web3:8080, backup web9:8080".
+func moreBackends(also, backups []string) string {
+	s := ""
+	if len(also) > 0 {
+		s += ", also " + strings.Join(also, ", ")
 	}
-	if len(rt.Backups) > 0 {
-		s += ", backup " + strings.Join(rt.Backups, ", ")
+	if len(backups) > 0 {
+		s += ", backup " + strings.Join(backups, ", ")
 	}
 	return s
 }
