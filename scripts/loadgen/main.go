@@ -188,20 +188,9 @@ func connRate(addr string, concurrency int, d time.Duration) error {
 			msg, buf := make([]byte, 64), make([]byte, 64)
 			for time.Now().Before(deadline) {
 				start := time.Now()
-				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
+				if err := echoOnce(addr, msg, buf); err != nil {
 					failures.Add(1)
 					time.Sleep(time.Millisecond)
-					continue
-				}
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, err = c.Write(msg)
-				if err == nil {
-					_, err = io.ReadFull(c, buf)
-				}
-				c.Close()
-				if err != nil {
-					failures.Add(1)
 					continue
 				}
 				lat[i] = append(lat[i], time.Since(start))
@@ -209,14 +198,36 @@ func connRate(addr string, concurrency int, d time.Duration) error {
 		}()
 	}
 	wg.Wait()
+	return printRate(lat, d, fmt.Sprintf("failures=%d", failures.Load()))
+}
+
+// echoOnce connects to addr, sends msg, reads as many bytes into buf and
+// closes.
+func echoOnce(addr string, msg, buf []byte) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	_, err = io.ReadFull(c, buf)
+	return err
+}
+
+// printRate prints the connections made in elapsed, extra fields, and the
+// median and 99th percentile of their latencies.
+func printRate(lat [][]time.Duration, elapsed time.Duration, extra string) error {
 	all := slices.Concat(lat...)
 	if len(all) == 0 {
-		return fmt.Errorf("no connection succeeded (%d failures)", failures.Load())
+		return fmt.Errorf("no connection succeeded (%s)", extra)
 	}
 	slices.Sort(all)
 	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
-	fmt.Printf("conns=%d failures=%d connps=%.0f p50ms=%.3f p99ms=%.3f\n",
-		len(all), failures.Load(), float64(len(all))/d.Seconds(), pct(0.50), pct(0.99))
+	fmt.Printf("conns=%d %s connps=%.0f p50ms=%.3f p99ms=%.3f\n",
+		len(all), extra, float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
 	return nil
 }
 
@@ -363,17 +374,7 @@ func connFixed(addr string, n, concurrency int) error {
 				}
 				binary.BigEndian.PutUint64(msg, uint64(op))
 				t0 := time.Now()
-				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-				if err != nil {
-					failures.Add(1)
-					continue
-				}
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, err = c.Write(msg)
-				if err == nil {
-					_, err = io.ReadFull(c, buf)
-				}
-				c.Close()
+				err := echoOnce(addr, msg, buf)
 				switch {
 				case err != nil:
 					failures.Add(1)
@@ -386,14 +387,5 @@ func connFixed(addr string, n, concurrency int) error {
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	all := slices.Concat(lat...)
-	if len(all) == 0 {
-		return fmt.Errorf("no connection succeeded (%d failures)", failures.Load())
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Microseconds()) / 1000 }
-	fmt.Printf("conns=%d failures=%d mismatches=%d connps=%.0f p50ms=%.3f p99ms=%.3f\n",
-		len(all), failures.Load(), mismatches.Load(), float64(len(all))/elapsed.Seconds(), pct(0.50), pct(0.99))
-	return nil
+	return printRate(lat, time.Since(start), fmt.Sprintf("failures=%d mismatches=%d", failures.Load(), mismatches.Load()))
 }
