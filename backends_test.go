@@ -192,12 +192,18 @@ func whichBackend(addr, src string) (string, error) {
 // and records its events. It returns the relay's address.
 func startBackendRoute(t *testing.T, mode, text string) (*Relay, string, *eventRecorder) {
 	t.Helper()
+	return startRouteOn(t, mode, "127.0.0.1:0", text)
+}
+
+// startRouteOn is startBackendRoute listening on listen.
+func startRouteOn(t *testing.T, mode, listen, text string) (*Relay, string, *eventRecorder) {
+	t.Helper()
 	spec, err := ParseRouteSpec("1 " + text)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rt := spec.Route()
-	rt.ListenAddr = "127.0.0.1:0"
+	rt.ListenAddr = listen
 	if mode == "data-logged" {
 		rt.DataLogDir = tempDir(t)
 	}

@@ -291,24 +291,10 @@ func TestAllowOnDualStackListener(t *testing.T) {
 	serveEach(ln, echo)
 	backendModes(t, func(t *testing.T, mode string) {
 		for _, opt := range []string{"allow=127.0.0.1", "deny=127.0.0.2"} {
-			spec, err := ParseRouteSpec(fmt.Sprintf("1 127.0.0.1 %d %s", portOf(ln.Addr()), opt))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rt := spec.Route()
-			rt.ListenAddr = ":0"
-			if mode == "data-logged" {
-				rt.DataLogDir = tempDir(t)
-			}
-			r := &Relay{}
-			if err := r.Start(0, rt); err != nil {
-				t.Fatal(err)
-			}
-			addr := "127.0.0.1:" + strconv.Itoa(portOf(r.Addr(0)))
-			if !relays(addr) {
+			r, _, _ := startRouteOn(t, mode, ":0", fmt.Sprintf("127.0.0.1 %d %s", portOf(ln.Addr()), opt))
+			if addr := "127.0.0.1:" + strconv.Itoa(portOf(r.Addr(0))); !relays(addr) {
 				t.Errorf("%s on every interface refuses 127.0.0.1", opt)
 			}
-			r.Shutdown(context.Background())
 		}
 	})
 }

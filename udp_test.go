@@ -173,21 +173,22 @@ func TestUDPThousandClients(t *testing.T) {
 	srv := newUDPEchoServer(t, "")
 	_, addr, rec := startUDPRoute(t, fmt.Sprintf("127.0.0.1 %d", srv.port()), "")
 	const clients, each = 1000, 3
+	// Every client keeps its socket until all are done: a port closed
+	// early could go to a later client, which would then (rightly) share
+	// the first one's session.
+	conns := make([]*net.UDPConn, clients)
+	for i := range conns {
+		conns[i] = udpClient(t, addr)
+	}
 	var wg sync.WaitGroup
 	var bad atomic.Int64
-	for i := range clients {
+	for i, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := net.Dial("udp", addr)
-			if err != nil {
-				bad.Add(1)
-				return
-			}
-			defer c.Close()
 			for j := range each {
 				msg := fmt.Sprintf("client %d message %d", i, j)
-				got, err := exchangeDatagramRetry(c.(*net.UDPConn), []byte(msg))
+				got, err := exchangeDatagramRetry(c, []byte(msg))
 				if err != nil || string(got) != msg {
 					bad.Add(1)
 					return
