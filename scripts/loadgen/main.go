@@ -53,7 +53,7 @@ func main() {
 	case "connrate":
 		err = connRate(*addr, *concurrency, *duration)
 	case "idle":
-		err = idle(*addr, *n, *hold)
+		err = holdOpen("tcp", *addr, *n, *hold)
 	case "sinkread":
 		err = serve(*listen, sinkRead)
 	case "connfixed":
@@ -63,7 +63,7 @@ func main() {
 	case "udprate":
 		err = udpRate(*addr, *concurrency, *duration)
 	case "udpidle":
-		err = udpIdle(*addr, *n, *hold)
+		err = holdOpen("udp", *addr, *n, *hold)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -231,28 +231,40 @@ func printRate(lat [][]time.Duration, elapsed time.Duration, extra string) error
 	return nil
 }
 
-// idle opens n connections, exchanges one echo on each so that the relay
-// has dialed its server, prints READY and holds them for hold.
-func idle(addr string, n int, hold time.Duration) error {
+// holdOpen opens n sockets to addr over network ("tcp" or "udp"),
+// exchanges one byte's echo on each so that the relay has reached its
+// server (a connection; a session), prints READY and holds them for hold.
+// A UDP datagram without an answer in a second is sent again, up to 5
+// times.
+func holdOpen(network, addr string, n int, hold time.Duration) error {
+	tries, wait := 1, 5*time.Second
+	if network == "udp" {
+		tries, wait = 5, time.Second
+	}
 	conns := make([]net.Conn, 0, n)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
-	buf := make([]byte, 1)
+	buf := make([]byte, 64)
 	for i := range n {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		c, err := net.DialTimeout(network, addr, 5*time.Second)
 		if err != nil {
-			return fmt.Errorf("connection %d: dial %s: %w", i, addr, err)
+			return fmt.Errorf("socket %d: dial %s: %w", i, addr, err)
 		}
 		conns = append(conns, c)
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write([]byte{'x'}); err != nil {
-			return fmt.Errorf("connection %d: %w", i, err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return fmt.Errorf("connection %d: %w", i, err)
+		for try := 1; ; try++ {
+			c.SetDeadline(time.Now().Add(wait))
+			if _, err = c.Write([]byte{'x'}); err == nil {
+				_, err = c.Read(buf)
+			}
+			if err == nil {
+				break
+			}
+			if try == tries {
+				return fmt.Errorf("socket %d: no echo: %w", i, err)
+			}
 		}
 		c.SetDeadline(time.Time{})
 	}
@@ -309,37 +321,6 @@ func udpRate(addr string, concurrency int, d time.Duration) error {
 	wg.Wait()
 	fmt.Printf("datagrams=%d lost=%d dgps=%.0f lossratio=%.5f\n", done.Load(), lost.Load(),
 		float64(done.Load())/d.Seconds(), float64(lost.Load())/float64(max(1, done.Load()+lost.Load())))
-	return nil
-}
-
-// udpIdle opens n sockets, each exchanges one datagram through addr (the
-// relay opens a session for each), prints READY and holds them for hold.
-func udpIdle(addr string, n int, hold time.Duration) error {
-	conns := make([]net.Conn, 0, n)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	buf := make([]byte, 64)
-	for i := range n {
-		c, err := net.Dial("udp", addr)
-		if err != nil {
-			return fmt.Errorf("session %d: %w", i, err)
-		}
-		conns = append(conns, c)
-		for try := 0; ; try++ {
-			c.Write([]byte{'x'})
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			if _, err := c.Read(buf); err == nil {
-				break
-			} else if try == 4 {
-				return fmt.Errorf("session %d: no answer: %w", i, err)
-			}
-		}
-	}
-	fmt.Println("READY", n)
-	time.Sleep(hold)
 	return nil
 }
 
