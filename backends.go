@@ -172,16 +172,26 @@ func (r RouteSpec) backendOptions() []string {
 	if r.Balance != "" {
 		opts = append(opts, "balance="+r.Balance)
 	}
-	if r.Check > 0 {
-		opts = append(opts, "check="+r.Check.String())
-	}
-	if r.Rise > 0 {
-		opts = append(opts, "rise="+strconv.Itoa(r.Rise))
-	}
-	if r.Fall > 0 {
-		opts = append(opts, "fall="+strconv.Itoa(r.Fall))
+	for _, kv := range r.checkSettings() {
+		opts = append(opts, kv[0]+"="+kv[1])
 	}
 	return opts
+}
+
+// checkSettings returns the health check options that are set, as name
+// and value: {"check", "2s"}, {"rise", "3"}, {"fall", "2"}.
+func (r RouteSpec) checkSettings() [][2]string {
+	var kvs [][2]string
+	if r.Check > 0 {
+		kvs = append(kvs, [2]string{"check", r.Check.String()})
+	}
+	if r.Rise > 0 {
+		kvs = append(kvs, [2]string{"rise", strconv.Itoa(r.Rise)})
+	}
+	if r.Fall > 0 {
+		kvs = append(kvs, [2]string{"fall", strconv.Itoa(r.Fall)})
+	}
+	return kvs
 }
 
 // backendSummary describes the backends after the first for route lines:
@@ -194,14 +204,8 @@ func (r RouteSpec) backendSummary() (more, settings string) {
 	if r.Balance != "" || more != "" {
 		s = append(s, cmp(r.Balance, balanceRoundRobin))
 	}
-	if r.Check > 0 {
-		s = append(s, "check "+r.Check.String())
-	}
-	if r.Rise > 0 {
-		s = append(s, "rise "+strconv.Itoa(r.Rise))
-	}
-	if r.Fall > 0 {
-		s = append(s, "fall "+strconv.Itoa(r.Fall))
+	for _, kv := range r.checkSettings() {
+		s = append(s, kv[0]+" "+kv[1])
 	}
 	return more, strings.Join(s, ", ")
 }
