@@ -139,38 +139,57 @@ func sink(c net.Conn) {
 // bulk uploads as fast as it can over streams connections for d.
 func bulk(addr string, streams int, d time.Duration) error {
 	var total atomic.Int64
-	var wg sync.WaitGroup
 	errs := make(chan error, streams)
 	deadline := time.Now().Add(d)
-	for range streams {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			return fmt.Errorf("dial %s: %w", addr, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			c.SetWriteDeadline(deadline)
-			buf := make([]byte, 256<<10)
-			for time.Now().Before(deadline) {
-				n, err := c.Write(buf)
-				total.Add(int64(n))
-				if err != nil {
-					if !errors.Is(err, os.ErrDeadlineExceeded) {
-						errs <- err
-					}
-					return
+	err := onSockets("tcp", addr, streams, func(c net.Conn) {
+		c.SetWriteDeadline(deadline)
+		buf := make([]byte, 256<<10)
+		for time.Now().Before(deadline) {
+			n, err := c.Write(buf)
+			total.Add(int64(n))
+			if err != nil {
+				if !errors.Is(err, os.ErrDeadlineExceeded) {
+					errs <- err
 				}
+				return
 			}
-		}()
+		}
+	})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
 		return err
 	}
 	fmt.Printf("bytes=%d seconds=%.3f MBps=%.1f\n", total.Load(), d.Seconds(), float64(total.Load())/d.Seconds()/1e6)
+	return nil
+}
+
+// onSockets dials n sockets to addr over network, then runs work on each
+// in a goroutine of its own, closes it after, and waits for them all.
+func onSockets(network, addr string, n int, work func(c net.Conn)) error {
+	conns := make([]net.Conn, 0, n)
+	for range n {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			for _, c := range conns {
+				c.Close()
+			}
+			return err // "dial tcp ADDR: ..."
+		}
+		conns = append(conns, c)
+	}
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			work(c)
+		}()
+	}
+	wg.Wait()
 	return nil
 }
 
@@ -294,31 +313,23 @@ func udpEcho(addr string) error {
 // session) that sends a 64-byte datagram and waits for its echo, again and
 // again; a datagram without an answer within 100 ms counts as lost.
 func udpRate(addr string, concurrency int, d time.Duration) error {
-	var wg sync.WaitGroup
 	var done, lost atomic.Int64
 	deadline := time.Now().Add(d)
-	for range concurrency {
-		c, err := net.Dial("udp", addr)
-		if err != nil {
-			return fmt.Errorf("dial %s: %w", addr, err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Close()
-			msg, buf := make([]byte, 64), make([]byte, 1<<16)
-			for time.Now().Before(deadline) {
-				c.Write(msg)
-				c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-				if n, err := c.Read(buf); err != nil || n != len(msg) {
-					lost.Add(1)
-					continue
-				}
-				done.Add(1)
+	err := onSockets("udp", addr, concurrency, func(c net.Conn) {
+		msg, buf := make([]byte, 64), make([]byte, 1<<16)
+		for time.Now().Before(deadline) {
+			c.Write(msg)
+			c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+			if n, err := c.Read(buf); err != nil || n != len(msg) {
+				lost.Add(1)
+				continue
 			}
-		}()
+			done.Add(1)
+		}
+	})
+	if err != nil {
+		return err
 	}
-	wg.Wait()
 	fmt.Printf("datagrams=%d lost=%d dgps=%.0f lossratio=%.5f\n", done.Load(), lost.Load(),
 		float64(done.Load())/d.Seconds(), float64(lost.Load())/float64(max(1, done.Load()+lost.Load())))
 	return nil
