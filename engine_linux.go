@@ -68,17 +68,23 @@ const (
 const maxEngines = 8
 
 // engineCount is how many engines a relay runs: one per processor the
-// process was given (GOMAXPROCS, which follows the CPU quota), up to
-// maxEngines. A busy engine keeps its P even while it waits for events
-// (engine.loop), so the first call gives the other goroutines one more.
+// process was given when it first asked (GOMAXPROCS, which follows the CPU
+// quota), up to maxEngines.
 var engineCount = sync.OnceValue(func() int {
-	procs := runtime.GOMAXPROCS(0)
-	n := min(procs, maxEngines)
-	if procs <= n {
+	return min(runtime.GOMAXPROCS(0), maxEngines)
+})
+
+// reserveSpareProc makes sure the process has a processor (P) more than
+// its n engines: a busy engine keeps its P even while it waits for events
+// (engine.loop), and the other goroutines (the control channel, the
+// goroutine relay, the timers) need one. It is checked each time a relay
+// starts its engines, as something may have set GOMAXPROCS since (go test
+// does, between a benchmark's runs).
+func reserveSpareProc(n int) {
+	if runtime.GOMAXPROCS(0) <= n {
 		runtime.GOMAXPROCS(n + 1)
 	}
-	return n
-})
+}
 
 // Keys of the epoll set: the event's Fd field carries an id, its Pad field
 // says which socket of that id it is.

@@ -448,6 +448,8 @@ func (r *Relay) enginesFor(rt Route) []*engine {
 		}
 		if r.engines == nil {
 			r.noEngine = true
+		} else {
+			reserveSpareProc(len(r.engines))
 		}
 	}
 	return r.engines
