@@ -97,7 +97,10 @@ check "backend enable (pipe)" sh -c "wine '$exe' backend enable 2 127.0.0.1:$DEA
 check "reg add MetricsAddr" wine reg add "$key\\Parameters" /v MetricsAddr /t REG_SZ /d "127.0.0.1:$METRICS" /f
 check "metrics listener starts" wait_port $METRICS
 metrics() { python3 -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "http://127.0.0.1:$METRICS/metrics"; }
-metrics_has() { metrics | grep -qxF "$1"; }
+# The output is taken whole before grep reads it: under pipefail, grep -q
+# quitting at its first match would fail the check by breaking the pipe of
+# a writer that has more to write.
+metrics_has() { local m; m=$(metrics) && grep -qxF "$1" <<<"$m"; }
 metrics_pass_promtool() { local m; m=$(metrics) && [ -n "$m" ] && promtool check metrics <<<"$m"; }
 # wait_port's connection and relay_check's five.
 check "metrics: route 2's connections" metrics_has "relaytcp_route_connections_total{route=\"2\",listen=\":$R3\"} 6"
@@ -114,9 +117,9 @@ events() {
 		/ReportEventW \(/ { split($0, f, ","); id = f[4]; next }
 		/eventlog:ReportEventW L"/ { sub(/.*ReportEventW L"/, ""); sub(/"$/, ""); print id, $0 }'
 }
-ev() { events | grep -q "$1"; }
+ev() { local e; e=$(events) && grep -q "$1" <<<"$e"; }
 # %ProgramData% is C:\users\Public under wine 8.
-logs=$(find "$WINEPREFIX/drive_c" -type d -path '*/RelayTCP/Logs' | head -1)
+logs=$(find "$WINEPREFIX/drive_c" -type d -path '*/RelayTCP/Logs' -print -quit)
 check "event 100 started" ev "0x00000064.*successfully started"
 check "event 100 reloaded" ev "0x00000064 The Relay TCP Service configuration was reloaded"
 check "event 101 ready (route 0)" ev "0x00000065.*local port $R0 and relay to 127.0.0.1:$ECHO"

@@ -20,7 +20,7 @@ export RELAYTCP_TEST_REGISTRY=1
 	>"$WINE_TMP/test.log" 2>&1 || status=$?
 tr -d '\r' <"$WINE_TMP/test.log" | grep -v '^=== ' || true
 # wine gives the exit code mod 256; a test binary says PASS or FAIL last.
-if [ "$status" -eq 0 ] && ! tr -d '\r' <"$WINE_TMP/test.log" | grep -qx 'PASS'; then
+if [ "$status" -eq 0 ] && ! grep -qx 'PASS' <<<"$(tr -d '\r' <"$WINE_TMP/test.log")"; then
 	echo "wine-test: the Windows tests did not report PASS" >&2
 	status=1
 fi
