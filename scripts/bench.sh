@@ -5,7 +5,9 @@
 #   - CPU seconds per GB moved by the relay (1 stream)
 #   - connections per second and p99 latency (64-byte echo, 50 concurrent),
 #     for a time, and for a fixed 20,000 connections with every echo checked;
-#     the relay's context switches and CPU migrations per connection
+#     the relay's context switches and CPU migrations per connection, its
+#     CPU time per connection and the whole machine's (client, server and
+#     kernel included: with "direct", what the relay adds to)
 #   - bulk, 1 stream, to a receiver that reads into user space
 #   - memory per idle relayed connection (PSS from /proc/PID/smaps_rollup,
 #     summed over the relay's processes, before and with N idle connections)
@@ -191,21 +193,31 @@ sched_counts() {
 	echo "$vol $mig $n"
 }
 
+# machine_ticks is the CPU time every process and the kernel spent, in
+# ticks: user, nice, system, irq and softirq of /proc/stat (idle, iowait and
+# steal left out).
+machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+# per_conn_us turns ticks spent on the fixed count into µs per connection.
+per_conn_us() { awk -v d="$1" -v c="$(getconf CLK_TCK)" -v n="$FIXED" 'BEGIN{printf "%.1f", d/c*1e6/n}'; }
+
 # run_connfixed: the second load shape, a fixed count with every echo
 # checked; for the relays, their context switches and migrations per
 # connection and their threads while busy.
 run_connfixed() {
-	local t=$1 pid=${ECHO_PIDS[$1]:-} out before after busy
-	[ -n "$pid" ] && before=$(sched_counts "$pid")
+	local t=$1 pid=${ECHO_PIDS[$1]:-} out before after busy cpu0 cpu1 mach0 mach1
+	[ -n "$pid" ] && before=$(sched_counts "$pid") && cpu0=$(cpu_ticks "$pid")
+	mach0=$(machine_ticks)
 	"$tmp/loadgen" connfixed -addr 127.0.0.1:"${ECHO_PORT[$t]}" -n "$FIXED" -concurrency 50 >"$tmp/fixed.out" &
 	local lg=$!
 	sleep 0.5
 	[ -n "$pid" ] && busy=$(sched_counts "$pid")
 	wait $lg
+	mach1=$(machine_ticks)
 	out=$(cat "$tmp/fixed.out")
 	if [ "$(echo "$out" | field mismatches)" != 0 ] || [ "$(echo "$out" | field failures)" != 0 ]; then
 		echo "bench: $t: $out" >&2
 	fi
+	add "$t" machine_us_per_conn "$(per_conn_us $((mach1 - mach0)))"
 	add "$t" fixed_connps "$(echo "$out" | field connps)"
 	add "$t" fixed_p99 "$(echo "$out" | field p99ms)"
 	if [ -n "$pid" ]; then
@@ -215,6 +227,8 @@ run_connfixed() {
 		am=$(echo "$after" | cut -d' ' -f2) bm=$(echo "$before" | cut -d' ' -f2)
 		add "$t" mig_per_conn "$(awk -v a="$am" -v b="$bm" -v n="$FIXED" 'BEGIN{printf "%.4f", (a-b)/n}')"
 		add "$t" threads "$(echo "$busy" | cut -d' ' -f3)"
+		cpu1=$(cpu_ticks "$pid")
+		add "$t" cpu_us_per_conn "$(per_conn_us $((cpu1 - cpu0)))"
 	fi
 }
 
@@ -272,7 +286,7 @@ for round in $(seq "$ROUNDS"); do
 	done
 	# The rounds' own ratios, relaytcp to HAProxy, as they come.
 	last() { echo "${R[$1,$2]:-}" | awk '{print $NF}'; }
-	echo "round $round: conn/s $(ratio "$(last relaytcp connps)" "$(last haproxy connps)"), fixed $(ratio "$(last relaytcp fixed_connps)" "$(last haproxy fixed_connps)"), 1 stream $(ratio "$(last relaytcp bulk1)" "$(last haproxy bulk1)"), 1 stream read $(ratio "$(last relaytcp bulkread)" "$(last haproxy bulkread)")" >&2
+	echo "round $round: conn/s $(ratio "$(last relaytcp connps)" "$(last haproxy connps)"), fixed $(ratio "$(last relaytcp fixed_connps)" "$(last haproxy fixed_connps)"), 1 stream $(ratio "$(last relaytcp bulk1)" "$(last haproxy bulk1)"), 1 stream read $(ratio "$(last relaytcp bulkread)" "$(last haproxy bulkread)"), relay CPU/conn $(ratio "$(last relaytcp cpu_us_per_conn)" "$(last haproxy cpu_us_per_conn)")" >&2
 	for t in "relaytcp -d" "socat -x"; do
 		run_bulk "$t" 1
 		rm -f "$tmp"/logs/RL*.LOG
@@ -377,11 +391,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; e
 	echo
 	echo "Second load shape ($FIXED connections, 50 at a time, every echo checked), the relays' scheduling per connection, and 1 stream to a receiver that reads into user space:"
 	echo
-	echo "| target | conn/s | p99 ms | voluntary context switches / conn | CPU migrations / conn | threads while busy | 1 stream, read MB/s |"
-	echo "|---|---:|---:|---:|---:|---:|---:|"
+	echo "| target | conn/s | p99 ms | relay CPU µs / conn | machine CPU µs / conn | voluntary context switches / conn | CPU migrations / conn | threads while busy | 1 stream, read MB/s |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for t in direct relaytcp haproxy; do
 		row="| $t"
-		for metric in fixed_connps fixed_p99 cs_per_conn mig_per_conn threads bulkread; do
+		for metric in fixed_connps fixed_p99 cpu_us_per_conn machine_us_per_conn cs_per_conn mig_per_conn threads bulkread; do
 			v=$(m "$t" $metric)
 			row="$row | $v"
 			if [ "$t" != haproxy ] && [ "$v" != - ] && [ "$metric" != threads ]; then row="$row ($(ratio "$v" "$(m haproxy $metric)"))"; fi
