@@ -73,6 +73,9 @@ type udpRoute struct {
 	// client was logged; when the last eviction happened.
 	deniedLogged map[netip.Addr]time.Time
 	lastEviction time.Time
+	// evictQueue: the sessions the next evictions take, oldest first
+	// (udpevict.go).
+	evictQueue []evictionCandidate
 
 	stopJanitor chan struct{}
 	wg          sync.WaitGroup // the sockets' readers, the janitor, the sessions' goroutines
@@ -461,18 +464,6 @@ func idleTimeout(cfg *routeConfig) time.Duration {
 		return cfg.IdleTimeout
 	}
 	return defaultUDPIdle
-}
-
-// leastRecent returns the session that has been quiet the longest. u.mu is
-// held.
-func (u *udpRoute) leastRecent() *udpSession {
-	var lru *udpSession
-	for _, s := range u.sessions {
-		if lru == nil || s.last.Load() < lru.last.Load() {
-			lru = s
-		}
-	}
-	return lru
 }
 
 // reportEviction reports the first eviction of an incident (evictions
