@@ -158,6 +158,11 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
 
 declare -A R # R[target,metric] = space-separated values, one per round
 add() { R[$1,$2]="${R[$1,$2]:-} $3"; }
+# median of a metric's rounds; ratio of two figures (the rounds' own ratios
+# are printed as they come, so both are defined before the first round).
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END{if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
+m() { echo "${R[$1,$2]:-}" | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f×", a/b }'; }
 
 run_bulk() { # target streams -> MB/s (and CPU s/GB for 1 stream)
 	local t=$1 s=$2 pid=${SINK_PIDS[$1]:-} before after out mb
@@ -363,9 +368,6 @@ for round in $(seq "$ROUNDS"); do
 	udp_idle_kib
 done
 
-median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END{if (NR==0) print "-"; else print a[int((NR+1)/2)]}'; }
-m() { echo "${R[$1,$2]:-}" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (a=="-"||b=="-"||b==0) print "-"; else printf "%.2f×", a/b }'; }
 
 {
 	echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores, $ROUNDS round(s) of ${DURATION}s, $IDLE idle connections; medians."
