@@ -107,6 +107,11 @@ type udpSession struct {
 
 	sentDatagrams, sentBytes         atomic.Int64
 	receivedDatagrams, receivedBytes atomic.Int64
+	// countMu orders a relayed datagram's byte count with end: once the
+	// session has left its route (left), a datagram still in flight adds
+	// its bytes to the route's counters itself, as end moved the others.
+	countMu sync.Mutex
+	left    bool
 
 	closeOnce sync.Once
 
@@ -227,7 +232,7 @@ func (sess *udpSession) send(data []byte) {
 	}
 	if n, err := sess.remote.Write(data); err == nil {
 		sess.sentDatagrams.Add(1)
-		sess.sentBytes.Add(int64(n))
+		sess.count(&sess.sentBytes, &sess.route.stats.slots[goroutineSlot].sent, n)
 	}
 }
 
@@ -386,9 +391,21 @@ func (sess *udpSession) readReplies() {
 		}
 		if n, err := sess.sock.conn.WriteToUDPAddrPort(data, client); err == nil {
 			sess.receivedDatagrams.Add(1)
-			sess.receivedBytes.Add(int64(n))
+			sess.count(&sess.receivedBytes, &sess.route.stats.slots[goroutineSlot].received, n)
 		}
 	})
+}
+
+// count adds n relayed bytes to the session's counter, and to the route's
+// as well once the session has left the route (end moved its bytes there
+// already: these came after).
+func (sess *udpSession) count(session, route *atomic.Int64, n int) {
+	sess.countMu.Lock()
+	session.Add(int64(n))
+	if sess.left {
+		route.Add(int64(n))
+	}
+	sess.countMu.Unlock()
 }
 
 // Close reasons of UDP sessions.
@@ -411,8 +428,11 @@ func (sess *udpSession) end(reason error) {
 	u.mu.Unlock()
 	if removed {
 		slot := &u.stats.slots[goroutineSlot]
+		sess.countMu.Lock()
+		sess.left = true
 		slot.sent.Add(sess.sentBytes.Load())
 		slot.received.Add(sess.receivedBytes.Load())
+		sess.countMu.Unlock()
 	}
 	u.stats.bytesMu.Unlock()
 	sess.close(reason)

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"net/netip"
+	"sync"
+	"testing"
+)
+
+// TestUDPBytesAfterEnd: bytes a session relays while it ends (a datagram
+// already on its way when the session left its route) still reach the
+// route's counters, exactly once, however the two interleave.
+func TestUDPBytesAfterEnd(t *testing.T) {
+	for round := range 200 {
+		u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}}
+		key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 5000)}
+		// dialing: close has no socket to close (none was connected).
+		sess := &udpSession{route: u, key: key, dialing: true}
+		u.sessions[key] = sess
+		slot := &u.stats.slots[goroutineSlot]
+		var wg sync.WaitGroup
+		const senders, each, size = 4, 50, 10
+		for range senders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range each {
+					sess.count(&sess.sentBytes, &slot.sent, size)
+					sess.count(&sess.receivedBytes, &slot.received, 2*size)
+				}
+			}()
+		}
+		sess.end(errUDPIdle) // while they count
+		wg.Wait()
+		if got, want := slot.sent.Load(), int64(senders*each*size); got != want {
+			t.Fatalf("round %d: route's sent bytes %d, want %d", round, got, want)
+		}
+		if got, want := slot.received.Load(), int64(senders*each*2*size); got != want {
+			t.Fatalf("round %d: route's received bytes %d, want %d", round, got, want)
+		}
+		if len(u.sessions) != 0 {
+			t.Fatalf("round %d: the session is still in the route's table", round)
+		}
+	}
+}
