@@ -281,6 +281,8 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	if max := sessionCap(cfg); len(u.sessions) >= max {
 		evicted = u.leastRecent()
 		u.reportEviction(max)
+	} else {
+		u.evictQueue = nil // below the cap: no need to hold on to ended sessions
 	}
 	u.sessions[key] = sess
 	u.wg.Add(1)

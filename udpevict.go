@@ -10,8 +10,9 @@ import "slices"
 // them from the front: a candidate whose last datagram is still the one
 // the scan saw is older than every session outside the list (their times
 // only grow), so it is still the least recent one; a candidate that has
-// been used since, or has ended, is skipped. Each eviction costs O(1)
-// amortized over the scan, and it still ends exactly the session a full
+// been used since, or has ended, is skipped. A scan sorts the sessions,
+// so an eviction costs about 16·log2(sessions) comparisons amortized, not
+// a pass over all of them, and it still ends exactly the session a full
 // scan would.
 
 // evictionCandidate is a session as the last scan saw it.
