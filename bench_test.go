@@ -20,7 +20,7 @@ func BenchmarkStatusWith1000Connections(b *testing.B) {
 	echo := echoServer(b)
 	cfg := &Config{LogDir: tempDir(b), Routes: []RouteSpec{{BindAddr: "127.0.0.1", LocalPort: freePort(b),
 		RemoteHost: "127.0.0.1", RemotePort: portOf(echo.Addr())}}}
-	s, err := newService(cfg, &stderrLog{w: io.Discard}, time.Minute)
+	s, err := newService(cfg, &stderrLog{w: io.Discard}, time.Minute, "")
 	if err != nil {
 		b.Fatal(err)
 	}

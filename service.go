@@ -83,13 +83,16 @@ const routeRetryInterval = 30 * time.Second
 // 101). A route that cannot start is reported, and tried again every
 // routeRetryInterval (reported again when it starts). It fails, after
 // reporting it (event 100), when cfg has no routes or none could start.
-func startService(cfg *Config, log serviceLog) (*service, error) {
-	return newService(cfg, log, routeRetryInterval)
+// Its control channel (at control: controlPath, or the pipe's name) is open
+// before it reports that it started, so a status command right after the
+// start finds it.
+func startService(cfg *Config, log serviceLog, control string) (*service, error) {
+	return newService(cfg, log, routeRetryInterval, control)
 }
 
 // newService is startService with the retry interval of routes that could
-// not start.
-func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service, error) {
+// not start; control "" opens no control channel.
+func newService(cfg *Config, log serviceLog, retryEvery time.Duration, control string) (*service, error) {
 	if len(cfg.Routes) == 0 {
 		log.Error(eventService, msgNoRoutes)
 		return nil, errNoRoutes
@@ -116,6 +119,9 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration) (*service
 	}
 	s.startRetries()
 	s.setMetrics(cfg.MetricsAddr)
+	if control != "" {
+		s.startControl(control)
+	}
 	log.Info(eventService, msgStarted)
 	return s, nil
 }

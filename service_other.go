@@ -32,11 +32,10 @@ func runService(configPath string, stderr io.Writer) int {
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(signals)
 
-	s, err := startService(cfg, log)
+	s, err := startService(cfg, log, controlPath(configPath))
 	if err != nil {
 		return exitRuntime
 	}
-	s.startControl(controlPath(configPath))
 	seen := fileStamp(configPath)
 	tick := time.NewTicker(configCheckInterval)
 	defer tick.Stop()

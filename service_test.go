@@ -581,7 +581,7 @@ func TestServiceRetriesRoutesThatCouldNotStart(t *testing.T) {
 	}}
 	var out strings.Builder
 	log := &stderrLog{w: &syncWriter{w: &out}}
-	s, err := newService(cfg, log, 100*time.Millisecond)
+	s, err := newService(cfg, log, 100*time.Millisecond, "")
 	if err != nil {
 		t.Fatal(err)
 	}

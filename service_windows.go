@@ -70,11 +70,10 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 		ws.log.Error(eventService, fmt.Sprintf(msgStartError, err))
 		return true, 1
 	}
-	s, err := startService(cfg, ws.log)
+	s, err := startService(cfg, ws.log, controlPipeName)
 	if err != nil {
 		return true, 1
 	}
-	s.startControl(controlPipeName)
 	const accepts = svc.AcceptStop | svc.AcceptShutdown
 	status <- svc.Status{State: svc.Running, Accepts: accepts}
 	changed, stopWatch, err := watchParameters()

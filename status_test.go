@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,6 +61,10 @@ route 127.0.0.1:%d 127.0.0.1 %d also=%s balance=first
 	}
 	f.p = startProc(t, f.dir, "service", "-config", f.conf)
 	f.p.waitStderr(t, "successfully started")
+	// The control channel is open before the service says it started.
+	if _, err := os.Stat(f.conf + ".sock"); err != nil {
+		t.Fatalf("the service said it started before its control channel was open: %v", err)
+	}
 	t.Cleanup(func() {
 		f.p.cmd.Process.Signal(syscall.SIGTERM)
 		f.p.wait(t, 20*time.Second)
@@ -435,5 +440,48 @@ func TestControlProtocol(t *testing.T) {
 	}
 	if ans := ask(`{"cmd":"status"}`); ans["ok"] != true {
 		t.Errorf("status after errors: %v", ans)
+	}
+}
+
+// startedCheckLog is a service log that, when the service reports that it
+// started, looks whether its control channel is open yet.
+type startedCheckLog struct {
+	*stderrLog
+	control string
+	checked bool
+	openErr error
+}
+
+func (l *startedCheckLog) Info(id uint32, msg string) error {
+	if msg == msgStarted {
+		l.checked = true
+		_, l.openErr = os.Stat(l.control)
+	}
+	return l.stderrLog.Info(id, msg)
+}
+
+// TestControlOpenBeforeStarted: the service opens its control channel
+// before it reports that it started (event 100), so that `relaytcp status`
+// right after `systemctl start` finds it.
+func TestControlOpenBeforeStarted(t *testing.T) {
+	echoLn := echoServer(t)
+	dir := tempDir(t)
+	cfg := &Config{LogDir: dir, Routes: []RouteSpec{
+		{BindAddr: "127.0.0.1", LocalPort: freePort(t), RemoteHost: "127.0.0.1", RemotePort: portOf(echoLn.Addr())},
+	}}
+	log := &startedCheckLog{stderrLog: &stderrLog{w: io.Discard}, control: filepath.Join(dir, "relaytcp.conf.sock")}
+	s, err := startService(cfg, log, log.control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.shutdown(context.Background())
+	if !log.checked {
+		t.Fatal("the service did not report that it started")
+	}
+	if log.openErr != nil {
+		t.Errorf("the control channel was not open when the service reported that it started: %v", log.openErr)
+	}
+	if _, err := os.Stat(log.control); err != nil {
+		t.Errorf("no control channel: %v", err)
 	}
 }
