@@ -23,8 +23,9 @@ func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port i
 		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, kind)
 		return
 	}
-	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg, offset: cfg.remoteOffset(port),
-		clientAP: client, client: client.String(), connecting: true}
+	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
+		client: client.String(), connecting: true,
+		dialing: &flowDial{clientAP: client, offset: cfg.remoteOffset(port)}}
 	if !l.track(f) {
 		rawClose(fd)
 		return
@@ -53,38 +54,38 @@ func (e *engine) nextBackend(f *flow, err error) {
 	if b := f.backend; b != nil {
 		f.backend = nil
 		b.open.Add(-1)
-		f.failures++
-		f.lastDialErr = err
+		f.dialing.failures++
+		f.dialing.lastDialErr = err
 		if isResourceError(err) {
 			e.fail(f, err) // not the backend's fault
 			return
 		}
 		pool.connectFailed(b, err)
 	}
-	i := pool.pick(f.clientAP.Addr(), f.tried)
+	i := pool.pick(f.dialing.clientAP.Addr(), f.dialing.tried)
 	if i < 0 {
-		e.fail(f, pool.failure(f.failures, f.lastDialErr))
+		e.fail(f, pool.failure(f.dialing.failures, f.dialing.lastDialErr))
 		return
 	}
-	f.tried |= 1 << i
+	f.dialing.tried |= 1 << i
 	b := pool.entries[i].b
 	b.open.Add(1) // for leastconn, while it connects too
-	f.backend, f.remote, f.addrs, f.lastDialErr = b, b.addrAt(f.offset), nil, nil
-	f.attempt++
-	attempt := f.attempt
+	f.backend, f.remote, f.dialing.addrs, f.dialing.lastDialErr = b, b.addrAt(f.dialing.offset), nil, nil
+	f.dialing.attempt++
+	attempt := f.dialing.attempt
 	if f.timer != nil {
 		f.timer.Stop()
 	}
 	f.timer = time.AfterFunc(f.cfg.connectTimeout(), func() {
 		e.submit(func() {
-			if f.connecting && !f.ended && f.attempt == attempt {
+			if f.connecting && !f.ended && f.dialing.attempt == attempt {
 				e.connectTimedOut(f)
 			}
 		})
 	})
-	port := b.port + uint16(f.offset)
+	port := b.port + uint16(f.dialing.offset)
 	if b.ip.IsValid() {
-		f.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, port)}
+		f.dialing.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, port)}
 		e.dial(f)
 		return
 	}
@@ -93,7 +94,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 	go func() {
 		ips, err := net.DefaultResolver.LookupNetIP(f.l.ctx, "ip", host)
 		e.submit(func() {
-			if f.ended || f.attempt != attempt {
+			if f.ended || !f.connecting || f.dialing.attempt != attempt {
 				return
 			}
 			if err != nil {
@@ -101,7 +102,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 				return
 			}
 			for _, ip := range ips {
-				f.addrs = append(f.addrs, netip.AddrPortFrom(ip.Unmap(), port))
+				f.dialing.addrs = append(f.dialing.addrs, netip.AddrPortFrom(ip.Unmap(), port))
 			}
 			e.dial(f)
 		})
@@ -121,8 +122,8 @@ func (e *engine) connectTimedOut(f *flow) {
 
 // dialAddr is the address a flow is dialing, for errors.
 func dialAddr(f *flow) net.Addr {
-	if len(f.addrs) > 0 {
-		return net.TCPAddrFromAddrPort(f.addrs[0])
+	if len(f.dialing.addrs) > 0 {
+		return net.TCPAddrFromAddrPort(f.dialing.addrs[0])
 	}
 	return nil
 }
@@ -142,15 +143,15 @@ func (e *engine) register(f *flow, side int) error {
 // dial starts connecting to the flow's next remote address; when none is
 // left the flow fails with the last error.
 func (e *engine) dial(f *flow) {
-	for len(f.addrs) > 0 {
-		ap := f.addrs[0]
+	for len(f.dialing.addrs) > 0 {
+		ap := f.dialing.addrs[0]
 		fd, err := connectNonblock(ap)
 		if err != nil {
-			f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+			f.dialing.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 			if isResourceError(err) {
 				break
 			}
-			f.addrs = f.addrs[1:]
+			f.dialing.addrs = f.dialing.addrs[1:]
 			continue
 		}
 		f.fd[sideRemote] = fd
@@ -160,10 +161,10 @@ func (e *engine) dial(f *flow) {
 		}
 		return
 	}
-	if f.lastDialErr == nil {
-		f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no address to connect to")}
+	if f.dialing.lastDialErr == nil {
+		f.dialing.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no address to connect to")}
 	}
-	e.nextBackend(f, f.lastDialErr)
+	e.nextBackend(f, f.dialing.lastDialErr)
 }
 
 // connectDone handles the first event of the remote socket: connected, or
@@ -176,9 +177,9 @@ func (e *engine) connectDone(f *flow, events uint32) {
 		}
 		rawClose(f.fd[sideRemote])
 		f.fd[sideRemote] = -1
-		ap := f.addrs[0]
-		f.addrs = f.addrs[1:]
-		f.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+		ap := f.dialing.addrs[0]
+		f.dialing.addrs = f.dialing.addrs[1:]
+		f.dialing.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
 		e.dial(f)
 		return
 	}
@@ -194,8 +195,8 @@ func (e *engine) connectDone(f *flow, events uint32) {
 		}
 	}
 	f.connecting = false
-	f.remote = f.addrs[0].String()
-	f.addrs = nil
+	f.remote = f.dialing.addrs[0].String()
+	f.dialing = nil
 	f.timer.Stop()
 	f.timer = nil
 	f.cfg.pool.connected(f.backend)

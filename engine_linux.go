@@ -137,29 +137,21 @@ type flow struct {
 	fd    [2]int // client, remote; -1 once closed
 	start time.Time
 
-	cfg            *routeConfig   // the route's configuration when the client came
-	clientAP       netip.AddrPort // the client: the peer, or what its PROXY header names
-	dstAP          netip.AddrPort // the address it connected to, when a PROXY header named it
-	client, remote string         // ip:port, for the events (remote: HOST:PORT until connected)
-	awaitingHeader bool           // acceptproxy=1: the client's PROXY header is not read yet
-	offset         int            // added to the backends' ports (a port of a range, routeConfig.remoteOffset)
-	// While connecting: the backend being tried (it counts the flow in its
-	// open connections from then until the flow ends, unless the connect
-	// fails), the backends tried (by pool index), the connects that
-	// failed, the attempt (a stale timer or lookup sees that it changed),
-	// the addresses of the backend left to try.
-	backend     *backend
-	tried       uint64
-	failures    int
-	attempt     uint32
-	addrs       []netip.AddrPort
-	lastDialErr error
-	connecting  bool // until the remote side answered: no Opened or Closed event before
-	ended       bool
-	queued      bool // in engine.again
-	canRead     [2]bool
-	peerDone    [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
-	reset       [2]bool // the socket reported an error (ERR): its direction goes first
+	cfg            *routeConfig // the route's configuration when the client came
+	client, remote string       // ip:port, for the events (remote: HOST:PORT until connected)
+	// The backend: while connecting, the one being tried (it counts the
+	// flow in its open connections from then until the flow ends, unless
+	// the connect fails).
+	backend *backend
+	// dialing is what the flow needs until its backend answers, nil after:
+	// an idle connection does not carry it.
+	dialing    *flowDial
+	connecting bool // until the remote side answered: no Opened or Closed event before
+	ended      bool
+	queued     bool // in engine.again
+	canRead    [2]bool
+	peerDone   [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
+	reset      [2]bool // the socket reported an error (ERR): its direction goes first
 	// cut: the side was reset before its end, as its pending error said
 	// when a write or the error event took it, so the end its reads now
 	// return is not one.
@@ -176,6 +168,22 @@ type flow struct {
 	reason     error
 	timer      *time.Timer // connect timeout, then idle timeout, then drain checks
 	lastActive time.Time
+}
+
+// flowDial is a flow's state while it connects.
+type flowDial struct {
+	clientAP       netip.AddrPort // the client: the peer, or what its PROXY header names
+	dstAP          netip.AddrPort // the address it connected to, when a PROXY header named it
+	awaitingHeader bool           // acceptproxy=1: the client's PROXY header is not read yet
+	offset         int            // added to the backends' ports (a port of a range, routeConfig.remoteOffset)
+	// The backends tried (by pool index), the connects that failed, the
+	// attempt (a stale timer or lookup sees that it changed), the addresses
+	// of the backend left to try, the last connect's error.
+	tried       uint64
+	failures    int
+	attempt     uint32
+	addrs       []netip.AddrPort
+	lastDialErr error
 }
 
 // flowDir is one direction of a flow: bytes read from fd[d] are written to
@@ -349,7 +357,7 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 		}
 		if f.connecting {
 			switch {
-			case f.awaitingHeader && side == sideClient:
+			case f.dialing.awaitingHeader && side == sideClient:
 				e.readHeader(f)
 			case side == sideRemote:
 				e.connectDone(f, ev.Events)

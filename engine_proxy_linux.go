@@ -17,11 +17,11 @@ import (
 // awaitHeader makes a new flow wait for its client's PROXY header, for at
 // most the connect timeout, before a backend is picked.
 func (e *engine) awaitHeader(f *flow) {
-	f.awaitingHeader = true
+	f.dialing.awaitingHeader = true
 	timeout := f.cfg.connectTimeout()
 	f.timer = time.AfterFunc(timeout, func() {
 		e.submit(func() {
-			if f.awaitingHeader && !f.ended {
+			if f.connecting && f.dialing.awaitingHeader && !f.ended {
 				e.refuseHeader(f, fmt.Errorf("no PROXY header within %v", timeout))
 			}
 		})
@@ -62,14 +62,14 @@ func (e *engine) readHeader(f *flow) {
 		e.refuseHeader(f, fmt.Errorf("read the PROXY header: %d of %d bytes, %v", got, size, err))
 		return
 	}
-	f.awaitingHeader = false
+	f.dialing.awaitingHeader = false
 	f.timer.Stop()
 	f.timer = nil
 	if !h.local {
-		f.clientAP, f.dstAP = h.src, h.dst
+		f.dialing.clientAP, f.dialing.dstAP = h.src, h.dst
 		f.client = h.src.String()
 	}
-	if why := f.cfg.denies(f.clientAP.Addr()); why != "" {
+	if why := f.cfg.denies(f.dialing.clientAP.Addr()); why != "" {
 		f.l.refused(f.cfg, &f.l.stats.slots[e.index], f.client, why, refusedByACL)
 		e.finish(f, true)
 		return
@@ -80,7 +80,7 @@ func (e *engine) readHeader(f *flow) {
 // refuseHeader refuses a client whose PROXY header is missing or invalid:
 // it is reset without a byte relayed, and reported.
 func (e *engine) refuseHeader(f *flow, why error) {
-	f.awaitingHeader = false
+	f.dialing.awaitingHeader = false
 	f.l.refused(f.cfg, &f.l.stats.slots[e.index], f.client, why.Error(), refusedByProxy)
 	e.finish(f, true)
 }
@@ -90,7 +90,7 @@ func (e *engine) refuseHeader(f *flow, why error) {
 // connected to. What the socket does not take now goes first with the
 // client's bytes; it is not counted as relayed.
 func (e *engine) sendProxyHeader(f *flow) error {
-	dst := f.dstAP
+	dst := f.dialing.dstAP
 	if !dst.IsValid() {
 		sa, err := unix.Getsockname(f.fd[sideClient])
 		if err != nil {
@@ -98,7 +98,7 @@ func (e *engine) sendProxyHeader(f *flow) error {
 		}
 		dst = sockaddrAddrPort(sa)
 	}
-	hdr := proxyHeaderBytes(f.cfg.Proxy, f.clientAP, dst)
+	hdr := proxyHeaderBytes(f.cfg.Proxy, f.dialing.clientAP, dst)
 	n, err := rawWrite(f.fd[sideRemote], hdr)
 	if err != nil && !errors.Is(err, unix.EAGAIN) {
 		return os.NewSyscallError("write", err)
