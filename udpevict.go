@@ -12,8 +12,9 @@ import "slices"
 // only grow), so it is still the least recent one; a candidate that has
 // been used since, or has ended, is skipped. A scan sorts the sessions,
 // so an eviction costs about 16·log2(sessions) comparisons amortized, not
-// a pass over all of them, and it still ends exactly the session a full
-// scan would.
+// a pass over all of them, and it still ends the session a full scan
+// would (up to datagrams that arrive while it looks: the times move
+// without the route's lock).
 
 // evictionCandidate is a session as the last scan saw it.
 type evictionCandidate struct {
@@ -27,16 +28,27 @@ func candidatesPerScan(n int) int { return max(1, n/16) }
 // leastRecent returns the session that has been quiet the longest, or nil
 // if there is none. u.mu is held.
 func (u *udpRoute) leastRecent() *udpSession {
-	for range 2 {
-		for len(u.evictQueue) > 0 {
-			c := u.evictQueue[0]
-			u.evictQueue[0] = evictionCandidate{}
-			u.evictQueue = u.evictQueue[1:]
-			if u.sessions[c.sess.key] == c.sess && c.sess.last.Load() == c.last {
-				return c.sess
-			}
+	if s := u.takeCandidate(true); s != nil {
+		return s
+	}
+	u.scanCandidates()
+	// The front of a fresh scan was the least recent a moment ago: it is
+	// taken even if a datagram came since (sessions' times move without
+	// u.mu), so that a route at its cap always makes room.
+	return u.takeCandidate(false)
+}
+
+// takeCandidate takes candidates from the front of the list until one is
+// still in the route (and, if unchanged, has had no datagram since the
+// scan), and returns it; nil when the list runs out. u.mu is held.
+func (u *udpRoute) takeCandidate(unchanged bool) *udpSession {
+	for len(u.evictQueue) > 0 {
+		c := u.evictQueue[0]
+		u.evictQueue[0] = evictionCandidate{}
+		u.evictQueue = u.evictQueue[1:]
+		if u.sessions[c.sess.key] == c.sess && (!unchanged || c.sess.last.Load() == c.last) {
+			return c.sess
 		}
-		u.scanCandidates()
 	}
 	return nil
 }

@@ -105,3 +105,38 @@ func BenchmarkEvictAtCap(b *testing.B) {
 		})
 	}
 }
+
+// TestLeastRecentUnderTraffic: while every session keeps getting
+// datagrams, so that each scanned candidate has been used by the time it
+// is looked at, a route at its cap still always finds a session to end.
+func TestLeastRecentUnderTraffic(t *testing.T) {
+	u := &udpRoute{sessions: map[udpKey]*udpSession{}}
+	var all []*udpSession
+	for i := range 20 {
+		s := &udpSession{key: udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(1000+i))}}
+		s.last.Store(int64(i))
+		u.sessions[s.key] = s
+		all = append(all, s)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // the traffic: every session, over and over
+		defer close(done)
+		for clock := int64(100); ; clock++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, s := range all {
+				s.last.Store(clock)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 20000 {
+		if u.leastRecent() == nil {
+			t.Fatalf("call %d: no session to end among %d", i, len(u.sessions))
+		}
+	}
+}
