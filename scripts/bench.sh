@@ -201,7 +201,7 @@ sched_counts() {
 # machine_ticks is the CPU time every process and the kernel spent, in
 # ticks: user, nice, system, irq and softirq of /proc/stat (idle, iowait and
 # steal left out).
-machine_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+machine_ticks() { awk '/^cpu /{printf "%.0f\n", $2+$3+$4+$7+$8}' /proc/stat; }
 # per_conn_us turns ticks spent on the fixed count into µs per connection.
 per_conn_us() { awk -v d="$1" -v c="$(getconf CLK_TCK)" -v n="$FIXED" 'BEGIN{printf "%.1f", d/c*1e6/n}'; }
 
