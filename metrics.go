@@ -7,15 +7,12 @@ package main
 // client's address, so the series stay few.
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // parseMetricsAddr checks a metrics listener address: IP:PORT ([IPV6]:PORT)
@@ -37,46 +34,6 @@ func parseMetricsAddr(s string) (string, error) {
 		return "", fmt.Errorf("invalid metrics address %q: %v", s, err)
 	}
 	return net.JoinHostPort(host, strconv.Itoa(p)), nil
-}
-
-// metricsServer is a running metrics listener.
-type metricsServer struct {
-	addr string
-	srv  *http.Server
-	done chan struct{}
-}
-
-// serveMetrics listens on addr and serves /metrics from status until close.
-func serveMetrics(addr string, status func() *ServiceStatus) (*metricsServer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-		writeMetrics(w, status())
-	})
-	m := &metricsServer{addr: addr, done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}}
-	go func() {
-		defer close(m.done)
-		m.srv.Serve(ln)
-	}()
-	return m, nil
-}
-
-// close stops the listener and waits for the requests being answered.
-func (m *metricsServer) close() {
-	if m == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := m.srv.Shutdown(ctx); err != nil {
-		m.srv.Close() // slow scrapes are cut after the wait
-	}
-	<-m.done
 }
 
 // metricWriter writes metric families: a family's HELP and TYPE once, then
