@@ -2,7 +2,7 @@ package main
 
 // Real peers from Debian: nginx reading the PROXY header relaytcp sends,
 // HAProxy sending one to relaytcp, dnsmasq answering dig through UDP and
-// TCP routes. scripts/test.sh installs them; without them these tests skip.
+// TCP routes, Prometheus scraping the metrics listener. scripts/test.sh installs them; without them these tests skip.
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,5 +195,45 @@ func TestDNSThroughUDPRoute(t *testing.T) {
 	}
 	if st := r.Status(); st[0].Total != 1 || st[1].Total != 1 {
 		t.Errorf("status: UDP %+v, TCP %+v; want a session and a connection", st[0], st[1])
+	}
+}
+
+// TestPrometheusScrapes: a real Prometheus server scrapes the metrics
+// listener (its HTTP client, gzip asked for, keep-alive offered) and
+// stores what it read: the target is up and relaytcp's series are there.
+func TestPrometheusScrapes(t *testing.T) {
+	m, err := serveMetrics("127.0.0.1:0", func() *ServiceStatus { return &ServiceStatus{Version: "7.7.7", Started: time.Now()} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "prometheus.yml")
+	text := fmt.Sprintf("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: relaytcp\n    static_configs:\n      - targets: ['%s']\n", m.ln.Addr())
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startPeer(t, "prometheus", "--config.file="+conf, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+web, "--log.level=warn")
+	waitListening(t, web)
+	query := func(q string) string {
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	var up string
+	if !eventually(30*time.Second, func() bool {
+		up = query(`up{job="relaytcp"}`)
+		return strings.Contains(up, `"value":[`) && strings.Contains(up, `,"1"]`)
+	}) {
+		t.Fatalf("Prometheus does not see the target up: %s\ntargets: %s", up, query(`scrape_samples_scraped`))
+	}
+	if info := query(`relaytcp_build_info`); !strings.Contains(info, `"version":"7.7.7"`) {
+		t.Errorf("relaytcp_build_info not stored: %s", info)
 	}
 }
