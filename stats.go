@@ -47,7 +47,8 @@ type counters struct {
 	Total, Failed, RefusedACL, RefusedCap, RefusedProxy, Sent, Received int64
 }
 
-// sum adds up the slots.
+// sum adds up the slots' counts; bytes are added by Status, which reads
+// each source of them with its open connections.
 func (s *routeStats) sum() counters {
 	var c counters
 	for i := range s.slots {
@@ -57,8 +58,6 @@ func (s *routeStats) sum() counters {
 		c.RefusedACL += sl.refusedACL.Load()
 		c.RefusedCap += sl.refusedCap.Load()
 		c.RefusedProxy += sl.refusedProxy.Load()
-		c.Sent += sl.sent.Load()
-		c.Received += sl.received.Load()
 	}
 	return c
 }
@@ -139,13 +138,33 @@ func (r *Relay) Status() map[int]RouteStatus {
 		st.bytesMu.Unlock()
 		out[id] = rs
 	}
+	// A running engine reads its slot and its open flows in one turn; the
+	// slot of an engine that is gone (stopped, or its loop ended) is read
+	// as it is: all its flows have ended.
+	var read [statSlots]bool
+	read[goroutineSlot] = true
 	for _, e := range engines {
-		for id, b := range e.routeBytes(stats) {
+		sums := e.routeBytes(stats)
+		if sums == nil {
+			continue
+		}
+		read[e.index] = true
+		for id, b := range sums {
 			rs := out[id]
 			rs.Sent += b[0]
 			rs.Received += b[1]
 			out[id] = rs
 		}
+	}
+	for id, st := range stats {
+		rs := out[id]
+		for i := range st.slots {
+			if !read[i] {
+				rs.Sent += st.slots[i].sent.Load()
+				rs.Received += st.slots[i].received.Load()
+			}
+		}
+		out[id] = rs
 	}
 	return out
 }
