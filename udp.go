@@ -274,7 +274,7 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	sess.last.Store(now.UnixNano())
 	var evicted *udpSession
 	u.mu.Lock()
-	if u.closing {
+	if u.closing || u.socks[s.port] != s { // the route stops, or this port left it (update)
 		u.mu.Unlock()
 		return nil
 	}
@@ -301,9 +301,12 @@ func (sess *udpSession) run(offset int) {
 	u := sess.route
 	remote, b, err := u.dialBackend(sess.cfg, sess.key.client.Addr(), offset)
 	if err != nil {
-		u.stats.slots[goroutineSlot].failed.Add(1)
-		u.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(),
-			Remote: sess.cfg.RemoteAddr() + "/udp", Err: err})
+		now := time.Now()
+		if u.dials.Err() == nil { // not a stopping route's
+			u.stats.slots[goroutineSlot].failed.Add(1)
+			u.relay.emit(Event{Kind: ConnFailed, Time: now, Route: u.id, Client: sess.key.client.String(),
+				Remote: sess.cfg.RemoteAddr() + "/udp", Err: err, Duration: now.Sub(sess.start)})
+		}
 		sess.end(err)
 		u.wg.Done()
 		return
@@ -374,8 +377,8 @@ func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) 
 			return c.(*net.UDPConn), b, nil
 		}
 		attempts++
-		if u.dials.Err() != nil {
-			return nil, nil, err // the route stops: not the backend's fault
+		if u.dials.Err() != nil || isResourceError(err) {
+			return nil, nil, err // the route stops, or the system is out of descriptors: not the backend's fault
 		}
 		cfg.pool.connectFailed(b, err)
 	}

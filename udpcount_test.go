@@ -42,3 +42,16 @@ func TestUDPBytesAfterEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPNoSessionOnARemovedPort: a datagram a socket read just before an
+// update took its port from the route opens no session (it would outlive
+// the socket, its answers lost).
+func TestUDPNoSessionOnARemovedPort(t *testing.T) {
+	u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, socks: map[int]*udpSock{}}
+	u.cfg.Store(&routeConfig{})
+	removed := &udpSock{port: 5300}
+	key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 4000), port: 5300}
+	if s := u.open(removed, key); s != nil || len(u.sessions) != 0 {
+		t.Errorf("a session opened on a port the route no longer has: %v", u.sessions)
+	}
+}
