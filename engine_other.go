@@ -10,7 +10,7 @@ import (
 
 // engine is the Linux event loop (engine_linux.go). Elsewhere every relayed
 // connection has its own goroutines.
-type engine struct{}
+type engine struct{ index int }
 
 // engineCount is 0: no engines.
 func engineCount() int { return 0 }
