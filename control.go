@@ -59,12 +59,11 @@ type controlServer struct {
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
 	closed  bool
-	cleanup func() // removes the socket file, where there is one
 }
 
 // serveControl starts serving ln's connections with h.
-func serveControl(ln net.Listener, h controlHandler, cleanup func()) *controlServer {
-	s := &controlServer{ln: ln, handler: h, conns: make(map[net.Conn]struct{}), cleanup: cleanup}
+func serveControl(ln net.Listener, h controlHandler) *controlServer {
+	s := &controlServer{ln: ln, handler: h, conns: make(map[net.Conn]struct{})}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	return s
@@ -146,9 +145,6 @@ func (s *controlServer) close() {
 	s.mu.Unlock()
 	s.ln.Close()
 	s.wg.Wait()
-	if s.cleanup != nil {
-		s.cleanup()
-	}
 }
 
 // errNotRunning says that nothing answers on the control channel: the

@@ -34,33 +34,33 @@ func controlPath(configPath string) string {
 // admits only those two users (SO_PEERCRED, where the system has it). A
 // socket file left by a service that died is replaced; one a running
 // service answers on is not.
-func listenControlChannel(path string) (net.Listener, func(), error) {
+func listenControlChannel(path string) (net.Listener, error) {
 	if dir := filepath.Dir(path); dir == filepath.Dir(defaultControlPath) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, nil, fmt.Errorf("control channel: %w", err)
+			return nil, fmt.Errorf("control channel: %w", err)
 		}
 	}
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode().Type() != os.ModeSocket {
-			return nil, nil, fmt.Errorf("control channel %s: a file that is not a socket is there", path)
+			return nil, fmt.Errorf("control channel %s: a file that is not a socket is there", path)
 		}
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return nil, nil, fmt.Errorf("control channel %s: another relaytcp service answers there", path)
+			return nil, fmt.Errorf("control channel %s: another relaytcp service answers there", path)
 		}
 		if err := os.Remove(path); err != nil {
-			return nil, nil, fmt.Errorf("control channel: remove the stale socket: %w", err)
+			return nil, fmt.Errorf("control channel: remove the stale socket: %w", err)
 		}
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control channel: %w", err)
+		return nil, fmt.Errorf("control channel: %w", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
-		return nil, nil, fmt.Errorf("control channel: %w", err)
+		return nil, fmt.Errorf("control channel: %w", err)
 	}
-	return &peerCheckedListener{Listener: ln}, nil, nil
+	return &peerCheckedListener{Listener: ln}, nil
 }
 
 // peerCheckedListener accepts only connections from root or from the

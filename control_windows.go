@@ -27,27 +27,27 @@ func controlPath(configPath string) string { return controlPipeName }
 // instance is created with FILE_FLAG_FIRST_PIPE_INSTANCE, so that another
 // process that already serves the name makes this fail rather than share
 // it.
-func listenControlChannel(path string) (net.Listener, func(), error) {
+func listenControlChannel(path string) (net.Listener, error) {
 	sd, err := windows.SecurityDescriptorFromString(controlPipeSDDL)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control channel %s: security descriptor: %w", path, err)
+		return nil, fmt.Errorf("control channel %s: security descriptor: %w", path, err)
 	}
 	name, err := windows.UTF16PtrFromString(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control channel %s: %w", path, err)
+		return nil, fmt.Errorf("control channel %s: %w", path, err)
 	}
 	quit, err := windows.CreateEvent(nil, 1, 0, nil)
 	if err != nil {
-		return nil, nil, fmt.Errorf("control channel %s: create event: %w", path, err)
+		return nil, fmt.Errorf("control channel %s: create event: %w", path, err)
 	}
 	l := &pipeListener{path: path, name: name, quit: quit}
 	l.sa = &windows.SecurityAttributes{SecurityDescriptor: sd}
 	l.sa.Length = uint32(unsafe.Sizeof(*l.sa))
 	if l.next, err = l.newInstance(true); err != nil {
 		windows.CloseHandle(quit)
-		return nil, nil, err
+		return nil, err
 	}
-	return l, nil, nil
+	return l, nil
 }
 
 // pipeListener accepts clients of a named pipe: each Accept waits for a

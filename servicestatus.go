@@ -14,12 +14,12 @@ import (
 // startControl opens the service's control channel at path (controlPath).
 // A service that cannot open it runs without it, and says so (event 100).
 func (s *service) startControl(path string) {
-	ln, cleanup, err := listenControlChannel(path)
+	ln, err := listenControlChannel(path)
 	if err != nil {
 		s.log.Warning(eventService, fmt.Sprintf(msgNoControl, err))
 		return
 	}
-	s.control = serveControl(ln, s, cleanup)
+	s.control = serveControl(ln, s)
 }
 
 // setMetrics starts, moves or stops the metrics listener to serve on addr
