@@ -266,6 +266,24 @@ func TestPortInUse(t *testing.T) {
 	}
 }
 
+// TestMetricsPortInUse: a metrics listener that cannot bind stops the
+// command-line relay with the same error form, naming the address once.
+func TestMetricsPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := startProc(t, tempDir(t), strconv.Itoa(freePort(t)), "127.0.0.1", "80", "-metrics", ln.Addr().String())
+	if code := p.wait(t, 20*time.Second); code != exitBind {
+		t.Fatalf("exit code %d; want %d\n%s", code, exitBind, p.output())
+	}
+	want := "Not bound to " + ln.Addr().String() + " ! (metrics: address already in use)"
+	if got := p.stderrLines(); len(got) != 1 || got[0] != want {
+		t.Fatalf("stderr %q; want %q", got, want)
+	}
+}
+
 // TestUnresolvableHost: the manual's "I can't resolve" error, exit code 4.
 func TestUnresolvableHost(t *testing.T) {
 	p := startProc(t, tempDir(t), strconv.Itoa(freePort(t)), "no-such-host.invalid", "80")

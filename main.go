@@ -153,7 +153,7 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 		if err != nil {
 			relay.Shutdown(context.Background())
 			out.Close()
-			fmt.Fprintf(stderr, "Not bound to port %s ! (%v)\n", opts.metricsAddr, err)
+			fmt.Fprintf(stderr, "Not bound to %s ! (metrics: %s)\n", opts.metricsAddr, bindReason(err))
 			return exitBind
 		}
 		defer m.close()
