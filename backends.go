@@ -466,9 +466,13 @@ func (p *backendPool) failure(attempts int, last error) error {
 }
 
 // describe is how events and messages name the route's backends: the
-// first's HOST:PORT, then the others.
+// first's HOST:PORT (HOST:FIRST-LAST for a remote range), then the others.
 func (rt Route) describe() string {
-	return rt.RemoteAddr() + moreBackends(rt.Also, rt.Backups)
+	first := rt.RemoteAddr()
+	if rt.RemoteRange && rt.Ports > 1 {
+		first += "-" + strconv.Itoa(rt.RemotePort+rt.Ports-1)
+	}
+	return first + moreBackends(rt.Also, rt.Backups)
 }
 
 // moreBackends writes the backends after the first as route lines and

@@ -274,3 +274,24 @@ func TestRangeUpdateTouchesOnlyChangedPorts(t *testing.T) {
 		}
 	})
 }
+
+// TestRangeDescribe: messages and events name a remote range whole
+// ("Ready to relay data to 10.0.0.5:9000-9099", event 101), and one remote
+// port as it is.
+func TestRangeDescribe(t *testing.T) {
+	for _, c := range []struct {
+		spec, want string
+	}{
+		{"8000-8099 10.0.0.5 9000-9099", "10.0.0.5:9000-9099"},
+		{"8000-8099 10.0.0.5 9000", "10.0.0.5:9000"},
+		{"8000 db 5432 also=db2:5432", "db:5432, also db2:5432"},
+	} {
+		r, err := ParseRouteSpec(c.spec)
+		if err != nil {
+			t.Fatalf("%s: %v", c.spec, err)
+		}
+		if got := r.Route().describe(); got != c.want {
+			t.Errorf("%s: %q; want %q", c.spec, got, c.want)
+		}
+	}
+}
