@@ -24,7 +24,7 @@ func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port i
 		return
 	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
-		client: client.String(), connecting: true,
+		client:  client.String(),
 		dialing: &flowDial{clientAP: client, offset: cfg.remoteOffset(port)}}
 	if !l.track(f) {
 		rawClose(fd)
@@ -78,7 +78,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 	}
 	f.timer = time.AfterFunc(f.cfg.connectTimeout(), func() {
 		e.submit(func() {
-			if f.connecting && !f.ended && f.dialing.attempt == attempt {
+			if f.dialing != nil && !f.ended && f.dialing.attempt == attempt {
 				e.connectTimedOut(f)
 			}
 		})
@@ -94,7 +94,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 	go func() {
 		ips, err := net.DefaultResolver.LookupNetIP(f.l.ctx, "ip", host)
 		e.submit(func() {
-			if f.ended || !f.connecting || f.dialing.attempt != attempt {
+			if f.ended || f.dialing == nil || f.dialing.attempt != attempt {
 				return
 			}
 			if err != nil {
@@ -194,7 +194,6 @@ func (e *engine) connectDone(f *flow, events uint32) {
 			return
 		}
 	}
-	f.connecting = false
 	f.remote = f.dialing.addrs[0].String()
 	f.dialing = nil
 	f.timer.Stop()

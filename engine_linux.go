@@ -143,15 +143,15 @@ type flow struct {
 	// flow in its open connections from then until the flow ends, unless
 	// the connect fails).
 	backend *backend
-	// dialing is what the flow needs until its backend answers, nil after:
-	// an idle connection does not carry it.
-	dialing    *flowDial
-	connecting bool // until the remote side answered: no Opened or Closed event before
-	ended      bool
-	queued     bool // in engine.again
-	canRead    [2]bool
-	peerDone   [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
-	reset      [2]bool // the socket reported an error (ERR): its direction goes first
+	// dialing is what the flow needs until its backend answers, nil after
+	// (an idle connection does not carry it); while it is set the flow is
+	// connecting: no Opened or Closed event before.
+	dialing  *flowDial
+	ended    bool
+	queued   bool // in engine.again
+	canRead  [2]bool
+	peerDone [2]bool // the socket reported the peer's end (RDHUP, HUP, ERR)
+	reset    [2]bool // the socket reported an error (ERR): its direction goes first
 	// cut: the side was reset before its end, as its pending error said
 	// when a write or the error event took it, so the end its reads now
 	// return is not one.
@@ -355,7 +355,7 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 		if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			f.canWrite[side] = true
 		}
-		if f.connecting {
+		if f.dialing != nil {
 			switch {
 			case f.dialing.awaitingHeader && side == sideClient:
 				e.readHeader(f)
@@ -908,7 +908,7 @@ func (e *engine) finish(f *flow, reset bool) {
 		f.backend = nil
 	}
 	l := f.l
-	if !f.connecting { // it had opened
+	if f.dialing == nil { // it had opened
 		slot := &l.stats.slots[e.index]
 		slot.sent.Add(f.dirs[0].bytes)
 		slot.received.Add(f.dirs[1].bytes)
@@ -931,7 +931,7 @@ func (e *engine) routeBytes(stats map[int]*routeStats) map[int][2]int64 {
 			sums[id] = [2]int64{slot.sent.Load(), slot.received.Load()}
 		}
 		for _, f := range e.flows {
-			if !f.connecting {
+			if f.dialing == nil {
 				b := sums[f.l.id]
 				sums[f.l.id] = [2]int64{b[0] + f.dirs[0].bytes, b[1] + f.dirs[1].bytes}
 			}

@@ -21,7 +21,7 @@ func (e *engine) awaitHeader(f *flow) {
 	timeout := f.cfg.connectTimeout()
 	f.timer = time.AfterFunc(timeout, func() {
 		e.submit(func() {
-			if f.connecting && f.dialing.awaitingHeader && !f.ended {
+			if f.dialing != nil && f.dialing.awaitingHeader && !f.ended {
 				e.refuseHeader(f, fmt.Errorf("no PROXY header within %v", timeout))
 			}
 		})
