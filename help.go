@@ -28,9 +28,11 @@ var commands = []command{
 	{name: "route", usage: "[-config PATH] list | add ROUTE | delete N|[ADDR]:PORT", summary: "list, add or delete routes",
 		details: "  list                      print the routes, numbered from 0\n" +
 			"  add [ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [OPTION=VALUE ...]\n" +
-			"                            add a route (options: " + routeOptionNames + ")\n" +
+			"                            add a route (options: " + routeOptionNames + ");\n" +
+			"                            LOCALPORT may be a range FIRST-LAST, REMOTEPORT one port or a range as long\n" +
 			"  delete N                  delete route number N (the numbers after it move down)\n" +
-			"  delete :PORT | ADDR:PORT  delete the route listening there (no number can shift under it)\n" +
+			"  delete :PORT | ADDR:PORT  delete the route listening there (no number can shift under it);\n" +
+			"                            :PORT/udp names a UDP route, a port of a range deletes the whole range\n" +
 			"A running service applies a change at once. Changes by several commands at once are\n" +
 			"applied one after the other (a lock), never lost."},
 	{name: "start", usage: "[-config PATH]", summary: "start the service"},
