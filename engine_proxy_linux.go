@@ -7,7 +7,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"time"
 
@@ -92,11 +91,10 @@ func (e *engine) refuseHeader(f *flow, why error) {
 func (e *engine) sendProxyHeader(f *flow) error {
 	dst := f.dialing.dstAP
 	if !dst.IsValid() {
-		sa, err := unix.Getsockname(f.fd[sideClient])
-		if err != nil {
+		var err error
+		if dst, err = rawGetsockname(f.fd[sideClient]); err != nil {
 			return os.NewSyscallError("getsockname", err)
 		}
-		dst = sockaddrAddrPort(sa)
 	}
 	hdr := proxyHeaderBytes(f.cfg.Proxy, f.dialing.clientAP, dst)
 	n, err := rawWrite(f.fd[sideRemote], hdr)
@@ -108,15 +106,4 @@ func (e *engine) sendProxyHeader(f *flow) error {
 		f.dirs[0].bytes -= int64(len(hdr) - n) // counted when written, but not relayed
 	}
 	return nil
-}
-
-// sockaddrAddrPort converts a socket address to an address and port.
-func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
-	}
-	return netip.AddrPort{}
 }

@@ -90,6 +90,17 @@ func rawAccept4(fd, flags int) (int, netip.AddrPort, error) {
 	return int(r), rawSockaddrAddrPort(&rsa), nil
 }
 
+// rawGetsockname returns the local address of socket fd.
+func rawGetsockname(fd int) (netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	_, _, errno := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)))
+	if errno != 0 {
+		return netip.AddrPort{}, errno
+	}
+	return rawSockaddrAddrPort(&rsa), nil
+}
+
 // rawSockaddrAddrPort converts a kernel socket address.
 func rawSockaddrAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 	switch rsa.Addr.Family {
