@@ -26,11 +26,6 @@ import (
 // hexBytesPerLine is how many relayed bytes one data-log line shows.
 const hexBytesPerLine = 16
 
-// appendPacket appends one packet's data-log text to dst and returns it.
-func appendPacket(dst []byte, t time.Time, from, to string, p []byte) []byte {
-	return appendChunk(dst, t, "Packet", from, to, p)
-}
-
 // appendChunk appends one chunk's data-log text to dst under a header
 // word: "Packet" for a TCP chunk, "Datagram" for a UDP datagram.
 func appendChunk(dst []byte, t time.Time, word, from, to string, p []byte) []byte {

@@ -189,3 +189,9 @@ func BenchmarkAppendPacket(b *testing.B) {
 		buf = appendPacket(buf[:0], when, "192.168.1.13:54789", "216.32.74.53:80", data)
 	}
 }
+
+// appendPacket appends one TCP chunk's data-log text to dst, as the relay
+// logs it.
+func appendPacket(dst []byte, t time.Time, from, to string, p []byte) []byte {
+	return appendChunk(dst, t, "Packet", from, to, p)
+}
