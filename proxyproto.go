@@ -151,6 +151,12 @@ func parseProxyV2(b []byte) (proxyHeader, int, error) {
 		}
 		return h, size, nil
 	}
+	// The family byte: the address family in its high nibble (0 UNSPEC,
+	// 1 INET, 2 INET6, 3 UNIX), the transport in its low one (0 UNSPEC,
+	// 1 STREAM, 2 DGRAM); the spec (2.2) wants any other value refused.
+	if fam>>4 > 3 || fam&0x0f > 2 {
+		return proxyHeader{}, 0, fmt.Errorf("invalid PROXY header: address family 0x%02x", fam)
+	}
 	var addrLen int
 	switch fam {
 	case 0x11: // TCP over IPv4
@@ -158,9 +164,6 @@ func parseProxyV2(b []byte) (proxyHeader, int, error) {
 	case 0x21: // TCP over IPv6
 		addrLen = 36
 	default: // UNSPEC, UDP, Unix: no TCP client address to use
-		if !h.local && fam != 0x00 && fam&0x0f != 1 && fam&0x0f != 2 {
-			return proxyHeader{}, 0, fmt.Errorf("invalid PROXY header: address family 0x%02x", fam)
-		}
 		h.local = true
 	}
 	if size < 16+addrLen {
@@ -169,8 +172,7 @@ func parseProxyV2(b []byte) (proxyHeader, int, error) {
 	if len(b) < size {
 		return proxyHeader{}, 0, errProxyIncomplete
 	}
-	if h.local || addrLen == 0 {
-		h.local = true
+	if h.local {
 		return h, size, nil
 	}
 	a := b[16 : 16+addrLen]

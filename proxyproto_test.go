@@ -76,6 +76,11 @@ func TestParseProxyHeader(t *testing.T) {
 		{v2(sig + "20 11 000c 01020304 05060708 03e8 0050"), 28, true, ""},                           // LOCAL with addresses
 		{v2(sig + "21 11 0011 01020304 05060708 03e8 0050 0300 02 abcd"), 33, false, "1.2.3.4:1000"}, // a TLV
 		{v2(sig + "21 31 0000"), 16, true, ""},                                                       // Unix: no TCP client
+		{v2(sig + "21 00 0000"), 16, true, ""},                                                       // UNSPEC
+		{v2(sig + "21 12 000c 01020304 05060708 03e8 0050"), 28, true, ""},                           // UDP over IPv4
+		{v2(sig + "21 22 0000"), 16, true, ""},                                                       // UDP over IPv6, no addresses
+		{v2(sig + "21 32 0000"), 16, true, ""},                                                       // Unix datagram
+		{v2(sig + "20 41 0000"), 16, true, ""},                                                       // LOCAL: even an undefined family is ignored
 	}
 	for _, tt := range good {
 		h, n, err := parseProxyHeader([]byte(tt.in))
@@ -106,6 +111,10 @@ func TestParseProxyHeader(t *testing.T) {
 		{v2(sig + "22 11 000c"), "command 2"},
 		{v2(sig + "21 11 0004 01020304"), "4 bytes of addresses for family 0x11, want 12"},
 		{v2(sig + "21 13 0000"), "address family 0x13"},
+		{v2(sig + "21 41 000c 01020304 05060708 03e8 0050"), "address family 0x41"}, // no family 4
+		{v2(sig + "21 14 000c 01020304 05060708 03e8 0050"), "address family 0x14"}, // no transport 4
+		{v2(sig + "21 33 0000"), "address family 0x33"},
+		{v2(sig + "21 f1 0000"), "address family 0xf1"},
 		{v2(sig + "21 11 ffff"), "65551 bytes, more than 4112"},
 	}
 	for _, tt := range bad {
@@ -123,6 +132,9 @@ func FuzzParseProxyHeader(f *testing.F) {
 	f.Add([]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1000 80\r\n"))
 	f.Add(proxyHeaderBytes(proxyV2, netip.MustParseAddrPort("[2001:db8::7]:1"), netip.MustParseAddrPort("[2001:db8::1]:2")))
 	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c"))
+	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x41\x00\x00"))
+	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x32\x00\x00"))
+	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x41\x00\x00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, n, err := parseProxyHeader(b)
 		if err != nil {
