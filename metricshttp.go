@@ -170,7 +170,7 @@ type httpRequest struct {
 
 // readHTTPRequest reads a request's line and headers. A request it cannot
 // take comes back with its status: 400 (malformed), 408 (too slow), 431
-// (headers too long), 505 (not HTTP/1.x).
+// (headers too long), 505 (HTTP, but not 1.0 or 1.1).
 func readHTTPRequest(r *bufio.Reader) (httpRequest, int) {
 	line, err := readHTTPLine(r)
 	for err == nil && line == "" { // empty lines before a request are allowed
@@ -183,7 +183,10 @@ func readHTTPRequest(r *bufio.Reader) (httpRequest, int) {
 	if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
 		return httpRequest{}, 400
 	}
-	if !strings.HasPrefix(parts[2], "HTTP/1.") {
+	switch v := parts[2]; {
+	case len(v) != len("HTTP/1.1") || !strings.HasPrefix(v, "HTTP/") || !isDigit(v[5]) || v[6] != '.' || !isDigit(v[7]):
+		return httpRequest{}, 400 // RFC 9112 2.3: "HTTP/" DIGIT "." DIGIT
+	case v != "HTTP/1.0" && v != "HTTP/1.1":
 		return httpRequest{}, 505
 	}
 	req := httpRequest{method: parts[0], path: parts[1]}
@@ -211,6 +214,8 @@ func readHTTPRequest(r *bufio.Reader) (httpRequest, int) {
 		}
 	}
 }
+
+func isDigit(b byte) bool { return '0' <= b && b <= '9' }
 
 // readHTTPLine reads one line without its CRLF (or LF).
 func readHTTPLine(r *bufio.Reader) (string, error) {

@@ -82,6 +82,15 @@ func TestMetricsHTTP(t *testing.T) {
 		{"hello\r\n\r\n", "HTTP/1.1 400 Bad Request"},
 		{"GET /metrics HTTP/1.1\r\nno colon here\r\n\r\n", "HTTP/1.1 400 Bad Request"},
 		{"GET /metrics HTTP/2.0\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+		{"GET /metrics HTTP/1.9\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+		{"GET /metrics HTTP/0.9\r\n\r\n", "HTTP/1.1 505 HTTP Version Not Supported"},
+		// RFC 9112 2.3: HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive.
+		{"GET /metrics HTTP/1.\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /metrics HTTP/1.10\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /metrics HTTP/3\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /metrics HTTP/1.1x\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /metrics http/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"},
+		{"GET /metrics FTP/1.0\r\n\r\n", "HTTP/1.1 400 Bad Request"},
 		{"GET /metrics HTTP/1.1\r\nX: " + strings.Repeat("a", metricsHeadLimit) + "\r\n\r\n", "HTTP/1.1 431 Request Header Fields Too Large"},
 	} {
 		status, h, _ := httpExchange(t, m, c.raw)
