@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"time"
 )
 
@@ -43,8 +42,19 @@ type controlAnswer struct {
 // maxControlRequest bounds a request line.
 const maxControlRequest = 64 << 10
 
-// controlTimeout bounds a control connection's silence and a client's wait.
-const controlTimeout = 30 * time.Second
+const (
+	// controlMaxConns caps the control channel's open connections
+	// (connServer): a flood holds that many descriptors at most.
+	controlMaxConns = 16
+	// controlHeaderTimeout is how long a new connection has to send its
+	// first request; relaytcp's commands send it at once.
+	controlHeaderTimeout = 5 * time.Second
+	// controlTimeout bounds the silence between a connection's requests,
+	// the writing of an answer, and a client's wait.
+	controlTimeout = 30 * time.Second
+	// controlCloseWait is how long close waits for answers being written.
+	controlCloseWait = 5 * time.Second
+)
 
 // controlHandler answers control requests; the service implements it.
 type controlHandler interface {
@@ -53,74 +63,37 @@ type controlHandler interface {
 
 // controlServer serves a control listener until close.
 type controlServer struct {
-	ln      net.Listener
 	handler controlHandler
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	conns   map[net.Conn]struct{}
-	closed  bool
+	conns   *connServer
 }
 
 // serveControl starts serving ln's connections with h.
 func serveControl(ln net.Listener, h controlHandler) *controlServer {
-	s := &controlServer{ln: ln, handler: h, conns: make(map[net.Conn]struct{})}
-	s.wg.Add(1)
-	go s.acceptLoop()
+	s := &controlServer{handler: h}
+	s.conns = &connServer{ln: ln, maxConns: controlMaxConns, headerTimeout: controlHeaderTimeout,
+		closeWait: controlCloseWait, handle: s.serve}
+	s.conns.start()
 	return s
 }
 
-// acceptLoop accepts control connections until the listener is closed.
-func (s *controlServer) acceptLoop() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) || s.isClosed() {
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // out of descriptors, say
-			continue
-		}
-		s.mu.Lock()
-		if s.closed {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.conns[c] = struct{}{}
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serveConn(c)
-	}
-}
-
-func (s *controlServer) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
-
-// serveConn answers one connection's requests, a line each, until it
-// closes, sends a line too long or is silent for controlTimeout.
-func (s *controlServer) serveConn(c net.Conn) {
-	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c)
-		s.mu.Unlock()
-		c.Close()
-	}()
+// serve answers one connection's requests, a line each, until it closes,
+// sends a line too long or is silent for too long.
+func (s *controlServer) serve(c *serverConn) {
 	in := bufio.NewScanner(c)
 	in.Buffer(make([]byte, 4096), maxControlRequest)
 	enc := json.NewEncoder(c)
 	for {
-		c.SetDeadline(time.Now().Add(controlTimeout))
 		if !in.Scan() {
-			if errors.Is(in.Err(), bufio.ErrTooLong) {
+			if errors.Is(in.Err(), bufio.ErrTooLong) && c.answering() {
+				c.SetWriteDeadline(time.Now().Add(controlTimeout))
 				enc.Encode(controlAnswer{Error: fmt.Sprintf("request longer than %d bytes", maxControlRequest)})
 			}
 			return
 		}
+		if !c.answering() {
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(controlTimeout))
 		var req controlRequest
 		var ans controlAnswer
 		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
@@ -131,20 +104,14 @@ func (s *controlServer) serveConn(c net.Conn) {
 		if err := enc.Encode(ans); err != nil {
 			return
 		}
+		c.awaitRequest(controlTimeout)
 	}
 }
 
-// close stops accepting, ends the open control connections and waits for
-// their goroutines.
+// close stops accepting, ends the connections waiting for a request and
+// waits for the answers being written (controlCloseWait at most).
 func (s *controlServer) close() {
-	s.mu.Lock()
-	s.closed = true
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.ln.Close()
-	s.wg.Wait()
+	s.conns.close()
 }
 
 // errNotRunning says that nothing answers on the control channel: the

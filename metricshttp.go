@@ -15,19 +15,22 @@ import (
 	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 )
 
 const (
 	// metricsHeadLimit bounds a request's line and headers.
 	metricsHeadLimit = 16 << 10
-	// A request must arrive within metricsReadTimeout, its answer leave
+	// metricsMaxConns caps the listener's open connections (connServer):
+	// scrapers come one at a time, and a flood holds that many descriptors
+	// at most.
+	metricsMaxConns = 16
+	// A request must arrive within metricsHeaderTimeout, its answer leave
 	// within metricsWriteTimeout; close waits metricsCloseWait for answers
 	// being written.
-	metricsReadTimeout  = 10 * time.Second
-	metricsWriteTimeout = 30 * time.Second
-	metricsCloseWait    = 5 * time.Second
+	metricsHeaderTimeout = 5 * time.Second
+	metricsWriteTimeout  = 30 * time.Second
+	metricsCloseWait     = 5 * time.Second
 )
 
 // metricsServer is a running metrics listener.
@@ -35,12 +38,7 @@ type metricsServer struct {
 	addr   string
 	ln     net.Listener
 	status func() *ServiceStatus
-	done   chan struct{} // the accept loop returned
-
-	mu      sync.Mutex
-	conns   map[net.Conn]bool // open: true once its request is read (being answered)
-	closing bool              // close has cut the connections still reading
-	wg      sync.WaitGroup
+	conns  *connServer
 }
 
 // serveMetrics listens on addr and serves /metrics from status until close.
@@ -49,36 +47,11 @@ func serveMetrics(addr string, status func() *ServiceStatus) (*metricsServer, er
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
 	}
-	m := &metricsServer{addr: addr, ln: ln, status: status, done: make(chan struct{}), conns: make(map[net.Conn]bool)}
-	go m.acceptLoop()
+	m := &metricsServer{addr: addr, ln: ln, status: status}
+	m.conns = &connServer{ln: ln, maxConns: metricsMaxConns, headerTimeout: metricsHeaderTimeout,
+		closeWait: metricsCloseWait, handle: m.serve}
+	m.conns.start()
 	return m, nil
-}
-
-// acceptLoop answers each connection in a goroutine of its own until the
-// listener is closed.
-func (m *metricsServer) acceptLoop() {
-	defer close(m.done)
-	for {
-		c, err := m.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			time.Sleep(10 * time.Millisecond) // out of descriptors, say: not a busy loop
-			continue
-		}
-		m.mu.Lock()
-		m.conns[c] = false
-		m.wg.Add(1)
-		m.mu.Unlock()
-		go func() {
-			defer m.wg.Done()
-			m.serve(c)
-			m.mu.Lock()
-			delete(m.conns, c)
-			m.mu.Unlock()
-		}()
-	}
 }
 
 // close stops the listener, cuts the connections whose request has not
@@ -88,45 +61,17 @@ func (m *metricsServer) close() {
 	if m == nil {
 		return
 	}
-	m.ln.Close()
-	<-m.done
-	m.mu.Lock()
-	m.closing = true
-	for c, answering := range m.conns {
-		if !answering {
-			c.Close()
-		}
-	}
-	m.mu.Unlock()
-	finished := make(chan struct{})
-	go func() { m.wg.Wait(); close(finished) }()
-	select {
-	case <-finished:
-		return
-	case <-time.After(metricsCloseWait):
-	}
-	m.mu.Lock()
-	for c := range m.conns {
-		c.Close()
-	}
-	m.mu.Unlock()
-	<-finished
+	m.conns.close()
 }
 
-// serve answers one request on c and closes it.
-func (m *metricsServer) serve(c net.Conn) {
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(metricsReadTimeout))
+// serve answers one request on c.
+func (m *metricsServer) serve(c *serverConn) {
 	head := &io.LimitedReader{R: c, N: metricsHeadLimit}
 	req, status := readHTTPRequest(bufio.NewReader(head))
 	if status == 431 && head.N > 0 {
 		return // the client closed before the end of its request
 	}
-	m.mu.Lock()
-	closing := m.closing
-	m.conns[c] = true
-	m.mu.Unlock()
-	if closing {
+	if !c.answering() {
 		return // cut while it read (or it read its request just then)
 	}
 	c.SetWriteDeadline(time.Now().Add(metricsWriteTimeout))
@@ -147,7 +92,7 @@ func (m *metricsServer) serve(c net.Conn) {
 			c.Write(body.Bytes())
 		}
 	}
-	lingeringClose(c)
+	lingeringClose(c.Conn)
 }
 
 // lingeringClose ends the answer with a FIN and reads (for at most a

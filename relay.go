@@ -512,6 +512,13 @@ const (
 	incidentQuiet = time.Second
 )
 
+// nextAcceptBackoff is an accept loop's wait after another error, when it
+// waited d after the one before: doubling from minAcceptBackoff up to
+// maxAcceptBackoff.
+func nextAcceptBackoff(d time.Duration) time.Duration {
+	return min(max(2*d, minAcceptBackoff), maxAcceptBackoff)
+}
+
 // acceptLoop accepts clients on s until it is closed. Errors never end
 // it: it backs off, reports the first error of an incident, and reports the
 // recovery when an accept succeeds again.
@@ -596,7 +603,7 @@ func (l *routeListener) resourceError(err error) {
 	first := l.incidentErrors == 0
 	l.incidentErrors++
 	l.lastIncidentError = time.Now()
-	l.backoff = min(max(2*l.backoff, minAcceptBackoff), maxAcceptBackoff)
+	l.backoff = nextAcceptBackoff(l.backoff)
 	l.mu.Unlock()
 	if first {
 		l.relay.emit(Event{Kind: AcceptFailed, Time: time.Now(), Route: l.id, Err: err})
