@@ -77,8 +77,11 @@ func serveControl(ln net.Listener, h controlHandler) *controlServer {
 }
 
 // serve answers one connection's requests, a line each, until it closes,
-// sends a line too long or is silent for too long.
+// sends a line too long or is silent for too long. A peer that may not use
+// the control channel (refusePeer) gets its refusal as the answer to its
+// first request, read first so that its sending succeeds and it reads why.
 func (s *controlServer) serve(c *serverConn) {
+	refused := refusePeer(c.Conn)
 	in := bufio.NewScanner(c)
 	in.Buffer(make([]byte, 4096), maxControlRequest)
 	enc := json.NewEncoder(c)
@@ -96,12 +99,14 @@ func (s *controlServer) serve(c *serverConn) {
 		c.SetWriteDeadline(time.Now().Add(controlTimeout))
 		var req controlRequest
 		var ans controlAnswer
-		if err := json.Unmarshal(in.Bytes(), &req); err != nil {
+		if refused != nil {
+			ans = controlAnswer{Error: refused.Error()}
+		} else if err := json.Unmarshal(in.Bytes(), &req); err != nil {
 			ans = controlAnswer{Error: fmt.Sprintf("not a JSON request: %v", err)}
 		} else {
 			ans = s.handler.handleControl(req)
 		}
-		if err := enc.Encode(ans); err != nil {
+		if err := enc.Encode(ans); err != nil || refused != nil {
 			return
 		}
 		c.awaitRequest(controlTimeout)
@@ -128,12 +133,16 @@ func askService(path string, req controlRequest) (controlAnswer, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(controlTimeout))
-	if err := json.NewEncoder(c).Encode(req); err != nil {
-		return controlAnswer{}, fmt.Errorf("control channel %s: send: %w", path, err)
-	}
+	// A service that refuses this client may answer and close before it
+	// has read the request: its answer, which says why, counts more than
+	// the failed sending.
+	sendErr := json.NewEncoder(c).Encode(req)
 	var ans controlAnswer
 	dec := json.NewDecoder(io.LimitReader(c, 64<<20))
 	if err := dec.Decode(&ans); err != nil {
+		if sendErr != nil {
+			return controlAnswer{}, fmt.Errorf("control channel %s: send: %w", path, sendErr)
+		}
 		return controlAnswer{}, fmt.Errorf("control channel %s: read the answer: %w", path, err)
 	}
 	if !ans.OK {

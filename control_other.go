@@ -30,8 +30,8 @@ func controlPath(configPath string) string {
 }
 
 // listenControlChannel listens on the Unix socket path, readable and
-// writable by the service's user only (mode 0600; root can use it too), and
-// admits only those two users (SO_PEERCRED, where the system has it). A
+// writable by the service's user only (mode 0600; root can use it too;
+// the control server admits only those two users, refusePeer). A
 // socket file left by a service that died is replaced; one a running
 // service answers on is not.
 func listenControlChannel(path string) (net.Listener, error) {
@@ -60,25 +60,23 @@ func listenControlChannel(path string) (net.Listener, error) {
 		ln.Close()
 		return nil, fmt.Errorf("control channel: %w", err)
 	}
-	return &peerCheckedListener{Listener: ln}, nil
+	return ln, nil
 }
 
-// peerCheckedListener accepts only connections from root or from the
-// service's own user.
-type peerCheckedListener struct{ net.Listener }
-
-func (l *peerCheckedListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if uid, ok := peerUID(c); !ok || uid == 0 || uid == os.Getuid() {
-			return c, nil
-		}
-		c.Write([]byte(`{"ok":false,"error":"access denied: run it as root or as the service's user"}` + "\n"))
-		c.Close()
+// refusePeer says why the peer of the control connection c may not use
+// it, or nil: only root and the service's own user may (SO_PEERCRED, where
+// the system has it).
+func refusePeer(c net.Conn) error {
+	if uid, ok := peerUID(c); !ok || uid == 0 || uid == os.Getuid() {
+		return nil
 	}
+	return errAccessDenied(c.LocalAddr().String())
+}
+
+// errAccessDenied says that the user may not use the control channel at
+// path, and who may.
+func errAccessDenied(path string) error {
+	return fmt.Errorf("access denied to the control channel %s: run it as root or as the service's user", path)
 }
 
 // dialControl connects to the service's control socket.
@@ -90,7 +88,7 @@ func dialControl(path string) (net.Conn, error) {
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
 		return nil, errNotRunning
 	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
-		return nil, fmt.Errorf("access denied to the control channel %s: run it as root or as the service's user", path)
+		return nil, errAccessDenied(path)
 	}
 	return nil, fmt.Errorf("control channel %s: %w", path, err)
 }

@@ -179,6 +179,10 @@ type pipeAddr string
 func (a pipeAddr) Network() string { return "pipe" }
 func (a pipeAddr) String() string  { return string(a) }
 
+// refusePeer admits every client: the pipe's security descriptor has
+// refused those who may not use it before they connect.
+func refusePeer(net.Conn) error { return nil }
+
 // dialControl opens the service's control pipe.
 func dialControl(path string) (net.Conn, error) {
 	name, err := windows.UTF16PtrFromString(path)
