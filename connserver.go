@@ -4,7 +4,8 @@ package main
 // the metrics listener (metricshttp.go) share. Both answer a few
 // administrators' requests, so both must never cost the relay the
 // descriptors its routes need: a flood of idle connections to either holds
-// maxConns descriptors at most, each connection must send its request
+// maxConns descriptors at most (one more for the moment a new connection
+// takes an old one's place), each connection must send its request
 // within a few seconds, and accept errors (out of descriptors, say) make
 // the loop back off as a route's accept loop does.
 //
