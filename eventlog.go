@@ -41,6 +41,7 @@ const (
 	msgNoResolveBackend = "The Relay TCP Service couldn't resolve %s IP address. The relay from local %s goes on with its other backends. (%v)"
 	msgNoResources      = "The Relay TCP Service couldn't get resources to relay to %s (%v)"
 	msgLogDir           = "The Relay TCP Service cannot write its logs in %s (%v). Relaying goes on."
+	msgLogDirBack       = "The Relay TCP Service writes its logs in %s again" // the end of a msgLogDir incident (Information)
 	msgReloaded         = "The Relay TCP Service configuration was reloaded: %s"
 	msgBadReload        = "The Relay TCP Service configuration was not reloaded, the running one stays: %v"
 	msgNoControl        = "The Relay TCP Service runs without its control channel (%v): relaytcp status shows no live numbers"

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,6 +90,11 @@ const hexDigits = "0123456789ABCDEF"
 type dataLog struct {
 	name    string
 	onError func(error) // called once, with the first write error
+	// guard, when the service's, hears of a write error, and sets reopen
+	// when it has recreated the removed directory: the file is then opened
+	// again at its path before the next chunk.
+	guard  *logDirGuard
+	reopen atomic.Bool
 
 	mu     sync.Mutex
 	f      *os.File
@@ -134,16 +140,53 @@ func (dd *dataLogDirection) packet(p []byte) {
 	if d.failed {
 		return
 	}
-	if _, err := d.f.Write(dd.buf); err != nil {
-		d.failed = true
-		if d.onError != nil {
-			d.onError(fmt.Errorf("write data log %s: %w", d.name, err))
-		}
+	err := d.reopenIfMoved()
+	if err == nil {
+		_, err = d.f.Write(dd.buf)
 	}
+	if err != nil {
+		d.fail(err)
+	}
+}
+
+// fail stops the data log after an error and reports it. d.mu is held.
+func (d *dataLog) fail(err error) {
+	d.failed = true
+	op, pe := "write", (*fs.PathError)(nil)
+	if errors.As(err, &pe) {
+		op, err = pe.Op, pe.Err // its path is d.name
+	}
+	err = fmt.Errorf("%s data log %s: %w", op, d.name, err)
+	if d.onError != nil {
+		d.onError(err)
+	}
+	if d.guard != nil {
+		d.guard.dataLogFailed(err)
+	}
+}
+
+// reopenIfMoved opens the file again at its path when the guard has
+// recreated the directory it was in: what follows is logged there, not in
+// the removed file. d.mu is held.
+func (d *dataLog) reopenIfMoved() error {
+	if !d.reopen.Load() { // a plain load: this is on every logged chunk
+		return nil
+	}
+	d.reopen.Store(false)
+	f, err := os.OpenFile(d.name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	d.f.Close()
+	d.f = f
+	return nil
 }
 
 // Close closes the file.
 func (d *dataLog) Close() error {
+	if d.guard != nil {
+		d.guard.untrack(d)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.f.Close()
@@ -155,6 +198,12 @@ func (d *dataLog) Close() error {
 // are taken, it goes on with three digits, then four, and so on, so no
 // connection goes without its log. The zero value is ready to use.
 type dataLogNamer struct {
+	// guard is the service's log directory guard, if any: a data log that
+	// cannot be created in its directory because the directory is gone is
+	// created again once the guard has recreated it, and the logs created
+	// there are tracked by the guard.
+	guard atomic.Pointer[logDirGuard]
+
 	mu     sync.Mutex
 	minute string // the yymmddhhtt the width below applies to
 	width  int    // digits of the random part that still had room this minute
@@ -165,6 +214,29 @@ const maxDataLogDigits = 9
 
 // create makes a new data log file in dir for a connection opened at t.
 func (n *dataLogNamer) create(dir string, t time.Time) (*dataLog, error) {
+	g := n.guard.Load()
+	if g != nil && g.path != dir {
+		g = nil // a route still running on a former log directory
+	}
+	d, err := n.createIn(dir, t)
+	if err != nil && g != nil && errors.Is(err, fs.ErrNotExist) {
+		if _, dirErr := g.repair(); dirErr == nil { // there again
+			d, err = n.createIn(dir, t)
+		}
+	}
+	if g != nil {
+		if err != nil {
+			g.dataLogFailed(err)
+			return nil, err
+		}
+		d.guard = g
+		g.track(d)
+	}
+	return d, err
+}
+
+// createIn is create without the guard.
+func (n *dataLogNamer) createIn(dir string, t time.Time) (*dataLog, error) {
 	minute := t.Format("0601021504")
 	n.mu.Lock()
 	width := 2

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -51,3 +50,12 @@ func createLogDir(dir string) error {
 	}
 	return nil
 }
+
+// logDirAttrs is what the service keeps of its log directory to recreate
+// it: nothing on Windows, where createLogDir gives it its access list.
+type logDirAttrs struct{}
+
+func readLogDirAttrs(string) logDirAttrs { return logDirAttrs{} }
+
+// recreateLogDir creates the removed log directory again, with logDirSDDL.
+func recreateLogDir(dir string, _ logDirAttrs) error { return createLogDir(dir) }

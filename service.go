@@ -202,21 +202,17 @@ func (s *service) event(e Event) {
 	}
 }
 
-// openLogs creates the log directory and starts the connection log.
+// openLogs creates the log directory and starts the connection log, and
+// the guard that keeps the directory usable for it and the data logs.
 func (s *service) openLogs(cfg *Config) {
 	s.logDir, s.debug = cfg.LogDir, cfg.Debug
 	if s.logDir == "" {
 		s.logDir = defaultLogDir()
 	}
-	s.connLog = &connLog{dir: s.logDir, onError: func(err error) {
-		s.log.Warning(eventService, fmt.Sprintf(msgLogDir, s.logDir, err))
-	}}
-	if err := createLogDir(s.logDir); err != nil {
-		// One event for the incident: the connection log reports again
-		// only after it has worked once.
-		s.connLog.onError(err)
-		s.connLog.failing = true
-	}
+	s.connLog = &connLog{dir: s.logDir}
+	s.connLog.guard = openLogDir(s.logDir, s.log, s.connLog)
+	s.relay.names.guard.Store(s.connLog.guard)
+	s.connLog.guard.start()
 	s.lines.Store(newLineQueue(s.connLog, newline))
 	s.startPruner(cfg.LogRetentionDays)
 }
@@ -224,6 +220,7 @@ func (s *service) openLogs(cfg *Config) {
 func (s *service) closeLogs() {
 	s.stopPrune()
 	s.lines.Load().Close()
+	s.connLog.guard.stop()
 	s.connLog.Close()
 }
 
@@ -418,6 +415,7 @@ func (s *service) apply(cfg *Config) {
 		delete(s.partial, local)
 	}
 	s.relay.SetMaxConns(cfg.MaxConn)
+	s.connLog.guard.check() // a reload also repairs a removed log directory
 	if settingsChanged {
 		s.closeLogs()
 		s.openLogs(cfg)
