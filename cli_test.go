@@ -303,11 +303,10 @@ func TestArgumentErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "missing listenPort, remoteHost, remotePort"},
 		{[]string{"1000"}, "missing remoteHost, remotePort"},
 		{[]string{"1000", "host"}, "missing remotePort"},
 		{[]string{"1000", "host", "80", "extra"}, `unexpected argument "extra"`},
-		{[]string{"abc", "host", "80"}, `invalid listen port "abc"`},
+		{[]string{"1a", "host", "80"}, `invalid listen port "1a"`},
 		{[]string{"1000", "host", "8x0"}, `invalid remote port "8x0"`},
 		{[]string{"0", "host", "80"}, `invalid listen port "0": must be 1-65535`},
 		{[]string{"1000", "host", "0"}, `invalid remote port "0": must be 1-65535`},

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"unicode"
 )
 
 // command is one of relaytcp's subcommands, as the help lists it.
@@ -47,6 +49,7 @@ var commands = []command{
 	{name: "install", summary: "Windows: create the RelayTCPsvc service and its event source (the MSI does this too)"},
 	{name: "uninstall", summary: "Windows: remove the service and its event source; the logs are kept"},
 	{name: "version", summary: "print the version and commit"},
+	{name: "help", usage: "[COMMAND]", summary: "print this; with a COMMAND, its usage (as relaytcp COMMAND -h)"},
 	{name: "backup-config", summary: "Windows: copy the configuration aside (run by the MSI before an upgrade)", hidden: true},
 	{name: "restore-config", summary: "Windows: copy it back (run by the MSI after an upgrade)", hidden: true},
 }
@@ -90,6 +93,114 @@ func printCommandHelp(w io.Writer, c command) {
 	if strings.Contains(c.usage, "-config") {
 		fmt.Fprintf(w, "\n-config PATH names the configuration file (Linux; default %s, or $RELAYTCP_CONFIG).\n", DefaultConfigPath)
 	}
+}
+
+// usageHint follows the usage line when relaytcp has no arguments, and an
+// unknown command.
+const usageHint = "run relaytcp -h for the options and commands"
+
+// runHelp runs "relaytcp help [COMMAND]": -h, or COMMAND -h.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	c, _ := findCommand("help")
+	if slices.ContainsFunc(args, isHelpArg) {
+		printCommandHelp(stdout, c)
+		return exitOK
+	}
+	switch len(args) {
+	case 0:
+		printHelp(stdout)
+		return exitOK
+	case 1:
+		c, ok := findCommand(args[0])
+		if !ok {
+			return unknownCommand(args[0], stderr)
+		}
+		printCommandHelp(stdout, c)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "relaytcp help: unexpected argument %q\n%s\n", args[1], commandUsage(c))
+	return exitUsage
+}
+
+// printHelp prints "relaytcp -h": the relay's usage, then the commands.
+func printHelp(w io.Writer) {
+	fmt.Fprintf(w, "%s\n\n%s\n", usageText, commandList())
+}
+
+// unknownCommand refuses a first argument that names no command, with the
+// command it was probably meant to be.
+func unknownCommand(name string, stderr io.Writer) int {
+	msg := fmt.Sprintf("unknown command %q", name)
+	if near := suggestCommand(name); near != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", near)
+	}
+	fmt.Fprintf(stderr, "relaytcp: %s\n%s\n", msg, usageHint)
+	return exitUsage
+}
+
+// looksLikeCommand reports whether the first argument is a word, and so
+// meant as a command rather than the relay's local port: the local side
+// ([ADDR:]PORT, [IPV6]:PORT) starts with a digit, a colon or a bracket,
+// and an option with a dash.
+func looksLikeCommand(arg string) bool {
+	if arg == "" || !unicode.IsLetter(rune(arg[0])) {
+		return false
+	}
+	return !strings.ContainsAny(arg, ":.[]")
+}
+
+// suggestCommand returns the listed command nearest to word: one it is the
+// start of, else one at most two edits away (a swap of two letters is
+// one) when word is long enough for that to mean something; "" when none
+// is, or when several are as near.
+func suggestCommand(word string) string {
+	best, bestScore, tie := "", 3, false
+	for _, c := range commands {
+		if c.hidden {
+			continue
+		}
+		score := editDistance(word, c.name)
+		if len(word) >= 2 && strings.HasPrefix(c.name, word) {
+			score = 0
+		} else if score == 0 || 2*score > len(word) {
+			continue
+		}
+		switch {
+		case score < bestScore:
+			best, bestScore, tie = c.name, score, false
+		case score == bestScore:
+			tie = true
+		}
+	}
+	if tie {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal string alignment distance between a and b:
+// insertions, deletions, substitutions and swaps of two neighbours, each
+// one edit (so "stauts" is one edit from "status", two from "start").
+func editDistance(a, b string) int {
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }
 
 // isHelpArg reports whether arg asks for help.

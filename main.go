@@ -54,12 +54,22 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 		// Registered without the "service" argument (by hand, say).
 		return runSubcommand([]string{"service"}, stdin, stdout, stderr)
 	}
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, "%s\n%s\n", usageLine, usageHint)
+		return exitUsage
+	}
+	if args[0] == "help" {
+		return runHelp(args[1:], stdout, stderr)
+	}
 	if isSubcommand(args) {
 		return runSubcommand(args, stdin, stdout, stderr)
 	}
+	if looksLikeCommand(args[0]) {
+		return unknownCommand(args[0], stderr)
+	}
 	opts, err := parseArgs(args)
 	if errors.Is(err, errHelp) {
-		fmt.Fprintf(stdout, "%s\n\n%s\n", usageText, commandList())
+		printHelp(stdout)
 		return exitOK
 	}
 	if err != nil {
