@@ -263,30 +263,42 @@ func editConfig(m serviceManager, edit func(*Config) error) error {
 	return nil
 }
 
-// configOption takes "-config PATH" (or -config=PATH) from the start of args.
-// Without it the path is $RELAYTCP_CONFIG, else DefaultConfigPath.
+// configOption takes "-config PATH" out of args, wherever it stands, in
+// any of its spellings (-config PATH, -config=PATH, --config PATH,
+// --config=PATH), and returns the other arguments in their order. Without
+// it the path is $RELAYTCP_CONFIG, else DefaultConfigPath. No other
+// argument of a command starts with "-config": route fields are
+// OPTION=VALUE, and a host or port never starts with a dash.
 func configOption(args []string) (path string, rest []string, err error) {
-	path = os.Getenv("RELAYTCP_CONFIG")
+	given := false
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-"), "=")
+		if name != "config" || !strings.HasPrefix(args[i], "-") {
+			rest = append(rest, args[i])
+			continue
+		}
+		if given {
+			return "", nil, fmt.Errorf("-config given twice")
+		}
+		given = true
+		if !hasValue {
+			if i+1 >= len(args) || args[i+1] == "" {
+				return "", nil, fmt.Errorf("-config needs a file name")
+			}
+			if i++; strings.HasPrefix(args[i], "-") {
+				return "", nil, fmt.Errorf("-config needs a file name, not %q (write -config=%s for a file named so)", args[i], args[i])
+			}
+			value = args[i]
+		}
+		if value == "" {
+			return "", nil, fmt.Errorf("-config needs a file name")
+		}
+		path = value
+	}
 	if path == "" {
-		path = DefaultConfigPath
+		path = cmp(os.Getenv("RELAYTCP_CONFIG"), DefaultConfigPath)
 	}
-	if len(args) == 0 {
-		return path, args, nil
-	}
-	switch a := strings.TrimPrefix(args[0], "-"); {
-	case a == "-config" || a == "config":
-		if len(args) < 2 || args[1] == "" {
-			return "", nil, fmt.Errorf("-config needs a file name")
-		}
-		return args[1], args[2:], nil
-	case strings.HasPrefix(a, "config=") || strings.HasPrefix(a, "-config="):
-		_, p, _ := strings.Cut(a, "=")
-		if p == "" {
-			return "", nil, fmt.Errorf("-config needs a file name")
-		}
-		return p, args[1:], nil
-	}
-	return path, args, nil
+	return path, rest, nil
 }
 
 // routeLine is the manual's line for route n, with the bind address, the

@@ -91,7 +91,7 @@ func printCommandHelp(w io.Writer, c command) {
 		fmt.Fprintf(w, "\n%s\n", c.details)
 	}
 	if strings.Contains(c.usage, "-config") {
-		fmt.Fprintf(w, "\n-config PATH names the configuration file (Linux; default %s, or $RELAYTCP_CONFIG).\n", DefaultConfigPath)
+		fmt.Fprintf(w, "\n-config PATH names the configuration file (Linux; default %s, or $RELAYTCP_CONFIG);\nit may stand anywhere on the line, also as -config=PATH or --config PATH.\n", DefaultConfigPath)
 	}
 }
 
