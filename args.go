@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp listenPort remoteHost remotePort [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-metrics ADDR:PORT]"
+const usageLine = "usage: relaytcp [ADDR:]listenPort {remoteHost remotePort | remoteHost:remotePort} [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-metrics ADDR:PORT]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -19,10 +19,14 @@ const usageText = usageLine + `
 Relays every TCP connection accepted on listenPort (all interfaces, IPv4 and
 IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
 
-  listenPort        local port to listen on, 1-65535, or a range FIRST-LAST (8000-8099)
+  listenPort        local port to listen on, 1-65535, or a range FIRST-LAST (8000-8099);
+                    ADDR:listenPort listens on that address only, as -bind (127.0.0.1:8080,
+                    [::1]:8080)
   remoteHost        destination name or IP address (an IPv6 address as ::1 or [::1])
   remotePort        destination port, 1-65535; with a listen range, one port for all, or
                     a range as long (8000 goes to the first, 8001 to the second, ...)
+  remoteHost:remotePort  the two as one argument, as socat and ssh write them
+                    (example.org:80, [::1]:80, 10.0.0.5:9000-9099)
   -d                log all relayed data, one hex+ASCII file per connection
                     (RLyymmddhhttnn.LOG in the current directory)
   -q                do not print a line per connection
@@ -72,8 +76,9 @@ type cliOptions struct {
 	limits RouteSpec
 }
 
-// parseArgs parses the command-line relay's arguments. The three positional
-// arguments come in the manual's order; options may stand anywhere.
+// parseArgs parses the command-line relay's arguments. The positional
+// arguments come in the manual's order (setPositional); options may stand
+// anywhere.
 func parseArgs(args []string) (cliOptions, error) {
 	opts := cliOptions{drain: DefaultDrainTimeout, connectTimeout: DefaultConnectTimeout}
 	var positional []string
@@ -150,21 +155,7 @@ func parseArgs(args []string) (cliOptions, error) {
 		}
 	}
 
-	switch {
-	case len(positional) < 3:
-		names := []string{"listenPort", "remoteHost", "remotePort"}
-		return opts, fmt.Errorf("missing %s", strings.Join(names[len(positional):], ", "))
-	case len(positional) > 3:
-		return opts, fmt.Errorf("unexpected argument %q", positional[3])
-	}
-	var err error
-	if opts.listenPort, opts.listenPortEnd, err = parsePortRange("listen port", positional[0]); err != nil {
-		return opts, err
-	}
-	if opts.remoteHost, err = parseHost(positional[1]); err != nil {
-		return opts, err
-	}
-	if opts.remotePort, opts.remotePortEnd, err = parsePortRange("remote port", positional[2]); err != nil {
+	if err := opts.setPositional(positional); err != nil {
 		return opts, err
 	}
 	if err := opts.routeSpec().checkBackends(); err != nil {
@@ -177,6 +168,60 @@ func parseArgs(args []string) (cliOptions, error) {
 		return opts, err
 	}
 	return opts, nil
+}
+
+// setPositional parses the positional arguments: the local side
+// [ADDR:]listenPort, then the remote side, as two arguments (remoteHost
+// remotePort, the manual's form) or one (remoteHost:remotePort, as socat
+// and ssh write it). An address on the local side is -bind's.
+func (o *cliOptions) setPositional(args []string) error {
+	names := []string{"listenPort", "remoteHost", "remotePort"}
+	if len(args) < 2 {
+		return fmt.Errorf("missing %s", strings.Join(names[len(args):], ", "))
+	}
+	bind, first, last, err := parseLocalAs("listen port", args[0])
+	if err != nil {
+		return err
+	}
+	switch {
+	case bind != "" && o.limits.BindAddr != "" && bind != o.limits.BindAddr:
+		return fmt.Errorf("listen address %s of %q differs from -bind %s: give one of them", bind, args[0], o.limits.BindAddr)
+	case bind != "":
+		o.limits.BindAddr = bind
+	}
+	o.listenPort, o.listenPortEnd = first, last
+	remote := args[1:]
+	if hasPort(remote[0]) {
+		if len(remote) > 1 {
+			return fmt.Errorf("unexpected argument %q", remote[1])
+		}
+		o.remoteHost, o.remotePort, o.remotePortEnd, err = parseRemote("remote port", remote[0])
+		return err
+	}
+	if len(remote) < 2 {
+		bracketed := remote[0]
+		if strings.Contains(bracketed, ":") && !strings.HasPrefix(bracketed, "[") {
+			bracketed = "[" + bracketed + "]"
+		}
+		return fmt.Errorf("missing remotePort: write \"%s PORT\" or \"%s:PORT\"", remote[0], bracketed)
+	}
+	if len(remote) > 2 {
+		return fmt.Errorf("unexpected argument %q", remote[2])
+	}
+	if o.remoteHost, err = parseHost(remote[0]); err != nil {
+		return err
+	}
+	o.remotePort, o.remotePortEnd, err = parsePortRange("remote port", remote[1])
+	return err
+}
+
+// hasPort reports whether a remote side is HOST:PORT rather than a host
+// alone: an IPv6 address without brackets has several colons and no port.
+func hasPort(s string) bool {
+	if strings.HasPrefix(s, "[") {
+		return !strings.HasSuffix(s, "]")
+	}
+	return strings.Count(s, ":") == 1
 }
 
 // routeSpec returns the route the command line describes.

@@ -109,21 +109,35 @@ func parseBackendList(s string) (string, error) {
 
 // parseBackend parses one HOST:PORT and returns it in canonical form.
 func parseBackend(s string) (string, error) {
+	host, port, last, err := parseRemote("port", s)
+	if err != nil {
+		return "", err
+	}
+	if last != 0 {
+		return "", fmt.Errorf("%q: a backend has one port, not a range", s)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port)), nil
+}
+
+// parseRemote parses HOST:PORT or HOST:FIRST-LAST (what names the port in
+// errors) and returns the host without brackets; last is 0 for one port.
+// An IPv6 address must be in brackets, so that its colons are not read as
+// the port's.
+func parseRemote(what, s string) (host string, first, last int, err error) {
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || host == "" {
-		return "", fmt.Errorf("%q is not HOST:PORT (an IPv6 address as [fd00::5]:8080)", s)
+		return "", 0, 0, fmt.Errorf("%q is not HOST:PORT (an IPv6 address as [fd00::5]:8080)", s)
 	}
 	if strings.Contains(host, ":") && !strings.HasPrefix(s, "[") {
-		return "", fmt.Errorf("%q: write an IPv6 address in brackets, as [%s]:%s", s, host, port)
+		return "", 0, 0, fmt.Errorf("%q: write an IPv6 address in brackets, as [%s]:%s", s, host, port)
 	}
 	if host, err = parseHost(host); err != nil {
-		return "", fmt.Errorf("%q: %v", s, err)
+		return "", 0, 0, fmt.Errorf("%q: %v", s, err)
 	}
-	p, err := parsePort("port", port)
-	if err != nil {
-		return "", fmt.Errorf("%q: %v", s, err)
+	if first, last, err = parsePortRange(what, port); err != nil {
+		return "", 0, 0, fmt.Errorf("%q: %v", s, err)
 	}
-	return net.JoinHostPort(host, strconv.Itoa(p)), nil
+	return host, first, last, nil
 }
 
 // splitBackends splits a canonical backend list.

@@ -106,8 +106,14 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 // parseLocal parses the local side: PORT or FIRST-LAST, as they are or
 // after ":" (every interface), IPV4: or [IPV6]:; last is 0 for one port.
 func parseLocal(s string) (bind string, first, last int, err error) {
+	return parseLocalAs("local port", s)
+}
+
+// parseLocalAs is parseLocal with the port's name for errors (the command
+// line calls it the listen port, as RelayTCP 1.0 did).
+func parseLocalAs(what, s string) (bind string, first, last int, err error) {
 	if !strings.Contains(s, ":") {
-		first, last, err = parsePortRange("local port", s)
+		first, last, err = parsePortRange(what, s)
 		return "", first, last, err
 	}
 	host, p, err := net.SplitHostPort(s)
@@ -121,7 +127,7 @@ func parseLocal(s string) (bind string, first, last int, err error) {
 		}
 		bind = addr.String()
 	}
-	first, last, err = parsePortRange("local port", p)
+	first, last, err = parsePortRange(what, p)
 	return bind, first, last, err
 }
 
