@@ -104,7 +104,9 @@ func parseRouteNumber(s string, count int) (int, error) {
 
 // findRoute returns the number of a route given as "route delete" takes
 // it: its number, or its local side (:PORT or PORT for a route on every
-// interface, ADDR:PORT, [IPV6]:PORT), which no other change can shift.
+// interface, ADDR:PORT, [IPV6]:PORT), which no other change can shift. A
+// port without an address also names the route bound to one address when
+// no other route of its protocol has that port (routeAt).
 func (c *Config) findRoute(s string) (int, error) {
 	s = strings.TrimSpace(s)
 	if !strings.Contains(s, ":") {
@@ -120,7 +122,14 @@ func (c *Config) findRoute(s string) (int, error) {
 	}
 	if !hasProto {
 		// Without /udp or /tcp: the route there, if only one protocol has one.
-		tcp, udp := c.routeOn(bind, first, last, ""), c.routeOn(bind, first, last, "udp")
+		tcp, err := c.routeAt(s, bind, first, last, "")
+		if err != nil {
+			return 0, err
+		}
+		udp, err := c.routeAt(s, bind, first, last, "udp")
+		if err != nil {
+			return 0, err
+		}
 		switch {
 		case tcp >= 0 && udp >= 0:
 			return 0, fmt.Errorf("routes %d and %d listen on %s, TCP and UDP: say %s/tcp or %s/udp", tcp, udp, s, s, s)
@@ -134,10 +143,36 @@ func (c *Config) findRoute(s string) (int, error) {
 	if proto == "tcp" {
 		proto = ""
 	}
-	if i := c.routeOn(bind, first, last, proto); i >= 0 {
+	i, err := c.routeAt(s, bind, first, last, proto)
+	if err != nil {
+		return 0, err
+	}
+	if i < 0 {
+		return 0, fmt.Errorf("no route listens on %s", s)
+	}
+	return i, nil
+}
+
+// routeAt is routeOn for a local side as the user wrote it (given, for
+// errors): without an address (:8082) it also finds the route of protocol
+// proto bound to one address (127.0.0.1:8082) when that route is the only
+// one with the port; when several are, the error names them.
+func (c *Config) routeAt(given, bind string, first, last int, proto string) (int, error) {
+	if i := c.routeOn(bind, first, last, proto); i >= 0 || bind != "" {
 		return i, nil
 	}
-	return 0, fmt.Errorf("no route listens on %s", s)
+	var found []string
+	n := -1
+	for i, r := range c.Routes {
+		if r.Proto == proto && (r.LocalPort == first && r.LocalPortEnd == last || last == 0 && r.hasPort(first)) {
+			found = append(found, fmt.Sprintf("route %d on %s", i, r.listen()))
+			n = i
+		}
+	}
+	if len(found) > 1 {
+		return 0, fmt.Errorf("%s names several routes: %s; give the address too", given, strings.Join(found, ", "))
+	}
+	return n, nil
 }
 
 // routeOn returns the number of the route of protocol proto ("" for

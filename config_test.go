@@ -141,3 +141,48 @@ func TestRoutesSharingAPort(t *testing.T) {
 		}
 	}
 }
+
+// TestFindRoutePortAlone: a port alone (:8082, or 8082/udp) names the route
+// bound to one address when it is the only route with that port; it used
+// to say "no route listens on :8082". Several such routes are named in the
+// error, so the user can pick one.
+func TestFindRoutePortAlone(t *testing.T) {
+	var cfg Config
+	for _, s := range []string{
+		"127.0.0.1:8082 h 1",           // 0
+		"127.0.0.1:8090 h 1",           // 1
+		"[::1]:8090 h 1",               // 2
+		"127.0.0.1:9000-9009 h 1",      // 3
+		"127.0.0.1:53 h 53 proto=udp",  // 4
+		"127.0.0.1:53 h 53",            // 5
+		"8100 h 1",                     // 6
+		"127.0.0.1:8100 h 1 proto=udp", // 7
+	} {
+		r, err := ParseRouteSpec(s)
+		if err == nil {
+			err = cfg.AddRoute(r)
+		}
+		if err != nil {
+			t.Fatalf("add %q: %v", s, err)
+		}
+	}
+	for in, want := range map[string]int{
+		":8082": 0, "127.0.0.1:8082": 0, ":9003": 3, ":9000-9009": 3, ":53/udp": 4, ":53/tcp": 5, ":8100/tcp": 6, ":8100/udp": 7,
+		"[::1]:8090": 2,
+	} {
+		if n, err := cfg.findRoute(in); err != nil || n != want {
+			t.Errorf("findRoute(%q) = %d, %v; want %d", in, n, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		":8090":          ":8090 names several routes: route 1 on 127.0.0.1:8090, route 2 on [::1]:8090; give the address too",
+		":53":            "routes 5 and 4 listen on :53, TCP and UDP: say :53/tcp or :53/udp",
+		":8100":          "routes 6 and 7 listen on :8100, TCP and UDP: say :8100/tcp or :8100/udp",
+		":8083":          "no route listens on :8083",
+		"127.0.0.2:8082": "no route listens on 127.0.0.2:8082",
+	} {
+		if _, err := cfg.findRoute(in); err == nil || err.Error() != want {
+			t.Errorf("findRoute(%q) error %v; want %q", in, err, want)
+		}
+	}
+}

@@ -34,7 +34,8 @@ var commands = []command{
 			"                            LOCALPORT may be a range FIRST-LAST, REMOTEPORT one port or a range as long\n" +
 			"  delete N                  delete route number N (the numbers after it move down)\n" +
 			"  delete :PORT | ADDR:PORT  delete the route listening there (no number can shift under it);\n" +
-			"                            :PORT/udp names a UDP route, a port of a range deletes the whole range\n" +
+			"                            :PORT/udp names a UDP route, a port of a range deletes the whole range;\n" +
+			"                            :PORT also names a route bound to one address when no other has that port\n" +
 			"A running service applies a change at once. Changes by several commands at once are\n" +
 			"applied one after the other (a lock), never lost."},
 	{name: "start", usage: "[-config PATH]", summary: "start the service"},
@@ -44,7 +45,8 @@ var commands = []command{
 			"channel, which only administrators may use (Linux: root or the service's user).\n" +
 			"  -json   the same as one JSON document (see the README, Monitoring)"},
 	{name: "backend", usage: "[-config PATH] disable|enable ROUTE HOST:PORT", summary: "take a backend of a route out of service (its open connections finish), or put it back",
-		details: "ROUTE is the route's number or its local side (:155). The running service keeps the\n" +
+		details: "ROUTE is the route's number or its local side (:155, 127.0.0.1:155; :155 also names the\n" +
+			"route on 127.0.0.1:155 when no other route has port 155). The running service keeps the\n" +
 			"state until the backend is enabled again or the service restarts; a reload keeps it."},
 	{name: "install", summary: "Windows: create the RelayTCPsvc service and its event source (the MSI does this too)"},
 	{name: "uninstall", summary: "Windows: remove the service and its event source; the logs are kept"},
