@@ -179,7 +179,6 @@ func liveStatus(m serviceManager) (*ServiceStatus, error) {
 	if ans.Status == nil {
 		return nil, errors.New("the service's answer has no status")
 	}
-	ans.Status.State = "Running"
 	return ans.Status, nil
 }
 

@@ -47,7 +47,7 @@ func (s *service) status() *ServiceStatus {
 	v := s.view.Load()
 	live := s.relay.Status()
 	version, commit := buildVersion()
-	st := &ServiceStatus{Service: serviceName, Version: version, Commit: commit, Started: s.started,
+	st := &ServiceStatus{Service: serviceName, State: "Running", Version: version, Commit: commit, Started: s.started,
 		UptimeSeconds: time.Since(s.started).Seconds(), Reloads: s.reloads.Load(), Routes: []RouteReport{}}
 	for n, r := range v.config.Routes {
 		var rs RouteStatus

@@ -18,7 +18,7 @@ type ServiceStatus struct {
 	State         string        `json:"state"` // "Running", or the SCM's or systemd's word when it does not run
 	Version       string        `json:"version"`
 	Commit        string        `json:"commit"`
-	Started       time.Time     `json:"started"`
+	Started       time.Time     `json:"started,omitzero"` // left out while the service does not run
 	UptimeSeconds float64       `json:"uptime_seconds"`
 	Reloads       int64         `json:"reloads"`
 	Routes        []RouteReport `json:"routes"`
@@ -50,7 +50,7 @@ type BackendReport struct {
 	Role     string    `json:"role"`    // "primary" or "backup"
 	State    string    `json:"state"`   // "up" or "down"
 	Disabled bool      `json:"disabled"`
-	Since    time.Time `json:"since"` // when it last went up or down, or started
+	Since    time.Time `json:"since,omitzero"` // when it last went up or down, or started; left out while it does not run
 	Open     int64     `json:"open"`
 	Total    int64     `json:"total"`
 	Failed   int64     `json:"failed"`
