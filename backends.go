@@ -197,7 +197,7 @@ func (r RouteSpec) backendOptions() []string {
 func (r RouteSpec) checkSettings() [][2]string {
 	var kvs [][2]string
 	if r.Check > 0 {
-		kvs = append(kvs, [2]string{"check", r.Check.String()})
+		kvs = append(kvs, [2]string{"check", shortDuration(r.Check)})
 	}
 	if r.Rise > 0 {
 		kvs = append(kvs, [2]string{"rise", strconv.Itoa(r.Rise)})

@@ -16,7 +16,9 @@ import (
 func TestRouteSpecOptions(t *testing.T) {
 	good := []struct{ in, out string }{
 		{"127.0.0.1:155 192.168.1.200 110 allow=10.0.0.0/8 maxconn=100 idle=1h",
-			"127.0.0.1:155 192.168.1.200 110 allow=10.0.0.0/8 maxconn=100 idle=1h0m0s"},
+			"127.0.0.1:155 192.168.1.200 110 allow=10.0.0.0/8 maxconn=100 idle=1h"},
+		{"155 h 1 idle=90m connect=90s", "155 h 1 idle=1h30m connect=1m30s"},
+		{"155 h 1 idle=3601s connect=1500ms", "155 h 1 idle=1h1s connect=1.5s"},
 		{"[::1]:155 h 1 connect=5s deny=192.168.1.7,10.1.2.3/8", "[::1]:155 h 1 deny=192.168.1.7/32,10.0.0.0/8 connect=5s"},
 		{"155 h 1 allow=::ffff:10.0.0.1", "155 h 1 allow=10.0.0.1/32"},
 	}
@@ -24,6 +26,9 @@ func TestRouteSpecOptions(t *testing.T) {
 		r, err := ParseRouteSpec(tt.in)
 		if err != nil || r.String() != tt.out {
 			t.Errorf("ParseRouteSpec(%q) = %q, %v; want %q", tt.in, r.String(), err, tt.out)
+		}
+		if again, err := ParseRouteSpec(r.String()); err != nil || again != r {
+			t.Errorf("%q does not parse back: %+v, %v", r.String(), again, err)
 		}
 	}
 	bad := []struct{ in, want string }{
@@ -39,6 +44,24 @@ func TestRouteSpecOptions(t *testing.T) {
 	for _, tt := range bad {
 		if _, err := ParseRouteSpec(tt.in); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseRouteSpec(%q) error %v; want %q", tt.in, err, tt.want)
+		}
+	}
+}
+
+// TestShortDuration: durations print without their zero units (1h, not
+// 1h0m0s, as idle=1h was listed back), and parse back to themselves.
+func TestShortDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Hour: "1h", 90 * time.Minute: "1h30m", 90 * time.Second: "1m30s", 2 * time.Second: "2s",
+		time.Hour + time.Second: "1h1s", 10 * time.Minute: "10m", 1500 * time.Millisecond: "1.5s",
+		100 * time.Millisecond: "100ms", 61*time.Second + 500*time.Millisecond: "1m1.5s", 25 * time.Hour: "25h",
+	} {
+		got := shortDuration(d)
+		if got != want {
+			t.Errorf("shortDuration(%v) = %q; want %q", d, got, want)
+		}
+		if back, err := time.ParseDuration(got); err != nil || back != d {
+			t.Errorf("%q parses back to %v, %v; want %v", got, back, err, d)
 		}
 	}
 }

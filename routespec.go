@@ -286,12 +286,32 @@ func (r RouteSpec) limitOptions() []string {
 		opts = append(opts, "maxconn="+strconv.Itoa(r.MaxConn))
 	}
 	if r.Idle > 0 {
-		opts = append(opts, "idle="+r.Idle.String())
+		opts = append(opts, "idle="+shortDuration(r.Idle))
 	}
 	if r.Connect > 0 {
-		opts = append(opts, "connect="+r.Connect.String())
+		opts = append(opts, "connect="+shortDuration(r.Connect))
 	}
 	return opts
+}
+
+// shortDuration writes an option's duration as people write it, without
+// zero units: 1h, 1h30m, 1m30s (Go's String says 1h0m0s, 1h30m0s). It
+// parses back to d.
+func shortDuration(d time.Duration) string {
+	if d < time.Minute {
+		return d.String()
+	}
+	var b strings.Builder
+	if h := d / time.Hour; h > 0 {
+		b.WriteString(strconv.FormatInt(int64(h), 10) + "h")
+	}
+	if m := d % time.Hour / time.Minute; m > 0 {
+		b.WriteString(strconv.FormatInt(int64(m), 10) + "m")
+	}
+	if rest := d % time.Minute; rest > 0 {
+		b.WriteString(rest.String())
+	}
+	return b.String()
 }
 
 // String returns the route's text form.

@@ -702,7 +702,7 @@ func TestServiceUDP(t *testing.T) {
 	roundTrip(t, addr, "and TCP")
 	st := startProc(t, dir, "status", "-config", conf)
 	st.wait(t, 20*time.Second)
-	if want := fmt.Sprintf("Route 1 : From local address 127.0.0.1 port %d/udp to IP 127.0.0.1 port %d (idle=10m0s) : listening, 1 open, 1 total, 0 refused, 0 failed, sent 4 B, received 6 B",
+	if want := fmt.Sprintf("Route 1 : From local address 127.0.0.1 port %d/udp to IP 127.0.0.1 port %d (idle=10m) : listening, 1 open, 1 total, 0 refused, 0 failed, sent 4 B, received 6 B",
 		port, srv.port()); !strings.Contains(st.output(), want) {
 		t.Errorf("status lacks %q:\n%s", want, st.output())
 	}
