@@ -33,7 +33,7 @@ const (
 
 // version and commit are set at build time with
 // -ldflags "-X main.version=1.2.3 -X main.commit=abcdef". When they are
-// not, the module's build information fills them in.
+// not, the module's build information fills them in (versionOf).
 var (
 	version = ""
 	commit  = ""
@@ -46,8 +46,7 @@ func main() {
 // run dispatches the command line and returns the exit code.
 func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "version" {
-		v, c := buildVersion()
-		fmt.Fprintf(stdout, "relaytcp %s (commit %s)\n", v, c)
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	}
 	if len(args) == 0 && startedAsService() {
@@ -79,16 +78,37 @@ func run(args []string, stdin *os.File, stdout, stderr io.Writer) int {
 	return runCommandLineRelay(opts, stdin, stdout, stderr)
 }
 
-// buildVersion returns the version without a leading "v", and the commit.
+// buildVersion returns the version without a leading "v", and the commit
+// (versionOf).
 func buildVersion() (v, c string) {
-	v, c = version, commit
-	if info, ok := debug.ReadBuildInfo(); ok {
+	info, _ := debug.ReadBuildInfo()
+	return versionOf(info, version, commit)
+}
+
+// versionOf returns the version and commit set with -ldflags (ldVersion,
+// ldCommit), else those Go recorded in the binary (info, nil when there is
+// none): go build in a git checkout records the commit, and whether the
+// tree had changes (then the commit ends in -dirty), and since Go 1.24 a
+// version from the tags; go run and -buildvcs=false record neither.
+func versionOf(info *debug.BuildInfo, ldVersion, ldCommit string) (v, c string) {
+	v, c = ldVersion, ldCommit
+	if info != nil {
 		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
 			v = info.Main.Version
 		}
+		var revision, modified string
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && c == "" {
-				c = s.Value
+			switch s.Key {
+			case "vcs.revision":
+				revision = s.Value
+			case "vcs.modified":
+				modified = s.Value
+			}
+		}
+		if c == "" && revision != "" {
+			c = revision
+			if modified == "true" {
+				c += "-dirty"
 			}
 		}
 	}
@@ -99,6 +119,16 @@ func buildVersion() (v, c string) {
 		c = "unknown"
 	}
 	return strings.TrimPrefix(v, "v"), c
+}
+
+// versionLine is what "relaytcp version" prints; a build without a commit
+// says why, so that nobody looks for a fault.
+func versionLine() string {
+	v, c := buildVersion()
+	if c == "unknown" {
+		c += ": this build has no version control information; go run and -buildvcs=false leave it out, go build in a git checkout records it"
+	}
+	return fmt.Sprintf("relaytcp %s (commit %s)", v, c)
 }
 
 // runCommandLineRelay is the manual's RELAYTCP tool: one route from
