@@ -127,7 +127,11 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)
 			return exitRuntime
 		}
-		fmt.Fprintf(stdout, "Service : %s\nStatus  : %s\n", serviceName, m.Status())
+		state := m.Status()
+		if name == "stop" && strings.HasPrefix(state, statusNotInstalled) {
+			state = "Stopped" // a service started by hand, with no unit to ask
+		}
+		fmt.Fprintf(stdout, "Service : %s\nStatus  : %s\n", serviceName, state)
 		return exitOK
 	}
 	return exitOK
@@ -347,7 +351,8 @@ func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus
 	case live != nil:
 		printLiveStatus(w, live)
 	case errors.Is(liveErr, errNotRunning):
-		fmt.Fprintln(w, "Live    : none, the service is not running")
+		// Which service was looked for: another -config is another one.
+		fmt.Fprintf(w, "Live    : none, no service answers on %s (config %s)\n", m.ControlPath(), m.ConfigLocation())
 	default:
 		fmt.Fprintf(w, "Live    : none (%v)\n", liveErr)
 	}

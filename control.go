@@ -10,8 +10,10 @@ package main
 //	{"ok":true,"status":{"service":"RelayTCPsvc",...}}
 //	{"cmd":"backend","action":"disable","route":"0","backend":"web2:8080"}
 //	{"ok":true,"message":"Backend web2:8080 of route 0 is disabled: ..."}
+//	{"cmd":"stop"}
+//	{"ok":true,"message":"Stopping: open connections may finish for 5s"}
 //	{"cmd":"nonsense"}
-//	{"ok":false,"error":"unknown command \"nonsense\" (commands: status, backend)"}
+//	{"ok":false,"error":"unknown command \"nonsense\" (commands: status, backend, stop)"}
 
 import (
 	"bufio"
@@ -20,12 +22,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"time"
 )
 
 // controlRequest is one request on the control channel.
 type controlRequest struct {
-	Cmd     string `json:"cmd"`               // "status" or "backend"
+	Cmd     string `json:"cmd"`               // "status", "backend" or "stop"
 	Action  string `json:"action,omitempty"`  // backend: "disable" or "enable"
 	Route   string `json:"route,omitempty"`   // backend: the route's number, or its local side (:155)
 	Backend string `json:"backend,omitempty"` // backend: HOST:PORT as configured
@@ -37,6 +40,9 @@ type controlAnswer struct {
 	Error   string         `json:"error,omitempty"`
 	Message string         `json:"message,omitempty"`
 	Status  *ServiceStatus `json:"status,omitempty"`
+	// afterSent, when set, runs once the answer is written (or could not
+	// be): a stop must not close the connection before its answer is out.
+	afterSent func()
 }
 
 // maxControlRequest bounds a request line.
@@ -106,7 +112,11 @@ func (s *controlServer) serve(c *serverConn) {
 		} else {
 			ans = s.handler.handleControl(req)
 		}
-		if err := enc.Encode(ans); err != nil || refused != nil {
+		err := enc.Encode(ans)
+		if ans.afterSent != nil {
+			ans.afterSent()
+		}
+		if err != nil || refused != nil {
 			return
 		}
 		c.awaitRequest(controlTimeout)
@@ -149,4 +159,47 @@ func askService(path string, req controlRequest) (controlAnswer, error) {
 		return ans, errors.New(ans.Error)
 	}
 	return ans, nil
+}
+
+// serviceAnswers reports whether a service listens on the control channel
+// at path (whether or not it would let this user in).
+func serviceAnswers(path string) bool {
+	c, err := dialControl(path)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// stopWait bounds how long stopThroughControl waits for the service to
+// stop: its control channel closes as it starts to stop, so a little more
+// than a request's answer.
+const stopWait = 10 * time.Second
+
+// stopThroughControl asks the service on the control channel at path to
+// stop, and waits until its control channel closes: from then on it
+// accepts nothing, and its open connections finish within the drain time.
+func stopThroughControl(path string) error {
+	ans, err := askService(path, controlRequest{Cmd: "stop"})
+	switch {
+	case err == nil:
+	case errors.Is(err, errNotRunning):
+		return fmt.Errorf("%w (nothing answers on %s)", errNotRunning, path)
+	case ans.Error != "":
+		return fmt.Errorf("the service on %s did not stop: %s", path, ans.Error)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, syscall.ECONNRESET):
+		// The service closed the connection as it began to stop, before
+		// its answer was out.
+	default:
+		return err
+	}
+	deadline := time.Now().Add(stopWait)
+	for serviceAnswers(path) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the service on %s still answers %v after it was asked to stop", path, stopWait)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil
 }

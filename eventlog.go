@@ -46,6 +46,7 @@ const (
 	msgBadReload        = "The Relay TCP Service configuration was not reloaded, the running one stays: %v"
 	msgNoControl        = "The Relay TCP Service runs without its control channel (%v): relaytcp status shows no live numbers"
 	msgNoMetrics        = "The Relay TCP Service cannot serve metrics on %s (%v). Relaying goes on."
+	msgStopAsked        = "The Relay TCP Service was asked to stop through its control channel"
 )
 
 // stderrLog writes events as lines "RelayTCPsvc[ID] Severity: text", for

@@ -38,8 +38,13 @@ var commands = []command{
 			"                            :PORT also names a route bound to one address when no other has that port\n" +
 			"A running service applies a change at once. Changes by several commands at once are\n" +
 			"applied one after the other (a lock), never lost."},
-	{name: "start", usage: "[-config PATH]", summary: "start the service"},
-	{name: "stop", usage: "[-config PATH]", summary: "stop the service (open connections may finish for 5 s)"},
+	{name: "start", usage: "[-config PATH]", summary: "start the service",
+		details: "Windows: through the Service Control Manager. Linux: systemctl start relaytcp; where\n" +
+			"systemd does not run, it says how to run relaytcp service yourself."},
+	{name: "stop", usage: "[-config PATH]", summary: "stop the service (open connections may finish for 5 s)",
+		details: "Windows: through the Service Control Manager. Linux: systemctl stop relaytcp when systemd\n" +
+			"runs it; a service started by hand (relaytcp service -config PATH) is asked to stop\n" +
+			"through its control channel."},
 	{name: "status", usage: "[-config PATH] [-json]", summary: "show whether the service runs, its configuration and what each route is doing",
 		details: "The live part (connections, bytes, backends) comes from the running service's control\n" +
 			"channel, which only administrators may use (Linux: root or the service's user).\n" +

@@ -52,9 +52,13 @@ type service struct {
 	stopLookups context.CancelFunc
 
 	started time.Time
-	reloads atomic.Int64   // configurations applied
-	control *controlServer // nil until startControl, or if it failed
-	metrics *metricsServer // nil while off
+	// stopAsked is closed by the control channel's "stop" request
+	// (requestStop); the OS edge that runs the service then stops it.
+	stopAsked chan struct{}
+	stopOnce  sync.Once
+	reloads   atomic.Int64   // configurations applied
+	control   *controlServer // nil until startControl, or if it failed
+	metrics   *metricsServer // nil while off
 }
 
 // waitingRoute is a route that could not start, and why.
@@ -99,7 +103,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration, control s
 	}
 	s := &service{log: log, relay: &Relay{}, routes: make(map[string]RouteSpec), ids: make(map[string]int),
 		waiting: make(map[string]waitingRoute), partial: make(map[string]*ListenError), retryEvery: retryEvery,
-		started: time.Now(), config: cfg}
+		started: time.Now(), config: cfg, stopAsked: make(chan struct{})}
 	s.lookups, s.stopLookups = context.WithCancel(context.Background())
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.openLogs(cfg)

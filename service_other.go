@@ -18,7 +18,8 @@ import (
 const systemdUnit = "relaytcp.service"
 
 // runService runs the service in the foreground until SIGTERM or SIGINT, as
-// systemd wants it. SIGHUP, or a change of the config file (checked every
+// systemd wants it, or until relaytcp stop asks it on the control channel
+// (a service started by hand, where there is no systemd). SIGHUP, or a change of the config file (checked every
 // configCheckInterval), re-reads the file and applies it. Events go to
 // stderr (the journal under systemd).
 func runService(configPath string, stderr io.Writer) int {
@@ -41,6 +42,9 @@ func runService(configPath string, stderr io.Writer) int {
 	defer tick.Stop()
 	for {
 		select {
+		case <-s.stopRequests(): // relaytcp stop, through the control channel
+			stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
+			return exitOK
 		case sig := <-signals:
 			if sig != syscall.SIGHUP {
 				stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
@@ -91,7 +95,8 @@ func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 }
 
 // unixManager keeps the configuration in a file and reaches the service
-// through systemctl.
+// through systemctl, or, for a service started by hand (no systemd: a
+// container, WSL, a small host), through its control channel.
 type unixManager struct {
 	path string
 	file *configFile // as last loaded, so that saving keeps its comments
@@ -113,8 +118,9 @@ func (m *unixManager) LoadConfig() (*Config, error) {
 }
 
 // SaveConfig writes the file as last loaded, with cfg's settings and
-// routes, and, when the service runs, asks systemd to reload it (SIGHUP),
-// so the change applies without a restart.
+// routes, and, when systemd runs the service, asks it to reload the file
+// (SIGHUP), so the change applies without a restart. A service started by
+// hand sees the file change by itself (configCheckInterval).
 func (m *unixManager) SaveConfig(cfg *Config) error {
 	if m.file == nil {
 		return fmt.Errorf("save config %s: not loaded first", m.path)
@@ -122,7 +128,7 @@ func (m *unixManager) SaveConfig(cfg *Config) error {
 	if err := m.file.save(cfg); err != nil {
 		return err
 	}
-	if m.Status() == "Running" {
+	if m.unitStatus() == "Running" {
 		if err := systemctl("reload", systemdUnit); err != nil {
 			return fmt.Errorf("saved %s, but the service did not reload it: %w", m.path, err)
 		}
@@ -130,17 +136,56 @@ func (m *unixManager) SaveConfig(cfg *Config) error {
 	return nil
 }
 
-func (m *unixManager) Start() error { return systemctl("start", systemdUnit) }
-func (m *unixManager) Stop() error  { return systemctl("stop", systemdUnit) }
+// Start starts the systemd unit. Without systemd there is nothing to start:
+// the error says how to run the service by hand. A service that answers on
+// the control channel already runs, and is left alone.
+func (m *unixManager) Start() error {
+	if serviceAnswers(m.ControlPath()) {
+		return nil
+	}
+	if !systemdRuns() {
+		return fmt.Errorf("systemd is not running here, so there is no relaytcp unit to start; run the service yourself:\n"+
+			"  relaytcp service -config %[1]s\n"+
+			"      in the foreground (Ctrl-C stops it), or in the background:\n"+
+			"  nohup relaytcp service -config %[1]s >>/var/log/relaytcp.log 2>&1 &\n"+
+			"      (setsid works too), or from your init system or container entrypoint;\n"+
+			"relaytcp status -config %[1]s shows it, relaytcp stop -config %[1]s stops it", m.path)
+	}
+	return systemctl("start", systemdUnit)
+}
 
-// Status maps systemd's states to the manual's words.
+// Stop stops the systemd unit when systemd runs it, else asks the service
+// on the control channel to stop (stopThroughControl).
+func (m *unixManager) Stop() error {
+	switch m.unitStatus() {
+	case "Running", "Start pending", "Stop pending":
+		return systemctl("stop", systemdUnit)
+	}
+	return stopThroughControl(m.ControlPath())
+}
+
+// Status is the systemd unit's state in the manual's words (unitStatus);
+// a service that answers on the control channel while the unit does not
+// run (or there is none) was started by hand, and is Running.
 func (m *unixManager) Status() string {
+	st := m.unitStatus()
+	if st != "Running" && !strings.HasSuffix(st, "pending") && serviceAnswers(m.ControlPath()) {
+		return "Running"
+	}
+	return st
+}
+
+// unitStatus maps systemd's states of the unit to the manual's words.
+func (m *unixManager) unitStatus() string {
 	if _, err := exec.LookPath("systemctl"); err != nil {
 		return statusNotInstalled + " (no systemctl here)"
 	}
+	if !systemdRuns() {
+		// A container, WSL, a host with another init: no unit either.
+		return statusNotInstalled + " (systemd is not running)"
+	}
 	out, err := exec.Command("systemctl", "show", "-p", "LoadState,ActiveState", systemdUnit).Output()
 	if err != nil {
-		// No running systemd (a container, say): no service either.
 		return statusNotInstalled + " (systemd is not running)"
 	}
 	props := map[string]string{}
@@ -163,6 +208,13 @@ func (m *unixManager) Status() string {
 		return "Stopped (failed)"
 	}
 	return "Stopped"
+}
+
+// systemdRuns reports whether systemd is the init system, as sd_booted(3)
+// tells it: /run/systemd/system exists.
+func systemdRuns() bool {
+	fi, err := os.Stat("/run/systemd/system")
+	return err == nil && fi.IsDir()
 }
 
 // systemctl runs systemctl and turns its complaint into the error.

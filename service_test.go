@@ -236,7 +236,7 @@ func TestAdminMenu(t *testing.T) {
 	for _, want := range []string{
 		"Service : RelayTCPsvc",
 		"1-Start Service  2-Stop Service  3-Change Config  4-Exit  5-Refresh",
-		"Live    : none, the service is not running",
+		"Live    : none, no service answers on " + conf + ".sock (config " + conf + ")",
 		"1-Add Route      2-Delete Route      3-Exit",
 		"Added Route 0 : From local port 155 to IP 192.168.1.200 port 110",
 		`invalid local port "0": must be 1-65535`,

@@ -92,6 +92,8 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 				s.apply(cfg)
 			}
 			continue
+		case <-s.stopRequests(): // a control client's "stop": as the SCM's Stop
+			req = svc.ChangeRequest{Cmd: svc.Stop}
 		case req = <-requests:
 		}
 		switch req.Cmd {

@@ -70,9 +70,28 @@ func (s *service) handleControl(req controlRequest) controlAnswer {
 			return controlAnswer{Error: err.Error()}
 		}
 		return controlAnswer{OK: true, Message: msg}
+	case "stop":
+		return controlAnswer{OK: true, Message: fmt.Sprintf("Stopping: open connections may finish for %v", DefaultDrainTimeout),
+			afterSent: s.requestStop}
 	}
-	return controlAnswer{Error: fmt.Sprintf("unknown command %q (commands: status, backend)", req.Cmd)}
+	return controlAnswer{Error: fmt.Sprintf("unknown command %q (commands: status, backend, stop)", req.Cmd)}
 }
+
+// requestStop asks the OS edge that runs the service (runService, the
+// SCM's Execute) to stop it as on SIGTERM or the SCM's Stop: that is how
+// relaytcp stop reaches a service started by hand, without systemd. The
+// control channel calls it once the answer is out (afterSent), since the
+// stop closes the connection.
+func (s *service) requestStop() {
+	s.stopOnce.Do(func() {
+		s.log.Info(eventService, msgStopAsked)
+		close(s.stopAsked)
+	})
+}
+
+// stopRequests is closed once a control client has asked the service to
+// stop (requestStop).
+func (s *service) stopRequests() <-chan struct{} { return s.stopAsked }
 
 // setBackend disables or enables a backend of a running route: a disabled
 // backend gets no new connections, and its open ones finish. The state

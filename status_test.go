@@ -336,7 +336,7 @@ func TestStatusWhenNotRunning(t *testing.T) {
 	conf := filepath.Join(dir, "relaytcp.conf")
 	os.WriteFile(conf, []byte("route 155 192.168.1.200 110\n"), 0o644)
 	p := startProc(t, dir, "status", "-config", conf)
-	if code := p.wait(t, 20*time.Second); code != 0 || !strings.Contains(p.output(), "Live    : none, the service is not running") ||
+	if code := p.wait(t, 20*time.Second); code != 0 || !strings.Contains(p.output(), "Live    : none, no service answers on "+conf+".sock (config "+conf+")") ||
 		!strings.Contains(p.output(), "Route 0 : From local port 155 to IP 192.168.1.200 port 110") {
 		t.Errorf("status: exit %d\n%s", code, p.output())
 	}
@@ -448,7 +448,7 @@ func TestControlProtocol(t *testing.T) {
 	if ans := ask(`{"cmd":"status"}`); ans["ok"] != true || ans["status"] == nil || ans["status"].(map[string]any)["state"] != "Running" {
 		t.Errorf("status: %v", ans)
 	}
-	if ans := ask(`{"cmd":"reboot"}`); ans["ok"] != false || ans["error"] != `unknown command "reboot" (commands: status, backend)` {
+	if ans := ask(`{"cmd":"reboot"}`); ans["ok"] != false || ans["error"] != `unknown command "reboot" (commands: status, backend, stop)` {
 		t.Errorf("unknown command: %v", ans)
 	}
 	if ans := ask(`not json`); ans["ok"] != false || !strings.HasPrefix(ans["error"].(string), "not a JSON request") {
