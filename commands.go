@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // More exit codes, for the service and administration commands.
@@ -377,8 +378,42 @@ func printConfig(w io.Writer, title string, cfg *Config) {
 	}
 }
 
+// routeApplyWait bounds how long a route command waits for the running
+// service to apply its change: under systemd it reloads at once, a service
+// started by hand sees the file change within 2 s, and resolving a new
+// route's names may take up to 10 s.
+const routeApplyWait = 15 * time.Second
+
+// awaitRoute waits until the running service has applied a change of
+// route r, that is until its status lists r (present) or no longer does,
+// and returns r's report when present.
+func awaitRoute(m serviceManager, r RouteSpec, present bool) (RouteReport, error) {
+	deadline := time.Now().Add(routeApplyWait)
+	for {
+		st, err := liveStatus(m)
+		if err != nil {
+			return RouteReport{}, fmt.Errorf("cannot tell whether the service applied it: %w", err)
+		}
+		found := slices.IndexFunc(st.Routes, func(rep RouteReport) bool {
+			return rep.Listen == r.listen() && rep.Config == r.String()
+		})
+		if (found >= 0) == present {
+			if found < 0 {
+				return RouteReport{}, nil
+			}
+			return st.Routes[found], nil
+		}
+		if time.Now().After(deadline) {
+			return RouteReport{}, fmt.Errorf("the running service has not applied it within %v (see relaytcp status)", routeApplyWait)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // runRouteCommand runs "route list", "route add ROUTE" and "route delete
-// N|[ADDR]:PORT".
+// N|[ADDR]:PORT". With a service running, add and delete wait until it
+// has applied the change (awaitRoute); add then says whether the route
+// listens, exit code 3 when not.
 func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) int {
 	cmd, _ := findCommand("route")
 	fail := func(code int, format string, a ...any) int {
@@ -416,6 +451,7 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return fail(exitUsage, "%v", err)
 		}
+		_, notRunning := liveStatus(m)
 		var n int
 		err = editConfig(m, func(cfg *Config) error {
 			if err := cfg.AddRoute(r); err != nil {
@@ -428,11 +464,28 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 			return failEdit(err)
 		}
 		fmt.Fprintln(stdout, routeLine(n, r))
+		if notRunning != nil {
+			return exitOK
+		}
+		// The route stays written whatever the service makes of it.
+		rep, err := awaitRoute(m, r, true)
+		switch {
+		case err != nil:
+			return fail(exitRuntime, "added; %v", err)
+		case !rep.Listening:
+			fmt.Fprintf(stdout, "added; not listening: %s\n", rep.Error)
+			return exitBind
+		case rep.Error != "": // a range missing some of its ports
+			fmt.Fprintf(stdout, "added; listening, %s\n", rep.Error)
+			return exitBind
+		}
+		fmt.Fprintln(stdout, "added; listening")
 		return exitOK
 	case "delete":
 		if len(args) != 2 {
 			return fail(exitUsage, "delete takes one route: its number, or its local side (:PORT or ADDR:PORT)")
 		}
+		_, notRunning := liveStatus(m)
 		var n int
 		var gone RouteSpec
 		err := editConfig(m, func(cfg *Config) (err error) {
@@ -446,6 +499,11 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 			return failEdit(err)
 		}
 		fmt.Fprintf(stdout, "Deleted %s\n", routeLine(n, gone))
+		if notRunning == nil {
+			if _, err := awaitRoute(m, gone, false); err != nil {
+				return fail(exitRuntime, "deleted; %v", err)
+			}
+		}
 		return exitOK
 	}
 	return fail(exitUsage, "unknown route command %q", args[0])

@@ -217,3 +217,70 @@ func TestControlStop(t *testing.T) {
 	}
 	p.waitStderr(t, "The Relay TCP Service was successfully stopped")
 }
+
+// TestRouteAddReportsState: with a service running, route add waits until
+// the service has applied the change and says whether the route listens;
+// a port the service cannot bind is exit code 3, the route staying written
+// (as netsh's add does). route add used to exit 0 at once, the failure
+// showing only in status. route delete waits likewise, so the port is
+// closed when it returns. backend disable takes the new route as :PORT.
+func TestRouteAddReportsState(t *testing.T) {
+	dir := tempDir(t)
+	p, conf, first := startForegroundService(t, dir)
+	defer func() {
+		runCmd(t, dir, 0, "stop", "-config", conf)
+		p.wait(t, 20*time.Second)
+	}()
+	echo := echoServer(t)
+	echoPort := strconv.Itoa(portOf(echo.Addr()))
+	taken := newLocalListener(t)
+	takenPort := strconv.Itoa(portOf(taken.Addr()))
+
+	out := runCmd(t, dir, exitBind, "route", "add", "-config", conf, "127.0.0.1:"+takenPort, "127.0.0.1", echoPort)
+	want := "stdout:\nRoute 1 : From local address 127.0.0.1 port " + takenPort + " to IP 127.0.0.1 port " + echoPort +
+		"\nadded; not listening: address already in use\n"
+	if !strings.HasPrefix(out, want) {
+		t.Errorf("route add on a taken port:\n%s\nwant it to start with\n%s", out, want)
+	}
+	if data, _ := os.ReadFile(conf); !strings.Contains(string(data), "route 127.0.0.1:"+takenPort+" ") {
+		t.Errorf("the route on the taken port was not kept in the file:\n%s", data)
+	}
+
+	free := strconv.Itoa(freePort(t))
+	out = runCmd(t, dir, 0, "route", "add", "127.0.0.1:"+free, "127.0.0.1", echoPort, "-config", conf)
+	if !strings.Contains(out, "Route 2 : From local address 127.0.0.1 port "+free+" ") || !strings.Contains(out, "\nadded; listening\n") {
+		t.Errorf("route add on a free port:\n%s", out)
+	}
+	roundTrip(t, "127.0.0.1:"+free, "right after route add") // no wait: add waited
+
+	// The first route is on 127.0.0.1 only: a port alone names it.
+	firstPort := first[strings.LastIndex(first, ":")+1:]
+	if out := runCmd(t, dir, 0, "backend", "disable", ":"+firstPort, "127.0.0.1:"+firstBackendPort(t, conf), "-config", conf); !strings.Contains(out, "is disabled") {
+		t.Errorf("backend disable :%s:\n%s", firstPort, out)
+	}
+
+	out = runCmd(t, dir, 0, "route", "delete", ":"+free, "-config", conf)
+	if !strings.Contains(out, "Deleted Route 2 : From local address 127.0.0.1 port "+free+" ") {
+		t.Errorf("route delete:\n%s", out)
+	}
+	if c, err := net.DialTimeout("tcp", "127.0.0.1:"+free, 2*time.Second); err == nil {
+		c.Close()
+		t.Errorf("127.0.0.1:%s still accepts right after route delete", free)
+	}
+}
+
+// firstBackendPort returns the remote port of the first route in conf.
+func firstBackendPort(t *testing.T, conf string) string {
+	t.Helper()
+	data, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 && f[0] == "route" {
+			return f[3]
+		}
+	}
+	t.Fatalf("no route in %s", conf)
+	return ""
+}

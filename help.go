@@ -36,8 +36,10 @@ var commands = []command{
 			"  delete :PORT | ADDR:PORT  delete the route listening there (no number can shift under it);\n" +
 			"                            :PORT/udp names a UDP route, a port of a range deletes the whole range;\n" +
 			"                            :PORT also names a route bound to one address when no other has that port\n" +
-			"A running service applies a change at once. Changes by several commands at once are\n" +
-			"applied one after the other (a lock), never lost."},
+			"A running service applies a change at once: add and delete wait for it, and add then says\n" +
+			"whether the route listens (\"added; not listening: REASON\" is exit code 3; the route stays\n" +
+			"written). Changes by several commands at once are applied one after the other (a lock),\n" +
+			"never lost."},
 	{name: "start", usage: "[-config PATH]", summary: "start the service",
 		details: "Windows: through the Service Control Manager. Linux: systemctl start relaytcp; where\n" +
 			"systemd does not run, it says how to run relaytcp service yourself."},
