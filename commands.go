@@ -214,6 +214,9 @@ func runBackendCommand(m serviceManager, args []string, stdout, stderr io.Writer
 	case ans.Error != "": // the service refused the request
 		fmt.Fprintf(stderr, "relaytcp backend: %v\n", err)
 		return exitUsage
+	case errors.Is(err, errNotRunning):
+		fmt.Fprintf(stderr, "relaytcp backend: %v (nothing answers on %s)\n", err, m.ControlPath())
+		return exitRuntime
 	}
 	fmt.Fprintf(stderr, "relaytcp backend: %v\n", err)
 	return exitRuntime

@@ -353,7 +353,7 @@ func TestStatusWhenNotRunning(t *testing.T) {
 		t.Errorf("status -json: %+v, %v\n%s", st, err, p.output())
 	}
 	p = startProc(t, dir, "backend", "-config", conf, "disable", "0", "a:1")
-	if code := p.wait(t, 20*time.Second); code != exitRuntime || !strings.Contains(p.output(), "the service is not running") {
+	if code := p.wait(t, 20*time.Second); code != exitRuntime || !strings.Contains(p.output(), "relaytcp backend: the service is not running (nothing answers on "+conf+".sock)") {
 		t.Errorf("backend with no service: exit %d\n%s", code, p.output())
 	}
 }
