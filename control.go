@@ -173,8 +173,8 @@ func serviceAnswers(path string) bool {
 }
 
 // stopWait bounds how long stopThroughControl waits for the service to
-// stop: its control channel closes as it starts to stop, so a little more
-// than a request's answer.
+// stop accepting: its control channel closes first thing as it stops, so
+// this only covers a busy machine.
 const stopWait = 10 * time.Second
 
 // stopThroughControl asks the service on the control channel at path to

@@ -19,9 +19,9 @@ const systemdUnit = "relaytcp.service"
 
 // runService runs the service in the foreground until SIGTERM or SIGINT, as
 // systemd wants it, or until relaytcp stop asks it on the control channel
-// (a service started by hand, where there is no systemd). SIGHUP, or a change of the config file (checked every
-// configCheckInterval), re-reads the file and applies it. Events go to
-// stderr (the journal under systemd).
+// (a service started by hand, where there is no systemd). SIGHUP, or a
+// change of the config file (checked every configCheckInterval), re-reads
+// the file and applies it. Events go to stderr (the journal under systemd).
 func runService(configPath string, stderr io.Writer) int {
 	log := &stderrLog{w: stderr}
 	cfg, _, err := loadConfigFile(configPath)
