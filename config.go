@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -218,11 +217,14 @@ func parseDebug(s string) (bool, error) {
 // their configuration, unless RELAYTCP_CONFIG or -config says otherwise.
 const DefaultConfigPath = "/etc/relaytcp/relaytcp.conf"
 
-// configFile is a config file as read, so that saving it keeps its comments
-// and the order of its lines.
+// configFile is a config file as read, so that saving it keeps its lines:
+// its comments, its order, and the lines of the settings and routes that
+// did not change (configsave.go).
 type configFile struct {
 	path  string
 	lines []string
+	eol   string            // "\r\n" when the file ends its lines so, else "\n"
+	was   map[string]string // the settings as read (Config.settings)
 }
 
 // loadConfigFile reads and parses a config file. A missing file is an
@@ -230,7 +232,7 @@ type configFile struct {
 func loadConfigFile(path string) (*Config, *configFile, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &Config{}, &configFile{path: path}, nil
+		return &Config{}, &configFile{path: path, eol: "\n"}, nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
@@ -239,8 +241,14 @@ func loadConfigFile(path string) (*Config, *configFile, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	lines := strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
-	return cfg, &configFile{path: path, lines: lines}, nil
+	f := &configFile{path: path, eol: "\n", was: cfg.settings()}
+	if strings.Contains(string(data), "\r\n") {
+		f.eol = "\r\n"
+	}
+	if len(data) > 0 {
+		f.lines = strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
+	}
+	return cfg, f, nil
 }
 
 // parseConfig parses the config file text; name is used in errors.
@@ -320,70 +328,12 @@ func splitSetting(line string) (key, rest string) {
 	return line, ""
 }
 
-// save writes cfg to the file atomically (a temporary file renamed over
-// it). Comments and blank lines stay where they were; settings are updated
-// in place, routes beyond the old ones follow the last route line.
-func (f *configFile) save(cfg *Config) error {
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	var out []string
-	routeIdx, lastRoute := 0, -1
-	values := cfg.settings()
-	written := map[string]bool{}
-	for _, line := range f.lines {
-		key, _ := splitSetting(line)
-		if v, isSetting := values[key]; isSetting {
-			if v != "" && !written[key] {
-				out = append(out, key+" "+v)
-			}
-			written[key] = true
-			continue
-		}
-		if key == "route" {
-			if routeIdx < len(cfg.Routes) {
-				out = append(out, "route "+cfg.Routes[routeIdx].String())
-				lastRoute = len(out) - 1
-			}
-			routeIdx++
-			continue
-		}
-		out = append(out, line)
-	}
-	var head []string
-	for _, key := range settingNames {
-		if v := values[key]; v != "" && !written[key] {
-			head = append(head, key+" "+v)
-		}
-	}
-	var more []string
-	for ; routeIdx < len(cfg.Routes); routeIdx++ {
-		more = append(more, "route "+cfg.Routes[routeIdx].String())
-	}
-	if lastRoute >= 0 {
-		out = append(out[:lastRoute+1], append(more, out[lastRoute+1:]...)...)
-	} else {
-		out = append(out, more...)
-	}
-	if len(f.lines) == 0 {
-		head = append([]string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS, metrics IP:PORT,",
-			"# route [ADDR:]LOCALPORT[-LAST] REMOTEHOST REMOTEPORT[-LAST] [OPTION=VALUE ...] (relaytcp route -h lists the options)"}, head...)
-	}
-	out = append(head, out...)
-	text := strings.Join(out, "\n") + "\n"
-	if err := writeFileAtomic(f.path, []byte(text), 0o644); err != nil {
-		return err
-	}
-	f.lines = out
-	return nil
-}
-
 // settingNames are the single-value settings of the config file, in the
 // order a new file lists them.
 var settingNames = []string{"logdir", "debug", "maxconn", "logretention", "metrics"}
 
 // settings returns the single-value settings as the file writes them; ""
-// leaves a setting out (its default).
+// is a setting's default.
 func (c *Config) settings() map[string]string {
 	v := map[string]string{"logdir": c.LogDir, "debug": "", "maxconn": "", "logretention": "", "metrics": c.MetricsAddr}
 	if c.Debug {
@@ -405,39 +355,6 @@ func parseCount(what, s string) (int, error) {
 		return 0, fmt.Errorf("invalid %s %q (want a whole number, 1 or more)", what, s)
 	}
 	return n, nil
-}
-
-// writeFileAtomic replaces path with data: readers see the old file or the
-// new one, never a part.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create config directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write config %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write config: %w", err)
-	}
-	return nil
 }
 
 // configLockWait bounds how long a change of the configuration waits for
