@@ -32,6 +32,16 @@ func runAdmin(m serviceManager, stdin io.Reader, stdout io.Writer) int {
 	return exitOK
 }
 
+// load reads the configuration for a screen. One that does not exist yet
+// is empty: 1-Add Route creates it.
+func (a *adminMenu) load() (*Config, error) {
+	cfg, err := a.m.LoadConfig()
+	if isConfigMissing(err) {
+		return cfg, nil
+	}
+	return cfg, err
+}
+
 // ask prints a prompt and reads one answer line.
 func (a *adminMenu) ask(prompt string) (string, error) {
 	fmt.Fprint(a.out, prompt)
@@ -50,7 +60,7 @@ func (a *adminMenu) header() {
 
 func (a *adminMenu) mainScreen() error {
 	for {
-		cfg, err := a.m.LoadConfig()
+		cfg, err := a.load()
 		if err != nil {
 			return err
 		}
@@ -91,7 +101,7 @@ func (a *adminMenu) report(what string, err error) {
 
 func (a *adminMenu) changeConfigScreen() error {
 	for {
-		cfg, err := a.m.LoadConfig()
+		cfg, err := a.load()
 		if err != nil {
 			return err
 		}

@@ -13,9 +13,28 @@ import (
 
 // More exit codes, for the service and administration commands.
 const (
-	exitConfig = 5 // the configuration cannot be read, or is invalid
-	exitBusy   = 6 // another command kept the configuration locked too long
+	exitConfig   = 5 // the configuration cannot be read, or is invalid
+	exitBusy     = 6 // another command kept the configuration locked too long
+	exitNoConfig = 7 // the configuration does not exist (no config file, no Parameters key)
 )
+
+// configExitCode is the exit code for a configuration that cannot be
+// loaded: exitNoConfig when it does not exist, else exitConfig.
+func configExitCode(err error) int {
+	if isConfigMissing(err) {
+		return exitNoConfig
+	}
+	return exitConfig
+}
+
+// missingHint follows the message of a configuration that does not exist:
+// how to create it.
+func missingHint(err error) string {
+	if isConfigMissing(err) {
+		return " (relaytcp route add creates it)"
+	}
+	return ""
+}
 
 // serviceName is the service's name, as in RelayTCP 1.0.
 const serviceName = "RelayTCPsvc"
@@ -28,7 +47,10 @@ const statusNotInstalled = "Not installed"
 // installed service and its configuration: the SCM and the registry on
 // Windows, systemctl and the config file elsewhere.
 type serviceManager interface {
-	// LoadConfig reads the configuration.
+	// LoadConfig reads the configuration. One that does not exist comes
+	// back empty, ready to be saved, with a *configMissingError
+	// (isConfigMissing): a change that adds to it creates it, other
+	// commands say that it does not exist.
 	LoadConfig() (*Config, error)
 	// LockConfig takes the lock that serializes changes of the
 	// configuration across processes, waiting up to configLockWait.
@@ -104,7 +126,7 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	if name == "start" && len(rest) == 1 && strings.TrimLeft(rest[0], "-") == "if-configured" {
 		// For installers: start only a service that has something to do.
 		cfg, err := m.LoadConfig()
-		if err != nil {
+		if err != nil && !isConfigMissing(err) { // none is no routes
 			fmt.Fprintf(stderr, "relaytcp start: %v\n", err)
 			return exitConfig
 		}
@@ -153,8 +175,8 @@ func runStatusCommand(m serviceManager, args []string, stdout, stderr io.Writer)
 	}
 	cfg, err := m.LoadConfig()
 	if err != nil {
-		fmt.Fprintf(stderr, "relaytcp status: %v\n", err)
-		return exitConfig
+		fmt.Fprintf(stderr, "relaytcp status: %v%s\n", err, missingHint(err))
+		return configExitCode(err)
 	}
 	live, liveErr := liveStatus(m)
 	if liveErr != nil && !errors.Is(liveErr, errNotRunning) {
@@ -239,9 +261,11 @@ func refuse(err error) error { return &editError{exitUsage, err} }
 // editConfig makes one change of the configuration: under the lock that
 // serializes changes across processes, it loads the configuration as it is
 // now, lets edit change it, and saves it. Nothing is saved when edit fails.
-// The error is an *editError whose code is the exit code: exitBusy when the
-// lock was not free in time, exitConfig when the configuration cannot be
-// read, edit's own (see refuse), exitRuntime when saving failed.
+// A configuration that does not exist is empty: a change that adds to it
+// creates it. The error is an *editError whose code is the exit code:
+// exitBusy when the lock was not free in time, exitConfig when the
+// configuration cannot be read, exitNoConfig when it does not exist and
+// edit failed, edit's own (see refuse), exitRuntime when saving failed.
 func editConfig(m serviceManager, edit func(*Config) error) error {
 	unlock, err := m.LockConfig()
 	if err != nil {
@@ -253,11 +277,14 @@ func editConfig(m serviceManager, edit func(*Config) error) error {
 		return &editError{code, err}
 	}
 	defer unlock()
-	cfg, err := m.LoadConfig()
-	if err != nil {
-		return &editError{exitConfig, err}
+	cfg, loadErr := m.LoadConfig()
+	if loadErr != nil && !isConfigMissing(loadErr) {
+		return &editError{exitConfig, loadErr}
 	}
 	if err := edit(cfg); err != nil {
+		if loadErr != nil { // "no route 0" would hide the cause
+			return &editError{exitNoConfig, fmt.Errorf("%w%s", loadErr, missingHint(loadErr))}
+		}
 		var ee *editError
 		if errors.As(err, &ee) {
 			return ee
@@ -443,7 +470,7 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		}
 		cfg, err := m.LoadConfig()
 		if err != nil {
-			return fail(exitConfig, "%v", err)
+			return fail(configExitCode(err), "%v%s", err, missingHint(err))
 		}
 		for i, r := range cfg.Routes {
 			fmt.Fprintln(stdout, routeLine(i, r))

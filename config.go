@@ -227,12 +227,14 @@ type configFile struct {
 	was   map[string]string // the settings as read (Config.settings)
 }
 
-// loadConfigFile reads and parses a config file. A missing file is an
-// empty configuration.
+// loadConfigFile reads and parses a config file. A file that does not
+// exist (or a symbolic link to nothing) is a *configMissingError, which
+// comes with an empty configuration and file: "route add" creates the file
+// from them; the service and the other commands report it.
 func loadConfigFile(path string) (*Config, *configFile, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return &Config{}, &configFile{path: path, eol: "\n"}, nil
+		return &Config{}, &configFile{path: path, eol: "\n"}, missingConfigFile(path)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("read config: %w", err)
@@ -249,6 +251,43 @@ func loadConfigFile(path string) (*Config, *configFile, error) {
 		f.lines = strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n"), "\n")
 	}
 	return cfg, f, nil
+}
+
+// configMissingError says that the configuration does not exist: no config
+// file, or no Parameters key on Windows. It is not an empty configuration:
+// a running service keeps its routes, "relaytcp service" does not start,
+// and the commands other than "route add" say so (exitNoConfig).
+type configMissingError struct {
+	what string // "config file /etc/relaytcp/relaytcp.conf", `registry key HKLM\...`
+	why  string // more, or ""
+}
+
+func (e *configMissingError) Error() string {
+	if e.why != "" {
+		return e.what + " does not exist (" + e.why + ")"
+	}
+	return e.what + " does not exist"
+}
+
+// Unwrap makes errors.Is(err, fs.ErrNotExist) true.
+func (e *configMissingError) Unwrap() error { return os.ErrNotExist }
+
+// isConfigMissing reports whether err says that the configuration does not
+// exist.
+func isConfigMissing(err error) bool {
+	var missing *configMissingError
+	return errors.As(err, &missing)
+}
+
+// missingConfigFile is the error for a config file path that does not
+// exist; a symbolic link to nothing is named with the file it points to.
+func missingConfigFile(path string) error {
+	err := &configMissingError{what: "config file " + path}
+	if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+		target, _ := writeTarget(path)
+		err.why = "a symbolic link to " + target + ", which does not exist"
+	}
+	return err
 }
 
 // parseConfig parses the config file text; name is used in errors.

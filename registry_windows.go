@@ -49,18 +49,31 @@ func readCount(k registry.Key, name, where string) (int, error) {
 }
 
 // loadRegistryConfig reads the configuration from the Parameters key. A
-// missing key or value is an empty setting; a value of the wrong type or
-// form is an error naming it.
+// missing value is an empty setting; a value of the wrong type or form is
+// an error naming it. A missing key is a *configMissingError, which comes
+// with an empty configuration (saveRegistryConfig creates the key).
 func loadRegistryConfig() (*Config, error) {
-	k, err := registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE)
+	cfg, _, err := readRegistryConfig(registry.LOCAL_MACHINE, `HKLM\`, parametersKey)
+	return cfg, err
+}
+
+// readRegistryConfig reads the configuration from the key at path under
+// root (named rootName in messages), with the key's last write time as the
+// version that the service's reloads compare (configReloader).
+func readRegistryConfig(root registry.Key, rootName, path string) (cfg *Config, version string, err error) {
+	k, err := registry.OpenKey(root, path, registry.QUERY_VALUE)
 	if errors.Is(err, registry.ErrNotExist) {
-		return &Config{}, nil
+		return &Config{}, "", &configMissingError{what: "registry key " + rootName + path}
 	}
 	if err != nil {
-		return nil, fmt.Errorf(`open HKLM\%s: %w`, parametersKey, err)
+		return nil, "", fmt.Errorf(`open %s%s: %w`, rootName, path, err)
 	}
 	defer k.Close()
-	return readConfigValues(k)
+	if info, err := k.Stat(); err == nil {
+		version = strconv.FormatInt(info.ModTime().UnixNano(), 10)
+	}
+	cfg, err = readConfigValues(k)
+	return cfg, version, err
 }
 
 // readConfigValues reads LogDir, Debug and Routes from an open key.

@@ -21,13 +21,15 @@ const systemdUnit = "relaytcp.service"
 // systemd wants it, or until relaytcp stop asks it on the control channel
 // (a service started by hand, where there is no systemd). SIGHUP, or a
 // change of the config file (checked every configCheckInterval), re-reads
-// the file and applies it. Events go to stderr (the journal under systemd).
+// the file and applies it by configReloader's rules: a file that is gone or
+// broken keeps the running routes, one without routes applies once it has
+// settled. Events go to stderr (the journal under systemd).
 func runService(configPath string, stderr io.Writer) int {
 	log := &stderrLog{w: stderr}
 	cfg, _, err := loadConfigFile(configPath)
 	if err != nil {
 		log.Error(eventService, fmt.Sprintf(msgStartError, err))
-		return exitConfig
+		return configExitCode(err)
 	}
 	signals := make(chan os.Signal, 4)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -37,10 +39,17 @@ func runService(configPath string, stderr io.Writer) int {
 	if err != nil {
 		return exitRuntime
 	}
+	reloader := &configReloader{Apply: s.apply, Log: log, Load: func() (*Config, string, error) {
+		version := fileStamp(configPath)
+		cfg, _, err := loadConfigFile(configPath)
+		return cfg, version, err
+	}}
 	seen := fileStamp(configPath)
 	tick := time.NewTicker(configCheckInterval)
 	defer tick.Stop()
+	var recheck <-chan time.Time // while a configuration without routes settles
 	for {
+		asked := false
 		select {
 		case <-s.stopRequests(): // relaytcp stop, through the control channel
 			stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
@@ -50,26 +59,19 @@ func runService(configPath string, stderr io.Writer) int {
 				stopWithDrain(DefaultDrainTimeout, signals, s.shutdown)
 				return exitOK
 			}
+			asked = true
 		case <-tick.C:
 			now := fileStamp(configPath)
 			if now == seen {
 				continue
 			}
 			seen = now
+		case <-recheck:
 		}
 		seen = fileStamp(configPath)
-		cfg, _, err := loadConfigFile(configPath)
-		if err != nil {
-			log.Error(eventService, fmt.Sprintf(msgBadReload, err))
-			continue
-		}
-		s.apply(cfg)
+		recheck = recheckAfter(reloader.Reload(time.Now(), asked))
 	}
 }
-
-// configCheckInterval is how often the service looks for a changed config
-// file.
-const configCheckInterval = 2 * time.Second
 
 // fileStamp identifies a version of a file: its modification time, size
 // and inode (an atomic save renames a new file over it).
@@ -108,13 +110,14 @@ func newServiceManager(configPath string) (serviceManager, error) {
 
 func (m *unixManager) ConfigLocation() string { return m.path }
 
+// LoadConfig reads the config file. One that does not exist comes back
+// empty with a *configMissingError, ready for SaveConfig to create it.
 func (m *unixManager) LoadConfig() (*Config, error) {
 	cfg, f, err := loadConfigFile(m.path)
-	if err != nil {
-		return nil, err
+	if f != nil {
+		m.file = f
 	}
-	m.file = f
-	return cfg, nil
+	return cfg, err
 }
 
 // SaveConfig writes the file as last loaded, with cfg's settings and

@@ -62,18 +62,26 @@ const stopWaitHint = DefaultDrainTimeout + 5*time.Second
 
 // Execute starts the routes, then waits for Stop or Shutdown. It accepts no
 // Pause: the manual says the service cannot be paused; if a pause control
-// still arrives, it logs the manual's warning.
+// still arrives, it logs the manual's warning. A change of the Parameters
+// key is applied by configReloader's rules: a key deleted or holding a bad
+// value keeps the running routes (one Warning event), one without routes
+// applies once it has settled. A missing key at start stops the service
+// with exitNoConfig as its service-specific exit code (exitConfig for a bad
+// value).
 func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
 	status <- svc.Status{State: svc.StartPending, WaitHint: 30000}
 	cfg, err := loadRegistryConfig()
 	if err != nil {
 		ws.log.Error(eventService, fmt.Sprintf(msgStartError, err))
-		return true, 1
+		return true, uint32(configExitCode(err))
 	}
 	s, err := startService(cfg, ws.log, controlPipeName)
 	if err != nil {
 		return true, 1
 	}
+	reloader := &configReloader{Apply: s.apply, Log: ws.log, Load: func() (*Config, string, error) {
+		return readRegistryConfig(registry.LOCAL_MACHINE, `HKLM\`, parametersKey)
+	}}
 	const accepts = svc.AcceptStop | svc.AcceptShutdown
 	status <- svc.Status{State: svc.Running, Accepts: accepts}
 	changed, stopWatch, err := watchParameters()
@@ -81,16 +89,15 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 		ws.log.Warning(eventService, fmt.Sprintf("The Relay TCP Service cannot watch its configuration (%v): restart it to apply changes", err))
 	}
 	defer stopWatch()
+	var recheck <-chan time.Time // while a configuration without routes settles
 	for {
 		var req svc.ChangeRequest
 		select {
 		case <-changed:
-			cfg, err := loadRegistryConfig()
-			if err != nil {
-				ws.log.Error(eventService, fmt.Sprintf(msgBadReload, err))
-			} else {
-				s.apply(cfg)
-			}
+			recheck = recheckAfter(reloader.Reload(time.Now(), false))
+			continue
+		case <-recheck:
+			recheck = recheckAfter(reloader.Reload(time.Now(), false))
 			continue
 		case <-s.stopRequests(): // a control client's "stop": as the SCM's Stop
 			req = svc.ChangeRequest{Cmd: svc.Stop}
@@ -117,9 +124,11 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 
 // watchParameters reports changes of the Parameters key's values (regedit,
 // relaytcp route, the admin menu) on the returned channel, a burst of
-// changes once, until stop is called.
+// changes once, until stop is called. The key deleted is a change too; it
+// is then looked for every configCheckInterval, and its return is another.
 func watchParameters() (changed <-chan struct{}, stop func(), err error) {
-	k, err := registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, registry.NOTIFY)
+	const access = registry.NOTIFY | registry.QUERY_VALUE
+	k, err := registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, access)
 	if err != nil {
 		return nil, func() {}, fmt.Errorf(`open HKLM\%s: %w`, parametersKey, err)
 	}
@@ -135,35 +144,70 @@ func watchParameters() (changed <-chan struct{}, stop func(), err error) {
 		return nil, func() {}, fmt.Errorf("create event: %w", err)
 	}
 	ch := make(chan struct{}, 1)
+	notify := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	done := make(chan struct{})
-	go func() {
+	go func(key registry.Key) {
 		defer close(done)
 		for {
-			// Asynchronous: the event is signalled at the next change.
-			if err := windows.RegNotifyChangeKeyValue(windows.Handle(k), false, windows.REG_NOTIFY_CHANGE_LAST_SET, event, true); err != nil {
+			quitting := watchKey(key, event, quit, notify)
+			key.Close()
+			if quitting {
 				return
 			}
-			w, err := windows.WaitForMultipleObjects([]windows.Handle{event, quit}, false, windows.INFINITE)
-			if err != nil || w != windows.WAIT_OBJECT_0 {
-				return
+			notify() // the key is gone: the reload says so
+			for {
+				w, err := windows.WaitForSingleObject(quit, uint32(configCheckInterval/time.Millisecond))
+				if err != nil || w == windows.WAIT_OBJECT_0 {
+					return
+				}
+				if key, err = registry.OpenKey(registry.LOCAL_MACHINE, parametersKey, access); err == nil {
+					break
+				}
 			}
-			// Let a burst of writes (a route add writes several values)
-			// settle into one reload.
-			time.Sleep(300 * time.Millisecond)
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+			notify() // the key is back
 		}
-	}()
+	}(k)
 	stop = func() {
 		windows.SetEvent(quit)
 		<-done
-		k.Close()
 		windows.CloseHandle(event)
 		windows.CloseHandle(quit)
 	}
 	return ch, stop, nil
+}
+
+// watchKey calls notify after each change of k's values, until k is
+// deleted (false) or quit is set (true).
+func watchKey(k registry.Key, event, quit windows.Handle, notify func()) (quitting bool) {
+	for {
+		// Asynchronous: the event is signalled at the next change.
+		if err := windows.RegNotifyChangeKeyValue(windows.Handle(k), false, windows.REG_NOTIFY_CHANGE_LAST_SET, event, true); err != nil {
+			return false // deleted
+		}
+		for changed := false; !changed; {
+			w, err := windows.WaitForMultipleObjects([]windows.Handle{event, quit}, false, uint32(configCheckInterval/time.Millisecond))
+			switch {
+			case err != nil || w == windows.WAIT_OBJECT_0+1:
+				return true
+			case w == windows.WAIT_OBJECT_0:
+				changed = true
+			default:
+				// Timed out: a deleted key need not signal, so look.
+				if _, err := k.Stat(); err != nil {
+					return false
+				}
+			}
+		}
+		// Let a burst of writes (a route add writes several values)
+		// settle into one reload.
+		time.Sleep(300 * time.Millisecond)
+		notify()
+	}
 }
 
 // runInstall installs or removes the service, its event source and its
@@ -236,7 +280,7 @@ func installService(stdout io.Writer) error {
 		return fmt.Errorf("create event source %s: %w", serviceName, err)
 	}
 	cfg, err := loadRegistryConfig()
-	if err == nil {
+	if err == nil || isConfigMissing(err) {
 		err = saveRegistryConfig(cfg) // creates the Parameters key
 	}
 	if err != nil {

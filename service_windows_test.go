@@ -79,6 +79,34 @@ func TestRegistryConfigRoundTrip(t *testing.T) {
 	}
 }
 
+// TestRegistryConfigMissingKey: a Parameters key that does not exist is
+// not an empty configuration but a *configMissingError naming the key (the
+// running service keeps its routes), with an empty configuration for
+// saveRegistryConfig to create; the key back is read.
+func TestRegistryConfigMissingKey(t *testing.T) {
+	path := fmt.Sprintf(`Software\relaytcp-test-%d\Parameters`, rand.Int64())
+	cfg, _, err := readRegistryConfig(registry.CURRENT_USER, `HKCU\`, path)
+	if !isConfigMissing(err) || cfg == nil || len(cfg.Routes) != 0 || err.Error() != `registry key HKCU\`+path+` does not exist` {
+		t.Fatalf("missing key: %+v, %v", cfg, err)
+	}
+	if code := configExitCode(err); code != exitNoConfig {
+		t.Errorf("exit code %d; want %d", code, exitNoConfig)
+	}
+	k, _, err := registry.CreateKey(registry.CURRENT_USER, path, registry.ALL_ACCESS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		k.Close()
+		registry.DeleteKey(registry.CURRENT_USER, path)
+		registry.DeleteKey(registry.CURRENT_USER, strings.TrimSuffix(path, `\Parameters`))
+	})
+	k.SetStringsValue(valueRoutes, []string{"155 host 110"})
+	if cfg, _, err := readRegistryConfig(registry.CURRENT_USER, `HKCU\`, path); err != nil || len(cfg.Routes) != 1 {
+		t.Fatalf("key back: %+v, %v", cfg, err)
+	}
+}
+
 // TestRegistryConfigForms: the value types an administrator may write.
 func TestRegistryConfigForms(t *testing.T) {
 	k := testKey(t)
