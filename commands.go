@@ -162,7 +162,9 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 
 // runStatusCommand runs "status [-json]": the manual's Status and
 // Configuration blocks, then what the running service is doing; with
-// -json, all of it as one JSON document.
+// -json, all of it as one JSON document. A configuration that cannot be
+// read while the service runs is a warning: the service goes on with the
+// one it applied, and its live status is what status is for.
 func runStatusCommand(m serviceManager, args []string, stdout, stderr io.Writer) int {
 	cmd, _ := findCommand("status")
 	asJSON := false
@@ -173,15 +175,19 @@ func runStatusCommand(m serviceManager, args []string, stdout, stderr io.Writer)
 		}
 		asJSON = true
 	}
-	cfg, err := m.LoadConfig()
-	if err != nil {
-		fmt.Fprintf(stderr, "relaytcp status: %v%s\n", err, missingHint(err))
-		return configExitCode(err)
-	}
+	cfg, cfgErr := m.LoadConfig()
 	live, liveErr := liveStatus(m)
+	if cfgErr != nil && live == nil {
+		fmt.Fprintf(stderr, "relaytcp status: %v%s\n", cfgErr, missingHint(cfgErr))
+		return configExitCode(cfgErr)
+	}
 	if liveErr != nil && !errors.Is(liveErr, errNotRunning) {
 		fmt.Fprintf(stderr, "relaytcp status: %v\n", liveErr)
 		return exitRuntime
+	}
+	if cfgErr != nil {
+		fmt.Fprintf(stderr, "relaytcp status: warning: %v; the running service goes on with the configuration it applied last\n", cfgErr)
+		cfg, live.ConfigError = nil, cfgErr.Error()
 	}
 	if asJSON {
 		if live == nil {
@@ -369,14 +375,19 @@ func portWord(first, last int) string {
 
 // printStatus prints the manual's Status and Configuration blocks, then
 // the live status of the running service (live), or why there is none
-// (liveErr).
+// (liveErr). cfg nil is a configuration that cannot be read: the block says
+// why (live.ConfigError).
 func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus, liveErr error) {
 	state := m.Status()
 	if live != nil && !strings.HasPrefix(state, "Running") && !strings.HasSuffix(state, "pending") {
 		state = "Running" // by hand, not under the SCM or systemd
 	}
 	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n\n", serviceName, state)
-	printConfig(w, "Configuration", cfg)
+	if cfg != nil {
+		printConfig(w, "Configuration", cfg)
+	} else {
+		fmt.Fprintf(w, "Configuration\nError   : %s\n", live.ConfigError)
+	}
 	fmt.Fprintln(w)
 	switch {
 	case live != nil:

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -250,5 +251,43 @@ func TestRouteCommandsOnMissingConfig(t *testing.T) {
 	p := startProc(t, dir, "status", "-config", filepath.Join(dir, "none.conf"))
 	if code := p.wait(t, 20*time.Second); code != exitNoConfig || !strings.Contains(p.output(), "does not exist") {
 		t.Errorf("status on a missing file: exit %d; want %d\n%s", code, exitNoConfig, p.output())
+	}
+}
+
+// TestStatusWithBrokenConfigFile: while the file on disk has an error, or
+// is gone, "relaytcp status" shows the running service's live status with
+// the file's error as a warning, and exits 0; -json says it in
+// config_error. Before, it exited 5 and showed nothing.
+func TestStatusWithBrokenConfigFile(t *testing.T) {
+	f := startReloadFixture(t)
+	for _, tt := range []struct {
+		name  string
+		fault func()
+		want  string
+	}{
+		{"a syntax error", func() { os.WriteFile(f.conf, []byte(f.text+"route 1 2 3 4\n"), 0o644) }, f.conf + ":4: route 1: "},
+		{"gone", func() { os.Remove(f.conf) }, "config file " + f.conf + " does not exist"},
+	} {
+		tt.fault()
+		p := startProc(t, f.dir, "status", "-config", f.conf)
+		code := p.wait(t, 20*time.Second)
+		stdout, stderr := strings.Join(p.stdoutLines(), "\n"), strings.Join(p.stderrLines(), "\n")
+		if code != 0 || !strings.Contains(stdout, "Error   : "+tt.want) || !strings.Contains(stdout, "\nLive\nRoute 0 : ") ||
+			!strings.Contains(stdout, " : listening, ") || !strings.Contains(stderr, "relaytcp status: warning: "+tt.want) {
+			t.Errorf("%s: status exit %d; want 0, the live status and the warning %q\n%s", tt.name, code, tt.want, p.output())
+		}
+		p = startProc(t, f.dir, "status", "-config", f.conf, "-json")
+		code = p.wait(t, 20*time.Second)
+		var st struct {
+			State       string `json:"state"`
+			ConfigError string `json:"config_error"`
+			Routes      []struct {
+				Listening bool `json:"listening"`
+			} `json:"routes"`
+		}
+		err := json.Unmarshal([]byte(strings.Join(p.stdoutLines(), "\n")), &st)
+		if code != 0 || err != nil || st.State != "Running" || !strings.Contains(st.ConfigError, tt.want) || len(st.Routes) != 1 || !st.Routes[0].Listening {
+			t.Errorf("%s: status -json exit %d: %+v, %v\n%s", tt.name, code, st, err, p.output())
+		}
 	}
 }

@@ -22,6 +22,10 @@ type ServiceStatus struct {
 	UptimeSeconds float64       `json:"uptime_seconds"`
 	Reloads       int64         `json:"reloads"`
 	Routes        []RouteReport `json:"routes"`
+	// ConfigError is why the configuration on disk (or in the registry)
+	// cannot be read, while the service goes on with the one it applied;
+	// set by the status command, not by the service.
+	ConfigError string `json:"config_error,omitempty"`
 }
 
 // RouteReport is one configured route: its configuration and what it is
