@@ -40,28 +40,12 @@ func (f *configFile) save(cfg *Config) error {
 // merge returns the file's lines changed to say cfg.
 func (f *configFile) merge(cfg *Config) []string {
 	values := cfg.settings()
-	var old []RouteSpec // the file's routes, in its order
-	oldPos := map[RouteSpec]int{}
-	for _, line := range f.lines {
-		if key, rest := splitSetting(line); key == "route" {
-			r, _ := ParseRouteSpec(rest) // it parsed when the file was read
-			oldPos[r] = len(old)
-			old = append(old, r)
-		}
-	}
-	next, i, lastRoute := 0, 0, -1 // next: the first route of cfg not written yet; i: the file's route at hand
-	newPos := make(map[RouteSpec]int, len(cfg.Routes))
-	for i, r := range cfg.Routes {
-		newPos[r] = i
-	}
-	routeText := func(r RouteSpec) string { return "route " + r.String() }
-	// fileHasLater reports whether r is one of the file's routes after the
-	// one at hand (i).
-	fileHasLater := func(r RouteSpec) bool { p, ok := oldPos[r]; return ok && p >= i }
+	routes := newRouteMerge(f.lines, cfg.Routes)
 	var out []string
 	inFile := map[string]bool{}
+	lastRoute := -1
 	for _, line := range f.lines {
-		key, _ := splitSetting(line)
+		key, rest := splitSetting(line)
 		if v, isSetting := values[key]; isSetting {
 			inFile[key] = true
 			if v == f.was[key] {
@@ -75,36 +59,16 @@ func (f *configFile) merge(cfg *Config) []string {
 			out = append(out, line)
 			continue
 		}
-		r := old[i]
-		i++
-		k, kept := newPos[r]
-		if kept && k < next {
-			continue // moved: written already, in cfg's order
+		r, _ := ParseRouteSpec(rest) // it parsed when the file was read
+		if now := routes.replace(line, r); len(now) > 0 {
+			out = append(out, now...)
+			lastRoute = len(out) - 1
 		}
-		if kept {
-			for ; next < k; next++ { // new routes before it
-				out = append(out, routeText(cfg.Routes[next]))
-			}
-			out = append(out, line)
-			next++
-		} else if next < len(cfg.Routes) && !fileHasLater(cfg.Routes[next]) {
-			// Gone, and cfg's next route is not one of the file's
-			// later ones: this route was changed in place.
-			out = append(out, routeText(cfg.Routes[next]))
-			next++
-		} else {
-			continue // deleted
-		}
-		lastRoute = len(out) - 1
-	}
-	var more []string
-	for ; next < len(cfg.Routes); next++ {
-		more = append(more, routeText(cfg.Routes[next]))
 	}
 	if lastRoute < 0 {
 		lastRoute = len(out) - 1 // no route lines: at the end
 	}
-	out = append(out[:lastRoute+1], append(more, out[lastRoute+1:]...)...)
+	out = append(out[:lastRoute+1], append(routes.rest(), out[lastRoute+1:]...)...)
 	var head []string
 	if len(f.lines) == 0 {
 		head = []string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS, metrics IP:PORT,",
@@ -117,6 +81,71 @@ func (f *configFile) merge(cfg *Config) []string {
 	}
 	return append(head, out...)
 }
+
+// routeMerge replaces the file's route lines, one after the other, by the
+// routes of the configuration saved: a route it still has keeps its line as
+// written; a route it lost loses its line, or, when the configuration has a
+// route the file lacks in its place, becomes that one (changed in place);
+// new routes go before the route that follows them. Routes are matched by
+// value: no two routes of a valid configuration are equal.
+type routeMerge struct {
+	routes []RouteSpec       // the configuration's
+	next   int               // the first of routes not written yet
+	newPos map[RouteSpec]int // where each route is in routes
+	oldPos map[RouteSpec]int // where each route is in the file
+	seen   int               // the file's route lines replaced so far
+}
+
+func newRouteMerge(lines []string, routes []RouteSpec) *routeMerge {
+	m := &routeMerge{routes: routes, newPos: make(map[RouteSpec]int, len(routes)), oldPos: map[RouteSpec]int{}}
+	for n, r := range routes {
+		m.newPos[r] = n
+	}
+	for _, line := range lines {
+		if key, rest := splitSetting(line); key == "route" {
+			r, _ := ParseRouteSpec(rest)
+			m.oldPos[r] = len(m.oldPos)
+		}
+	}
+	return m
+}
+
+// replace returns the lines that replace the file's next route line, line,
+// whose route is r.
+func (m *routeMerge) replace(line string, r RouteSpec) []string {
+	m.seen++
+	k, kept := m.newPos[r]
+	switch {
+	case kept && k < m.next:
+		return nil // moved: written already, in the configuration's order
+	case kept:
+		out := m.write(k) // new routes before it
+		m.next++
+		return append(out, line)
+	case m.next < len(m.routes) && !m.inFileLater(m.routes[m.next]):
+		return m.write(m.next + 1) // changed in place
+	}
+	return nil // deleted
+}
+
+// inFileLater reports whether r is one of the file's route lines not seen
+// yet.
+func (m *routeMerge) inFileLater(r RouteSpec) bool {
+	n, ok := m.oldPos[r]
+	return ok && n >= m.seen
+}
+
+// write returns the lines of routes next up to end (excluded).
+func (m *routeMerge) write(end int) []string {
+	var out []string
+	for ; m.next < end; m.next++ {
+		out = append(out, "route "+m.routes[m.next].String())
+	}
+	return out
+}
+
+// rest returns the lines of the routes not written yet.
+func (m *routeMerge) rest() []string { return m.write(len(m.routes)) }
 
 // settingLine is the line that changes setting key to v (as settings
 // writes it); "" drops the line: the default of the settings other than
