@@ -226,14 +226,7 @@ func TestServiceMissingConfigFile(t *testing.T) {
 func TestRouteCommandsOnMissingConfig(t *testing.T) {
 	dir := tempDir(t)
 	conf := filepath.Join(dir, "new", "relaytcp.conf")
-	run := func(wantCode int, args ...string) string {
-		t.Helper()
-		p := startProc(t, dir, append([]string{"route", "-config", conf}, args...)...)
-		if code := p.wait(t, 20*time.Second); code != wantCode {
-			t.Fatalf("route %v: exit %d; want %d\n%s", args, code, wantCode, p.output())
-		}
-		return p.output()
-	}
+	run := func(wantCode int, args ...string) string { return routeCmd(t, dir, conf, wantCode, args...) }
 	want := "relaytcp route: config file " + conf + " does not exist (relaytcp route add creates it)"
 	if out := run(exitNoConfig, "list"); !strings.Contains(out, want) {
 		t.Errorf("list: want %q\n%s", want, out)
