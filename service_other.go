@@ -41,6 +41,12 @@ func runService(configPath string, stderr io.Writer) int {
 	}
 	reloader := &configReloader{Apply: s.apply, Log: log, Load: func() (*Config, string, error) {
 		version := fileStamp(configPath)
+		if fi, err := os.Stat(configPath); err == nil && fi.Size() == 0 {
+			// A file emptied is a write that failed or has not happened
+			// yet, not an intent: one meant to run no routes says so with
+			// a comment line.
+			return nil, version, fmt.Errorf("config file %s is empty (0 bytes); a file meant to have no routes has at least a comment line", configPath)
+		}
 		cfg, _, err := loadConfigFile(configPath)
 		return cfg, version, err
 	}}

@@ -173,6 +173,24 @@ func TestServiceTruncateThenWrite(t *testing.T) {
 	f.stillRelays(t, "after truncate then write")
 }
 
+// TestServiceKeepsRoutesWhenFileStaysEmpty: a file truncated to 0 bytes
+// and left so is a write that failed, not a configuration: the routes stay,
+// past the settle time, and one warning names the file. Before, the empty
+// file was applied (every route stopped).
+func TestServiceKeepsRoutesWhenFileStaysEmpty(t *testing.T) {
+	f := startReloadFixture(t)
+	if err := os.Truncate(f.conf, 0); err != nil {
+		t.Fatal(err)
+	}
+	f.p.cmd.Process.Signal(syscall.SIGHUP)
+	f.p.waitStderr(t, "the running one stays: config file "+f.conf+" is empty (0 bytes)")
+	time.Sleep(emptyConfigSettle + configPollWait)
+	f.stillRelays(t, "with the file left empty")
+	if n := f.count("is empty (0 bytes)"); n != 1 {
+		t.Errorf("%d warnings for the empty file; want 1\n%s", n, f.p.output())
+	}
+}
+
 // TestServiceAppliesEmptyConfigAfterSettle: a file that truly has no
 // routes (it parses, and stays so) is applied, after the settle time.
 func TestServiceAppliesEmptyConfigAfterSettle(t *testing.T) {
