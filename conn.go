@@ -16,6 +16,10 @@ var (
 	errStopped      = errors.New("relay stopped")
 	errClientClosed = errors.New("client closed")
 	errServerClosed = errors.New("server closed")
+	// A side that took nothing for drainStall after the other side had
+	// ended (stall.go).
+	errBackendStalled = errors.New("backend stalled")
+	errClientStalled  = errors.New("client stalled")
 )
 
 // relayConn is one relayed client connection and its two directions.
@@ -102,6 +106,15 @@ type halfConn struct {
 	// to it found (that write took the error), so the end its reads now
 	// return is not one (endWasCut).
 	srcCut atomic.Bool
+
+	// The stall watch (stall.go): the timer is armed while a write to dst
+	// waits, and checks every stallPoll whether src has ended and dst has
+	// stopped taking data (checkStall). writing is set during each write.
+	writing    atomic.Bool
+	stallTimer *time.Timer
+	stallMu    sync.Mutex // the timer's checks: srcEnded and stall
+	srcEnded   bool       // src's end was seen: the stall clock runs
+	stall      stallClock
 }
 
 // serve dials the remote side and starts relaying. It runs in its own
@@ -158,10 +171,14 @@ func (c *relayConn) serve() {
 	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr), early: early}
 	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
 	up.other, down.other = down, up
+	up.stallTimer = stoppedTimer(up.checkStall)
+	down.stallTimer = stoppedTimer(down.checkStall)
 	finish := func() {
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
 		}
+		up.stallTimer.Stop()
+		down.stallTimer.Stop()
 		if c.sideFailed.Load() {
 			// What a peer sent after its other side failed went nowhere;
 			// left unread it would make the close a reset that discards
@@ -284,7 +301,7 @@ func (h *halfConn) copy() {
 		if h.dlog != nil {
 			h.dlog.packet(h.early)
 		}
-		n, werr := h.dst.Write(h.early)
+		n, werr := h.write(h.early)
 		h.bytes.Add(int64(n))
 		if werr != nil {
 			h.finish(werr)
@@ -296,7 +313,9 @@ func (h *halfConn) copy() {
 		n, err = io.Copy(h.dst, h.src)
 		h.bytes.Add(n)
 	} else {
-		err = copyChunks(h.dst, h.src, h.dlog, h.conn.touch, &h.bytes)
+		// Each write is watched for a stall; io.Copy's are not (its
+		// splice cannot be watched from outside: see copySplices).
+		err = copyChunks(h.write, h.src, h.dlog, h.conn.touch, &h.bytes)
 	}
 	if err != nil && socketGone(h.dst) && !errors.Is(err, syscall.EPIPE) {
 		// A write took dst's reset error (EPIPE would say its end came
@@ -349,7 +368,9 @@ func (h *halfConn) finish(err error) {
 			if c.idleTimer != nil {
 				c.idleTimer.Stop() // the drain is not idleness
 			}
-			waitDelivered(h.dst, c.isAborted)
+			if !waitDelivered(h.dst, c.isAborted) {
+				err = stallReason(!h.fromClient)
+			}
 			c.abort(err)
 		}
 	}
@@ -421,10 +442,11 @@ func (c *relayConn) closeReason() error {
 	return c.reason
 }
 
-// copyChunks copies src to dst like io.Copy, recording every chunk read in
-// the data log (if any) before it is written on, calling touch, and adding
-// what it wrote to copied as it goes (status shows it live).
-func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
+// copyChunks copies src to its destination with write like io.Copy,
+// recording every chunk read in the data log (if any) before it is written
+// on, calling touch, and adding what it wrote to copied as it goes (status
+// shows it live).
+func copyChunks(write func([]byte) (int, error), src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
 	size := 32 << 10 // as io.Copy's
 	if dlog != nil {
 		size = 64 << 10 // fewer, bigger entries in the data log
@@ -437,7 +459,7 @@ func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func(), cop
 			if dlog != nil {
 				dlog.packet(buf[:nr])
 			}
-			nw, werr := dst.Write(buf[:nr])
+			nw, werr := write(buf[:nr])
 			copied.Add(int64(nw)) // this connection's own counter: nothing shared
 			if werr != nil {
 				return werr
@@ -450,4 +472,51 @@ func copyChunks(dst, src *net.TCPConn, dlog *dataLogDirection, touch func(), cop
 			return rerr
 		}
 	}
+}
+
+// stoppedTimer returns a timer that calls f once armed (Reset).
+func stoppedTimer(f func()) *time.Timer {
+	t := time.AfterFunc(time.Hour, f)
+	t.Stop()
+	return t
+}
+
+// write writes b to dst under the stall watch: the timer fires only if the
+// write waits for stallPoll, so a destination that takes data costs it
+// nothing but arming and stopping the timer.
+func (h *halfConn) write(b []byte) (int, error) {
+	h.writing.Store(true)
+	h.stallTimer.Reset(stallPoll)
+	n, err := h.dst.Write(b)
+	h.writing.Store(false)
+	h.stallTimer.Stop()
+	return n, err
+}
+
+// checkStall runs while a write of h waits, every stallPoll. Once src has
+// ended (the system reports its FIN or its reset without a read:
+// peerEnded), it aborts the connection when dst has taken nothing for
+// drainStall: the bytes written, those dst acknowledged (where the system
+// tells) and those that moved the other way are the progress (stall.go).
+// A source that has not ended is never cut: a slow or paused reader is
+// the idle timeout's business.
+func (h *halfConn) checkStall() {
+	h.stallMu.Lock()
+	defer h.stallMu.Unlock()
+	c := h.conn
+	if !h.writing.Load() || c.isAborted() {
+		return // the write ended meanwhile; the next one rearms
+	}
+	now := time.Now()
+	mark := h.bytes.Load() + acknowledged(h.dst) + h.other.bytes.Load()
+	switch {
+	case !h.srcEnded:
+		if h.srcEnded = peerEnded(h.src); h.srcEnded {
+			h.stall.start(mark, now)
+		}
+	case h.stall.stalled(mark, now):
+		c.abort(stallReason(!h.fromClient))
+		return
+	}
+	h.stallTimer.Reset(stallPoll)
 }

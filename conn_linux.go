@@ -10,31 +10,64 @@ import (
 
 // copySplices: io.Copy between two *net.TCPConn splices here, so a
 // connection that neither logs nor times out copies with it, and counts its
-// bytes when a direction ends.
+// bytes when a direction ends. Such a connection is on the goroutine relay
+// only when the engines could not start, and its splice's writes cannot be
+// watched from outside: a side that stalls there is cut by idle= alone.
 const copySplices = true
+
+// tcpInfo returns c's TCP_INFO, or nil once c is closed or failing that.
+func tcpInfo(c *net.TCPConn) *unix.TCPInfo {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var info *unix.TCPInfo
+	raw.Control(func(fd uintptr) {
+		info, _ = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	})
+	return info
+}
 
 // socketGone reports whether c's connection has failed or been reset: its
 // TCP state is CLOSE.
 func socketGone(c *net.TCPConn) bool {
+	info := tcpInfo(c)
+	return info == nil || info.State == unix.BPF_TCP_CLOSE
+}
+
+// peerEnded reports whether c's peer has ended its side, by its FIN or by a
+// reset, whether or not the bytes before it have been read: the TCP state
+// is one that follows the peer's FIN, or CLOSE.
+func peerEnded(c *net.TCPConn) bool {
+	info := tcpInfo(c)
+	if info == nil {
+		return false
+	}
+	switch info.State {
+	case unix.BPF_TCP_CLOSE_WAIT, unix.BPF_TCP_LAST_ACK, unix.BPF_TCP_CLOSING, unix.BPF_TCP_TIME_WAIT, unix.BPF_TCP_CLOSE:
+		return true
+	}
+	return false
+}
+
+// acknowledged returns the bytes c's peer has acknowledged (TCP_INFO's
+// bytes_acked): it grows while the peer takes data, even during one long
+// write.
+func acknowledged(c *net.TCPConn) int64 {
+	if info := tcpInfo(c); info != nil {
+		return int64(info.Bytes_acked)
+	}
+	return 0
+}
+
+// waitDelivered waits until c's peer has acknowledged what is queued for it
+// (SIOCOUTQ), checking every drainPoll, or until stop reports true (see
+// engine.resetAfterDelivery). It reports false if that stopped shrinking
+// for drainStall first: the peer stalled.
+func waitDelivered(c *net.TCPConn, stop func() bool) bool {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return true
-	}
-	gone := true
-	raw.Control(func(fd uintptr) {
-		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		gone = err != nil || info.State == unix.BPF_TCP_CLOSE
-	})
-	return gone
-}
-
-// waitDelivered returns once c's peer has acknowledged what is queued for
-// it (SIOCOUTQ), or that has not shrunk for drainStall, or stop reports
-// true, checking every drainPoll (see engine.resetAfterDelivery).
-func waitDelivered(c *net.TCPConn, stop func() bool) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return
 	}
 	queued := func() int {
 		n := 0
@@ -43,13 +76,17 @@ func waitDelivered(c *net.TCPConn, stop func() bool) {
 		}
 		return n
 	}
-	left, since := queued(), time.Now()
-	for left > 0 && !stop() && time.Since(since) < drainStall {
+	var clock stallClock
+	left := queued()
+	clock.start(-int64(left), time.Now())
+	for left > 0 && !stop() {
 		time.Sleep(drainPoll)
-		if n := queued(); n < left {
-			left, since = n, time.Now()
+		left = queued()
+		if clock.stalled(-int64(left), time.Now()) {
+			return false
 		}
 	}
+	return true
 }
 
 // discardUnread reads and drops what c's peer sent that is still queued in

@@ -16,6 +16,11 @@ const copySplices = false
 // these are Linux's (conn_linux.go).
 
 func socketGone(c *net.TCPConn) bool                                { return false }
-func waitDelivered(c *net.TCPConn, stop func() bool)                {}
+func waitDelivered(c *net.TCPConn, stop func() bool) bool           { return true }
 func discardUnread(c *net.TCPConn)                                  {}
 func endWasCut(src *net.TCPConn, cut, writerDone *atomic.Bool) bool { return cut.Load() }
+
+// acknowledged is 0: the system does not say here what a peer has
+// acknowledged, so the stall watch counts the bytes written (halfConn.
+// checkStall). peerEnded is the system's own (conn_windows.go, ...).
+func acknowledged(c *net.TCPConn) int64 { return 0 }

@@ -204,7 +204,7 @@ func (e *engine) connectDone(f *flow, events uint32) {
 	l.stats.slots[e.index].total.Add(1)
 	if idle := f.cfg.IdleTimeout; idle > 0 {
 		f.lastActive = e.now
-		f.timer = time.AfterFunc(idle, func() { e.submit(func() { e.checkIdle(f) }) })
+		e.armTimer(f, idle)
 	}
 	l.relay.emit(Event{Kind: ConnOpened, Time: e.now, Route: l.id, Client: f.client, Remote: f.remote})
 	e.relay(f)

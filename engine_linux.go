@@ -57,11 +57,6 @@ const (
 	// preemption period.
 	busyWait   = 4 * time.Millisecond
 	yieldEvery = 8 * time.Millisecond
-	// drainPoll is how often a flow whose side reset checks whether the
-	// other side has taken what was queued for it; drainStall is how long
-	// that may stop shrinking before the other side is reset anyway.
-	drainPoll  = 20 * time.Millisecond
-	drainStall = 5 * time.Second
 )
 
 // maxEngines bounds the engines of a relay: each keeps an OS thread busy.
@@ -155,18 +150,21 @@ type flow struct {
 	// cut: the side was reset before its end, as its pending error said
 	// when a write or the error event took it, so the end its reads now
 	// return is not one.
-	cut [2]bool
+	cut      [2]bool
+	canWrite [2]bool
 	// A side is gone: the other side, drainSide, gets what is queued for
 	// it before it is closed (drainThenClose).
 	draining   bool
 	drainReset bool // close drainSide with a reset once drained
+	// watching: a side has ended while its direction holds data that the
+	// other side, drainSide, does not take: the timer checks that it
+	// moves (watchStall, stall.go).
+	watching   bool
 	drainSide  int
-	drainLeft  int       // bytes it had not acknowledged at the last check
-	drainSince time.Time // when that count last fell
-	canWrite   [2]bool
+	stall      stallClock // drainSide's progress, while draining or watching
 	dirs       [2]flowDir // client→remote, remote→client
 	reason     error
-	timer      *time.Timer // connect timeout, then idle timeout, then drain checks
+	timer      *time.Timer // connect timeout; then onTimer: idle timeout, stall and drain checks
 	lastActive time.Time
 }
 
@@ -550,19 +548,43 @@ func (e *engine) accept(el *engineListener, afterWait bool) {
 	}
 }
 
-// checkIdle runs when the idle timer fires: it ends the flow if nothing moved
-// for the whole timeout, or waits for the rest of it.
-func (e *engine) checkIdle(f *flow) {
-	if f.ended || f.draining {
+// armTimer makes the timer of a connected flow call onTimer after d.
+func (e *engine) armTimer(f *flow, d time.Duration) {
+	if f.timer == nil {
+		f.timer = time.AfterFunc(d, func() { e.submit(func() { e.onTimer(f) }) })
 		return
 	}
+	f.timer.Reset(d)
+}
+
+// onTimer runs when the timer of a connected flow fires: it checks what
+// the flow waits for. A check that was already on its way when the flow
+// moved on to another wait does that one's check instead, early.
+func (e *engine) onTimer(f *flow) {
+	switch {
+	case f.ended:
+	case f.draining:
+		e.checkDrain(f)
+	case f.watching:
+		e.checkStall(f)
+	default:
+		e.checkIdle(f)
+	}
+}
+
+// checkIdle ends the flow if nothing moved for the whole idle timeout, or
+// waits for the rest of it.
+func (e *engine) checkIdle(f *flow) {
 	idle := f.cfg.IdleTimeout
+	if idle <= 0 {
+		return
+	}
 	quiet := time.Since(f.lastActive)
 	if quiet >= idle {
 		e.abort(f, errIdle)
 		return
 	}
-	f.timer.Reset(idle - quiet)
+	e.armTimer(f, idle-quiet)
 }
 
 // relay moves what it can in both directions.
@@ -577,6 +599,63 @@ func (e *engine) relay(f *flow) {
 		}
 		e.move(f, first^i)
 	}
+	if !f.watching && !f.ended && !f.draining && (f.peerDone[0] || f.peerDone[1] || f.reset[0] || f.reset[1]) {
+		e.watchStall(f)
+	}
+}
+
+// watchStall starts the stall watch (stall.go) of a flow one of whose
+// sides has ended, if that side's direction holds data the other side
+// does not take. A flow that relays normally, or whose peers are both
+// still there, has none.
+func (e *engine) watchStall(f *flow) {
+	for s := range 2 {
+		dir := &f.dirs[s]
+		if !(f.peerDone[s] || f.reset[s]) || len(dir.pending) == 0 && dir.inPipe == 0 {
+			continue
+		}
+		o := 1 - s
+		mark, _ := e.progress(f, o)
+		f.watching, f.drainSide = true, o
+		f.stall.start(mark, e.now)
+		e.armTimer(f, stallPoll)
+		return
+	}
+}
+
+// checkStall runs every stallPoll while a flow is watched: it resets the
+// flow once drainSide has taken nothing for drainStall, and ends the watch
+// once the direction to that side holds nothing (it was written, as the
+// goroutine relay's watch ends with its write). The idle timeout still
+// counts meanwhile.
+func (e *engine) checkStall(f *flow) {
+	o := f.drainSide
+	if dir := &f.dirs[1-o]; dir.dead || len(dir.pending) == 0 && dir.inPipe == 0 {
+		f.watching = false
+		e.checkIdle(f)
+		return
+	}
+	mark, _ := e.progress(f, o)
+	switch {
+	case f.stall.stalled(mark, e.now):
+		e.abort(f, stallReason(o == sideClient))
+	case f.cfg.IdleTimeout > 0 && e.now.Sub(f.lastActive) >= f.cfg.IdleTimeout:
+		e.abort(f, errIdle)
+	default:
+		f.timer.Reset(stallPoll)
+	}
+}
+
+// progress returns a count that grows while the flow moves toward its side
+// o (what o has acknowledged of what was written to it, and what was
+// written the other way: an answer that flows keeps the flow alive), and
+// what o has not acknowledged yet (SIOCOUTQ).
+func (e *engine) progress(f *flow, o int) (mark int64, queued int) {
+	queued, err := unix.IoctlGetInt(f.fd[o], unix.SIOCOUTQ)
+	if err != nil {
+		queued = 0
+	}
+	return f.dirs[1-o].bytes - int64(queued) + f.dirs[o].bytes, queued
 }
 
 // move relays direction d of f until its source has nothing to read or its
@@ -801,19 +880,17 @@ func (e *engine) resetAfterDelivery(f *flow, s int, reason error) {
 func (e *engine) drainThenClose(f *flow, s int, reason error, reset bool) {
 	f.reason = laterReason(f.reason, reason)
 	o := 1 - s
-	queued, err := unix.IoctlGetInt(f.fd[o], unix.SIOCOUTQ)
-	if err != nil || queued <= 0 {
+	mark, queued := e.progress(f, o)
+	if queued <= 0 {
 		e.finish(f, reset)
 		return
 	}
 	rawClose(f.fd[s])
 	f.fd[s] = -1
-	f.draining, f.drainReset = true, reset
-	f.drainSide, f.drainLeft, f.drainSince = o, queued, e.now
-	if f.timer != nil {
-		f.timer.Stop()
-	}
-	f.timer = time.AfterFunc(drainPoll, func() { e.submit(func() { e.checkDrain(f) }) })
+	f.draining, f.drainReset, f.watching = true, reset, false
+	f.drainSide = o
+	f.stall.start(mark, e.now)
+	e.armTimer(f, drainPoll)
 }
 
 // discardUnread reads and drops what side s has sent that the relay has
@@ -827,24 +904,19 @@ func (e *engine) discardUnread(f *flow, s int) {
 }
 
 // checkDrain runs every drainPoll while a flow drains: see
-// drainThenClose.
+// drainThenClose. A side that stalls is closed all the same, and the
+// Closed line says so.
 func (e *engine) checkDrain(f *flow) {
-	if f.ended {
-		return
-	}
-	queued, err := unix.IoctlGetInt(f.fd[f.drainSide], unix.SIOCOUTQ)
-	now := time.Now()
+	mark, queued := e.progress(f, f.drainSide)
 	switch {
-	case err != nil || queued <= 0:
+	case queued <= 0:
 		e.finish(f, f.drainReset)
-		return
-	case queued < f.drainLeft:
-		f.drainLeft, f.drainSince = queued, now
-	case now.Sub(f.drainSince) >= drainStall:
+	case f.stall.stalled(mark, e.now):
+		f.reason = stallReason(f.drainSide == sideClient)
 		e.finish(f, f.drainReset)
-		return
+	default:
+		f.timer.Reset(drainPoll)
 	}
-	f.timer.Reset(drainPoll)
 }
 
 // abort ends the flow at once, resetting both sides so that each peer
