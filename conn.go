@@ -109,7 +109,8 @@ type halfConn struct {
 
 	// The stall watch (stall.go): the timer is armed while a write to dst
 	// waits, and checks every stallPoll whether src has ended and dst has
-	// stopped taking data (checkStall). writing is set during each write.
+	// stopped taking data (checkStall). writing is set during each write;
+	// the timer is made by the first.
 	writing    atomic.Bool
 	stallTimer *time.Timer
 	stallMu    sync.Mutex // the timer's checks: srcEnded and stall
@@ -171,14 +172,12 @@ func (c *relayConn) serve() {
 	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr), early: early}
 	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
 	up.other, down.other = down, up
-	up.stallTimer = stoppedTimer(up.checkStall)
-	down.stallTimer = stoppedTimer(down.checkStall)
 	finish := func() {
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
 		}
-		up.stallTimer.Stop()
-		down.stallTimer.Stop()
+		up.stopStallTimer()
+		down.stopStallTimer()
 		if c.sideFailed.Load() {
 			// What a peer sent after its other side failed went nowhere;
 			// left unread it would make the close a reset that discards
@@ -474,23 +473,29 @@ func copyChunks(write func([]byte) (int, error), src *net.TCPConn, dlog *dataLog
 	}
 }
 
-// stoppedTimer returns a timer that calls f once armed (Reset).
-func stoppedTimer(f func()) *time.Timer {
-	t := time.AfterFunc(time.Hour, f)
-	t.Stop()
-	return t
-}
-
 // write writes b to dst under the stall watch: the timer fires only if the
 // write waits for stallPoll, so a destination that takes data costs it
 // nothing but arming and stopping the timer.
 func (h *halfConn) write(b []byte) (int, error) {
+	if h.stallTimer == nil {
+		// Made stopped, then armed: the arming orders the field's
+		// write before the timer's checks.
+		h.stallTimer = time.AfterFunc(time.Hour, h.checkStall)
+		h.stallTimer.Stop()
+	}
 	h.writing.Store(true)
 	h.stallTimer.Reset(stallPoll)
 	n, err := h.dst.Write(b)
 	h.writing.Store(false)
 	h.stallTimer.Stop()
 	return n, err
+}
+
+// stopStallTimer stops the stall watch of a direction that has ended.
+func (h *halfConn) stopStallTimer() {
+	if h.stallTimer != nil {
+		h.stallTimer.Stop()
+	}
 }
 
 // checkStall runs while a write of h waits, every stallPoll. Once src has

@@ -599,6 +599,8 @@ func (e *engine) relay(f *flow) {
 		}
 		e.move(f, first^i)
 	}
+	// Until a side has ended, a blocked direction is nobody's business but
+	// the idle timeout's: four flags are all a healthy flow pays here.
 	if !f.watching && !f.ended && !f.draining && (f.peerDone[0] || f.peerDone[1] || f.reset[0] || f.reset[1]) {
 		e.watchStall(f)
 	}
