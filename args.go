@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp [ADDR:]listenPort {remoteHost remotePort | remoteHost:remotePort} [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-metrics ADDR:PORT]"
+const usageLine = "usage: relaytcp [ADDR:]listenPort {remoteHost remotePort | remoteHost:remotePort} [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-rcvbuf SIZE] [-metrics ADDR:PORT]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -48,6 +48,7 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -acceptproxy      every client starts with a PROXY header (from a trusted proxy: use -allow)
   -udp              relay UDP datagrams instead of TCP connections (a session per client;
                     -idle defaults to 60s, -maxconn to 10000 sessions)
+  -rcvbuf SIZE      with -udp: the sockets' receive buffer for bursts (default 4M; 256K, ...)
   -metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9155)
 
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
@@ -106,7 +107,7 @@ func parseArgs(args []string) (cliOptions, error) {
 				return opts, fmt.Errorf("option -acceptproxy takes no value: %s", arg)
 			}
 			opts.limits.AcceptProxy = true
-		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall", "proxy":
+		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall", "proxy", "rcvbuf":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return opts, fmt.Errorf("option %s needs a value", arg)

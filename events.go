@@ -46,6 +46,10 @@ const (
 	// SessionsEvicting: a UDP route has Failures (its cap) sessions and
 	// ends the least recently used for new clients; once per incident.
 	SessionsEvicting
+	// BufferCapped: a UDP route's sockets got a smaller receive buffer
+	// than rcvbuf= asked (Err says what was granted, and why); once per
+	// start of the route.
+	BufferCapped
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -108,6 +112,8 @@ func (e Event) Message() string {
 		return fmt.Sprintf("Closed session %s to %s/udp sent %s %d bytes received %s %d bytes in %s (%v)",
 			e.Client, e.Remote, plural(int(e.SentDatagrams), "datagram"), e.Sent, plural(int(e.ReceivedDatagrams), "datagram"), e.Received,
 			e.Duration.Round(time.Millisecond), e.Err)
+	case BufferCapped:
+		return fmt.Sprintf("Route %d: %v", e.Route, e.Err)
 	case SessionsEvicting:
 		return fmt.Sprintf("Route %d has its maximum of %d UDP sessions: the least recently used ones end for new clients", e.Route, e.Failures)
 	case DataLogFailed:

@@ -115,6 +115,26 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 		}
 	}
 
+	for _, r := range st.Routes {
+		if r.UDPReport == nil {
+			continue
+		}
+		d := r.DatagramsDropped
+		for _, c := range []struct {
+			reason string
+			n      int64
+		}{{"queue", d.Queue}, {"denied", d.Denied}, {"maxconn", d.MaxConn}, {"backend", d.Backend}} {
+			m.sample("relaytcp_route_datagrams_dropped_total", "counter", "UDP datagrams not relayed: a receive queue was full (queue), by allow=/deny= (denied), by a cap (maxconn), for want of a backend (backend).",
+				float64(c.n), "route", strconv.Itoa(r.Route), "listen", r.Listen, "reason", c.reason)
+		}
+	}
+	for _, r := range st.Routes {
+		if r.UDPReport != nil {
+			m.sample("relaytcp_route_sessions_evicted_total", "counter", "UDP sessions ended for a new client at the route's maxconn=.",
+				float64(r.SessionsEvicted), "route", strconv.Itoa(r.Route), "listen", r.Listen)
+		}
+	}
+
 	type backendFamily struct {
 		name, typ, help string
 		value           func(BackendReport) float64

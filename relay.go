@@ -78,6 +78,10 @@ type Route struct {
 	// (proxyproto.go).
 	Proxy       string
 	AcceptProxy bool
+
+	// RcvBuf is the receive buffer of a UDP route's sockets in bytes; zero
+	// means defaultRcvBuf (udpbuf.go).
+	RcvBuf int
 }
 
 // routeConfig is what a running route relays its new connections with:
@@ -323,7 +327,7 @@ func (r *Relay) Active() int {
 		n += l.active()
 	}
 	for _, u := range r.udp {
-		open, _, _ := u.status()
+		open, _, _, _ := u.status()
 		n += int(open)
 	}
 	return n
@@ -645,10 +649,19 @@ func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) (why string, 
 	if max := cfg.MaxConn; max > 0 && l.active() >= max {
 		return fmt.Sprintf("route has maxconn=%d open connections", max), refusedByCap
 	}
-	if max := l.relay.maxConns.Load(); max > 0 && l.relay.open.Load() >= max {
-		return fmt.Sprintf("relay has its global maximum of %d open connections", max), refusedByCap
+	if why := l.relay.atGlobalCap(); why != "" {
+		return why, refusedByCap
 	}
 	return "", 0
+}
+
+// atGlobalCap says why the relay takes no new connection (TCP, or UDP
+// session) while it has SetMaxConns open, or "" if it does.
+func (r *Relay) atGlobalCap() string {
+	if max := r.maxConns.Load(); max > 0 && r.open.Load() >= max {
+		return fmt.Sprintf("relay has its global maximum of %d open connections", max)
+	}
+	return ""
 }
 
 // closeListener stops the route accepting: when it returns, its listening

@@ -49,10 +49,14 @@ type RouteSpec struct {
 	MaxConn int           // maxconn=: open connections of the route; 0 is no cap
 	Idle    time.Duration // idle=: close connections idle that long; 0 never
 	Connect time.Duration // connect=: connect timeout; 0 is DefaultConnectTimeout
+
+	// RcvBuf is rcvbuf=: the receive buffer of a UDP route's sockets, in
+	// bytes (udpbuf.go); 0 is defaultRcvBuf.
+	RcvBuf int
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect"
+const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -183,6 +187,12 @@ func (r *RouteSpec) setOption(key, value string) error {
 		} else {
 			r.Connect = d
 		}
+	case "rcvbuf":
+		n, err := parseRcvBuf(value)
+		if err != nil {
+			return err
+		}
+		r.RcvBuf = n
 	default:
 		return fmt.Errorf("unknown option %q (options: %s)", key+"=", routeOptionNames)
 	}
@@ -291,6 +301,9 @@ func (r RouteSpec) limitOptions() []string {
 	if r.Connect > 0 {
 		opts = append(opts, "connect="+shortDuration(r.Connect))
 	}
+	if r.RcvBuf > 0 {
+		opts = append(opts, "rcvbuf="+formatRcvBuf(r.RcvBuf))
+	}
 	return opts
 }
 
@@ -345,6 +358,7 @@ func (r RouteSpec) Route() Route {
 		Check:          r.Check,
 		Rise:           r.Rise,
 		Fall:           r.Fall,
+		RcvBuf:         r.RcvBuf,
 	}
 }
 

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -702,9 +703,17 @@ func TestServiceUDP(t *testing.T) {
 	roundTrip(t, addr, "and TCP")
 	st := startProc(t, dir, "status", "-config", conf)
 	st.wait(t, 20*time.Second)
-	if want := fmt.Sprintf("Route 1 : From local address 127.0.0.1 port %d/udp to IP 127.0.0.1 port %d (idle=10m) : listening, 1 open, 1 total, 0 refused, 0 failed, sent 4 B, received 6 B",
+	if want := fmt.Sprintf("Route 1 : From local address 127.0.0.1 port %d/udp to IP 127.0.0.1 port %d (idle=10m) : listening, 1 open, 1 total, 0 refused, 0 failed, sent 4 B, received 6 B, 0 datagrams dropped\n",
 		port, srv.port()); !strings.Contains(st.output(), want) {
 		t.Errorf("status lacks %q:\n%s", want, st.output())
+	}
+	js := startProc(t, dir, "status", "-config", conf, "-json")
+	js.wait(t, 20*time.Second)
+	var status ServiceStatus
+	if err := json.Unmarshal([]byte(strings.Join(js.stdoutLines(), "\n")), &status); err != nil || len(status.Routes) != 2 ||
+		status.Routes[0].UDPReport != nil || status.Routes[1].UDPReport == nil ||
+		*status.Routes[1].UDPReport != (UDPReport{RcvBuf: defaultRcvBuf}) || strings.Count(js.output(), `"datagrams_dropped": {`) != 1 {
+		t.Errorf("status -json: want the UDP route's drops (none), evictions (none) and receive buffer (4 MiB), and not the TCP route's (%v):\n%s", err, js.output())
 	}
 	coLog := filepath.Join(logDir, "CO"+time.Now().Format("060102")+".LOG")
 	if !eventually(5*time.Second, func() bool {

@@ -40,11 +40,34 @@ type routeStats struct {
 	// session moves its bytes into the goroutine slot and leaves its open
 	// set, and while Status reads both.
 	bytesMu sync.Mutex
+	udp     udpCounters
 }
 
-// counters is a sum of a route's slots.
+// udpCounters are what only a UDP route counts (udp.go): datagrams it did
+// not relay, by reason (besides those refused, counted as refusals), and
+// sessions it evicted.
+type udpCounters struct {
+	// queueDrops: a receive queue was full. The kernel's drops on the
+	// route's closed sockets and its ended sessions' (the open ones' are
+	// read from the sockets), and datagrams over the maxQueued a session
+	// holds while its backend is connected.
+	queueDrops atomic.Int64
+	// backendDrops: the backend's socket refused the datagram (its port
+	// was unreachable), or no backend could be reached for its session.
+	backendDrops atomic.Int64
+	// capDrops: held by a session that the route's cap evicted before its
+	// backend was connected.
+	capDrops atomic.Int64
+	// evicted: sessions ended for a new client at the route's cap.
+	evicted atomic.Int64
+}
+
+// counters is a sum of a route's slots, and a UDP route's own counters.
 type counters struct {
 	Total, Failed, RefusedACL, RefusedCap, RefusedProxy, Sent, Received int64
+	// UDP routes: datagrams dropped for a full receive queue, for want of
+	// a backend, held by a session evicted at the cap; sessions evicted.
+	QueueDrops, BackendDrops, CapDrops, Evicted int64
 }
 
 // sum adds up the slots' counts; bytes are added by Status, which reads
@@ -59,6 +82,10 @@ func (s *routeStats) sum() counters {
 		c.RefusedCap += sl.refusedCap.Load()
 		c.RefusedProxy += sl.refusedProxy.Load()
 	}
+	c.QueueDrops = s.udp.queueDrops.Load()
+	c.BackendDrops = s.udp.backendDrops.Load()
+	c.CapDrops = s.udp.capDrops.Load()
+	c.Evicted = s.udp.evicted.Load()
 	return c
 }
 
@@ -71,6 +98,7 @@ type RouteStatus struct {
 	Open      int64
 	counters
 	Backends []BackendStatus
+	RcvBuf   int // UDP: the receive buffer its sockets got, in bytes
 }
 
 // BackendStatus is one backend of a route as its balancing sees it.
@@ -106,6 +134,7 @@ func (r *Relay) Status() map[int]RouteStatus {
 		if u := r.udp[id]; u != nil {
 			rs.Listening, rs.Addr = true, addrString(u.firstAddr())
 			rs.Backends = u.cfg.Load().pool.status()
+			rs.RcvBuf = u.granted()
 		}
 		out[id] = rs
 	}
@@ -121,6 +150,9 @@ func (r *Relay) Status() map[int]RouteStatus {
 	}
 	engines := r.engines
 	r.mu.Unlock()
+	for _, u := range udp {
+		u.lookUpDrops()
+	}
 
 	for id, st := range stats {
 		rs := out[id]
@@ -131,9 +163,13 @@ func (r *Relay) Status() map[int]RouteStatus {
 			open, sent, received := l.liveBytes()
 			rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
 		}
+		// The drops of a UDP route's sockets that have closed, and of
+		// those open, like its bytes.
+		rs.QueueDrops = st.udp.queueDrops.Load()
 		if u := udp[id]; u != nil {
-			open, sent, received := u.status()
+			open, sent, received, drops := u.status()
 			rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
+			rs.QueueDrops += drops
 		}
 		st.bytesMu.Unlock()
 		out[id] = rs

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -46,7 +47,39 @@ type RouteReport struct {
 	BytesSent      int64           `json:"bytes_sent"`
 	BytesReceived  int64           `json:"bytes_received"`
 	Backends       []BackendReport `json:"backends"`
+	// A UDP route's own numbers; nil for a TCP route. Embedded, so that
+	// its fields are the route's own in JSON, and absent for TCP.
+	*UDPReport
 }
+
+// UDPReport is what only a UDP route reports: the datagrams it did not
+// relay, by reason, the sessions it evicted, and its receive buffer.
+type UDPReport struct {
+	DatagramsDropped DatagramDrops `json:"datagrams_dropped"`
+	SessionsEvicted  int64         `json:"sessions_evicted"` // ended for a new client at maxconn=
+	RcvBuf           int           `json:"rcvbuf"`           // bytes its sockets got (rcvbuf=, or less where the system caps it); 0 when not listening
+}
+
+// DatagramDrops are a UDP route's datagrams that were not relayed, by
+// reason. The reasons tell a burst from a policy and from a fault.
+type DatagramDrops struct {
+	// Queue: a receive queue was full. The kernel dropped them on the
+	// route's socket or a session's (Linux), or a session already held
+	// maxQueued while its backend was connected: a burst.
+	Queue int64 `json:"queue"`
+	// Denied: allow= or deny= (refused_acl counts the same datagrams).
+	Denied int64 `json:"denied"`
+	// MaxConn: a cap. The relay's global cap left no room for a new
+	// session (refused_maxconn counts those), or maxconn= evicted a
+	// session before its backend was connected.
+	MaxConn int64 `json:"maxconn"`
+	// Backend: no backend could be reached for the session, or the
+	// backend's socket refused the datagram (its port unreachable).
+	Backend int64 `json:"backend"`
+}
+
+// total is the datagrams dropped for any reason.
+func (d DatagramDrops) total() int64 { return d.Queue + d.Denied + d.MaxConn + d.Backend }
 
 // BackendReport is one backend of a route.
 type BackendReport struct {
@@ -66,6 +99,10 @@ func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport 
 	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Listening: rs.Listening,
 		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap + rs.RefusedProxy, RefusedACL: rs.RefusedACL,
 		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
+	if spec.Proto == "udp" {
+		r.UDPReport = &UDPReport{SessionsEvicted: rs.Evicted, RcvBuf: rs.RcvBuf, DatagramsDropped: DatagramDrops{
+			Queue: rs.QueueDrops, Denied: rs.RefusedACL, MaxConn: rs.RefusedCap + rs.CapDrops, Backend: rs.BackendDrops}}
+	}
 	if !rs.Listening {
 		r.Error = cmp(why, "not started")
 	} else {
@@ -126,8 +163,36 @@ func (r RouteReport) line() string {
 	if r.Error != "" {
 		listening += " (" + r.Error + ")"
 	}
-	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s",
-		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived))
+	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s%s",
+		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived), r.UDPReport.counts())
+}
+
+// counts is the end of a UDP route's status line: its dropped datagrams,
+// with the reasons that dropped any, and its evicted sessions if any:
+// ", 47 datagrams dropped (queue 44, denied 3), 2 sessions evicted".
+// Nothing for a TCP route.
+func (u *UDPReport) counts() string {
+	if u == nil {
+		return ""
+	}
+	d := u.DatagramsDropped
+	s := ", " + plural(int(d.total()), "datagram") + " dropped"
+	var why []string
+	for _, r := range []struct {
+		name string
+		n    int64
+	}{{"queue", d.Queue}, {"denied", d.Denied}, {"maxconn", d.MaxConn}, {"backend", d.Backend}} {
+		if r.n > 0 {
+			why = append(why, fmt.Sprintf("%s %d", r.name, r.n))
+		}
+	}
+	if len(why) > 0 {
+		s += " (" + strings.Join(why, ", ") + ")"
+	}
+	if u.SessionsEvicted > 0 {
+		s += ", " + plural(int(u.SessionsEvicted), "session") + " evicted"
+	}
+	return s
 }
 
 // line is the backend's status line, under its route's.

@@ -6,7 +6,9 @@ package main
 // from the route's listening socket. Datagrams are relayed whole. A session
 // ends after idle= without a datagram either way (60 s by default); at
 // maxconn= sessions (10,000 by default) the least recently used one ends
-// for a new client.
+// for a new client. Every socket asks for a receive buffer of rcvbuf=
+// (udpbuf.go), and the datagrams that are not relayed are counted by
+// reason (udpdrops.go).
 //
 //	route 53 10.0.0.2 53 proto=udp
 
@@ -18,6 +20,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -35,9 +38,13 @@ const (
 	evictionQuiet = 10 * time.Second
 )
 
-// checkUDP refuses the options that do not apply to UDP routes.
+// checkUDP refuses the options that do not apply to UDP routes, and
+// those that apply only to them on TCP routes.
 func (r RouteSpec) checkUDP() error {
 	if r.Proto != "udp" {
+		if r.RcvBuf != 0 {
+			return fmt.Errorf("option rcvbuf= applies only to proto=udp routes")
+		}
 		return nil
 	}
 	for _, o := range []struct {
@@ -76,6 +83,13 @@ type udpRoute struct {
 	// evictQueue: the sessions the next evictions take, oldest first
 	// (udpevict.go).
 	evictQueue []evictionCandidate
+	// capLogged is when a client was last logged as refused at the
+	// relay's global cap: once a minute at most, for the route.
+	capLogged time.Time
+
+	// buf is the receive buffer its sockets asked for and got, and the
+	// dialer of its sessions, which gives theirs the same.
+	buf atomic.Pointer[rcvBuf]
 
 	stopJanitor chan struct{}
 	wg          sync.WaitGroup // the sockets' readers, the janitor, the sessions' goroutines
@@ -87,8 +101,9 @@ type udpRoute struct {
 
 // udpSock is one listening socket of a UDP route.
 type udpSock struct {
-	port int
-	conn *net.UDPConn
+	port  int
+	conn  *net.UDPConn
+	drops socketDrops // the kernel's, on this socket
 }
 
 // udpSession is one client's session.
@@ -104,6 +119,7 @@ type udpSession struct {
 	last     atomic.Int64 // Unix nanoseconds of the last datagram either way
 	dlog     *dataLog
 	up, down *dataLogDirection
+	drops    socketDrops // the kernel's, on remote
 
 	sentDatagrams, sentBytes         atomic.Int64
 	receivedDatagrams, receivedBytes atomic.Int64
@@ -136,7 +152,7 @@ func (r *Relay) startUDP(id int, rt Route) error {
 		stopJanitor: make(chan struct{})}
 	u.dials, u.stopDials = context.WithCancel(context.Background())
 	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
-	failed := u.openSocks(host, ports)
+	failed, buf := u.openSocks(host, ports, rcvBufFor(rt))
 	if len(u.socks) == 0 {
 		u.stopDials()
 		if len(ports) == 1 {
@@ -152,6 +168,7 @@ func (r *Relay) startUDP(id int, rt Route) error {
 	}
 	r.udp[id] = u
 	r.pools[id] = u.cfg.Load().pool
+	u.useBuf(buf)
 	u.wg.Add(1)
 	go u.janitor()
 	if len(failed) > 0 {
@@ -160,13 +177,16 @@ func (r *Relay) startUDP(id int, rt Route) error {
 	return nil
 }
 
-// openSocks listens on the ports and starts reading each; it returns the
-// ports that failed.
-func (u *udpRoute) openSocks(host string, ports []int) map[int]error {
+// openSocks listens on the ports, each with a receive buffer of rcvbuf
+// bytes, and starts reading each; it returns the ports that failed, and
+// the buffer the others got.
+func (u *udpRoute) openSocks(host string, ports []int, rcvbuf int) (map[int]error, *rcvBuf) {
 	failed := map[int]error{}
+	buf := &rcvBuf{}
+	lc := net.ListenConfig{Control: rcvBufControl(rcvbuf, buf)}
 	for _, port := range ports {
 		addr := net.JoinHostPort(host, fmt.Sprint(port))
-		c, err := net.ListenPacket("udp", addr)
+		c, err := lc.ListenPacket(context.Background(), "udp", addr)
 		if err != nil {
 			failed[port] = fmt.Errorf("listen on %s/udp: %w", addr, err)
 			continue
@@ -178,7 +198,17 @@ func (u *udpRoute) openSocks(host string, ports []int) map[int]error {
 		u.wg.Add(1)
 		go u.readClients(s)
 	}
-	return failed
+	return failed, buf
+}
+
+// useBuf makes buf the buffer of the route's new sessions, and reports
+// once, if the system granted less than it asked.
+func (u *udpRoute) useBuf(buf *rcvBuf) {
+	buf.dial = buf.dialer()
+	u.buf.Store(buf)
+	if why := buf.shortfall(); why != "" {
+		u.relay.emit(Event{Kind: BufferCapped, Time: time.Now(), Route: u.id, Err: errors.New(why)})
+	}
 }
 
 // firstPort is the route's lowest listening port.
@@ -198,41 +228,55 @@ func (u *udpRoute) firstPort() int {
 // closed.
 func (u *udpRoute) readClients(s *udpSock) {
 	defer u.wg.Done()
-	readDatagrams(s.conn, func(data []byte, from netip.AddrPort) {
+	readDatagrams(s.conn, &s.drops, nil, func(data []byte, from netip.AddrPort) {
 		u.fromClient(s, from, data)
 	})
 }
 
 // fromClient relays one client datagram: to its session, opened first if
-// it has none (unless allow=/deny= drop it).
+// it has none (unless allow=/deny= or the relay's cap drop it). A session
+// that ended just as the datagram came hands it to a new one.
 func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
 	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 	key := udpKey{client, s.port}
-	u.mu.Lock()
-	sess := u.sessions[key]
-	u.mu.Unlock()
-	if sess == nil {
-		if sess = u.open(s, key); sess == nil {
+	for range 2 {
+		u.mu.Lock()
+		sess := u.sessions[key]
+		u.mu.Unlock()
+		if sess == nil {
+			if sess = u.open(s, key); sess == nil {
+				return
+			}
+		}
+		sess.last.Store(time.Now().UnixNano())
+		switch sess.queue(data) {
+		case held:
+			return // its backend is being connected: sent when it is
+		case connected:
+			sess.send(data)
 			return
 		}
 	}
-	sess.last.Store(time.Now().UnixNano())
-	if sess.queue(data) {
-		return // its backend is being connected: sent when it is
-	}
-	sess.send(data)
 }
 
 // send relays one client datagram to the session's backend. A write error
-// (the backend's port refused an earlier datagram, say) loses it, as the
-// network would: UDP has no retry.
+// loses it, as the network would: UDP has no retry. It is counted, with
+// the earlier datagram that the backend's host refused when the error says
+// so (ECONNREFUSED: an ICMP port unreachable came back for it, and the
+// write, not the session's reader, reports it).
 func (sess *udpSession) send(data []byte) {
 	if sess.up != nil {
 		sess.up.packet(data)
 	}
-	if n, err := sess.remote.Write(data); err == nil {
+	n, err := sess.remote.Write(data)
+	switch {
+	case err == nil:
 		sess.sentDatagrams.Add(1)
 		sess.count(&sess.sentBytes, &sess.route.stats.slots[goroutineSlot].sent, n)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		sess.route.stats.udp.backendDrops.Add(2)
+	default:
+		sess.route.stats.udp.backendDrops.Add(1)
 	}
 }
 
@@ -240,25 +284,37 @@ func (sess *udpSession) send(data []byte) {
 // being connected (a name being resolved).
 const maxQueued = 64
 
+// What queue did with a datagram.
+const (
+	held      = iota // kept (or dropped, over maxQueued) until the backend is connected
+	connected        // nothing: the backend is connected, send it
+	ended            // nothing: the session has ended
+)
+
 // queue keeps a copy of a datagram of a session whose backend is not
-// connected yet; it reports false once it is (then send it).
-func (sess *udpSession) queue(data []byte) bool {
+// connected yet (over maxQueued, it is dropped and counted).
+func (sess *udpSession) queue(data []byte) int {
 	sess.dialMu.Lock()
 	defer sess.dialMu.Unlock()
-	if !sess.dialing {
-		return false
-	}
-	if len(sess.queued) < maxQueued {
+	switch {
+	case sess.closed:
+		return ended
+	case !sess.dialing:
+		return connected
+	case len(sess.queued) < maxQueued:
 		sess.queued = append(sess.queued, append([]byte(nil), data...))
+	default:
+		sess.route.stats.udp.queueDrops.Add(1)
 	}
-	return true
+	return held
 }
 
-// open opens the session of a new client, or drops its datagram (denied).
-// The session's backend is connected by the session's own goroutine
-// (run): a backend's name may take a while to resolve, and the socket's
-// other clients must not wait for it. At the session cap, the least
-// recently used session ends for it.
+// open opens the session of a new client, or drops its datagram (denied,
+// or the relay has its global maximum of open connections, which sessions
+// count in). The session's backend is connected by the session's own
+// goroutine (run): a backend's name may take a while to resolve, and the
+// socket's other clients must not wait for it. At the route's session cap,
+// the least recently used session ends for it.
 func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	cfg := u.cfg.Load()
 	if why := cfg.admits(key.client.Addr()); why != "" {
@@ -281,13 +337,27 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	if max := sessionCap(cfg); len(u.sessions) >= max {
 		evicted = u.leastRecent()
 		u.reportEviction(max)
+	} else if why := u.relay.atGlobalCap(); why != "" { // an eviction would have made room
+		report := now.Sub(u.capLogged) >= deniedLogEvery
+		if report {
+			u.capLogged = now
+		}
+		u.mu.Unlock()
+		u.stats.slots[goroutineSlot].refusedCap.Add(1)
+		if report {
+			u.relay.emit(Event{Kind: ConnRefused, Time: now, Route: u.id, Client: key.client.String(),
+				Remote: cfg.RemoteAddr() + "/udp", Err: fmt.Errorf("%s (new clients' datagrams are dropped; logged once a minute)", why)})
+		}
+		return nil
 	} else {
 		u.evictQueue = nil // below the cap: no need to hold on to ended sessions
 	}
 	u.sessions[key] = sess
+	u.relay.open.Add(1)
 	u.wg.Add(1)
 	u.mu.Unlock()
 	if evicted != nil {
+		u.stats.udp.evicted.Add(1)
 		evicted.end(errEvicted)
 	}
 	go sess.run(cfg.remoteOffset(s.port))
@@ -306,6 +376,8 @@ func (sess *udpSession) run(offset int) {
 			u.stats.slots[goroutineSlot].failed.Add(1)
 			u.relay.emit(Event{Kind: ConnFailed, Time: now, Route: u.id, Client: sess.key.client.String(),
 				Remote: sess.cfg.RemoteAddr() + "/udp", Err: err, Duration: now.Sub(sess.start)})
+		} else {
+			err = errStopped
 		}
 		sess.end(err)
 		u.wg.Done()
@@ -369,7 +441,7 @@ func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) 
 		b := cfg.pool.entries[i].b
 		var c net.Conn
 		ctx, cancel := context.WithTimeout(u.dials, DefaultConnectTimeout)
-		c, err = (&net.Dialer{}).DialContext(ctx, "udp", b.addrAt(offset))
+		c, err = u.buf.Load().dial.DialContext(ctx, "udp", b.addrAt(offset))
 		cancel()
 		if err == nil {
 			b.open.Add(1)
@@ -389,7 +461,9 @@ func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) 
 func (sess *udpSession) readReplies() {
 	defer sess.route.wg.Done()
 	client := sess.key.client
-	readDatagrams(sess.remote, func(data []byte, _ netip.AddrPort) {
+	// An ICMP port unreachable the socket reports is a datagram the
+	// backend's host refused.
+	readDatagrams(sess.remote, &sess.drops, &sess.route.stats.udp.backendDrops, func(data []byte, _ netip.AddrPort) {
 		sess.last.Store(time.Now().UnixNano())
 		if sess.down != nil {
 			sess.down.packet(data)
@@ -419,11 +493,19 @@ var (
 	errEvicted = errors.New("evicted")
 )
 
-// end ends the session: it leaves its route's table, and closes.
+// end ends the session: it leaves its route's table (and the relay's
+// open connections), and closes.
 func (sess *udpSession) end(reason error) {
 	u := sess.route
-	// Its bytes move from the open sessions' to the route's counters in
-	// one step under the route's byte lock: Status counts them once.
+	sess.dialMu.Lock()
+	remote := sess.remote
+	sess.dialMu.Unlock()
+	if remote != nil {
+		sess.drops.lookUp(remote) // the socket's last drops, which no datagram has brought
+	}
+	// Its bytes and drops move from the open sessions' to the route's
+	// counters in one step under the route's byte lock: Status counts them
+	// once.
 	u.stats.bytesMu.Lock()
 	u.mu.Lock()
 	removed := u.sessions[sess.key] == sess
@@ -438,8 +520,12 @@ func (sess *udpSession) end(reason error) {
 		slot.sent.Add(sess.sentBytes.Load())
 		slot.received.Add(sess.receivedBytes.Load())
 		sess.countMu.Unlock()
+		u.stats.udp.queueDrops.Add(sess.drops.total())
 	}
 	u.stats.bytesMu.Unlock()
+	if removed {
+		u.relay.open.Add(-1)
+	}
 	sess.close(reason)
 }
 
@@ -452,8 +538,11 @@ func (sess *udpSession) close(reason error) {
 		sess.dialMu.Lock()
 		sess.closed = true
 		opened := !sess.dialing
+		held := len(sess.queued)
+		sess.queued = nil
 		sess.dialMu.Unlock()
 		if !opened {
+			u.dropHeld(held, reason)
 			return
 		}
 		sess.remote.Close()
@@ -567,9 +656,7 @@ func (u *udpRoute) stop() {
 	u.mu.Unlock()
 	u.stopDials()
 	close(u.stopJanitor)
-	for _, s := range socks {
-		s.conn.Close()
-	}
+	u.closeSocks(socks)
 	for _, s := range sessions {
 		s.end(errStopped)
 	}
@@ -585,20 +672,28 @@ func (u *udpRoute) stop() {
 func (u *udpRoute) update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error) {
 	u.mu.Lock()
 	gone, missing := portChanges(u.socks, ports)
+	socks := make([]*udpSock, 0, len(gone))
+	for _, port := range gone {
+		socks = append(socks, u.socks[port])
+	}
 	u.mu.Unlock()
-	failed := u.openSocks(host, missing)
+	for _, s := range socks {
+		s.drops.lookUp(s.conn) // their last drops, before they close
+	}
+	old, asked := u.buf.Load(), rcvBufFor(rt)
+	failed, buf := u.openSocks(host, missing, asked)
+	u.stats.bytesMu.Lock()
 	u.mu.Lock()
 	if len(u.socks) == len(gone) {
 		u.mu.Unlock()
+		u.stats.bytesMu.Unlock()
 		return false, nil
 	}
 	u.cfg.Store(newRouteConfig(rt, pool, ports[0]))
 	goneSet := make(map[int]bool, len(gone))
-	var socks []*udpSock
-	for _, port := range gone {
-		goneSet[port] = true
-		socks = append(socks, u.socks[port])
-		delete(u.socks, port)
+	for _, s := range socks {
+		goneSet[s.port] = true
+		u.retire(s)
 	}
 	var orphans []*udpSession
 	for _, sess := range u.sessions {
@@ -606,27 +701,86 @@ func (u *udpRoute) update(rt Route, host string, ports []int, pool *backendPool)
 			orphans = append(orphans, sess)
 		}
 	}
+	kept := make([]*udpSock, 0, len(u.socks))
+	for _, s := range u.socks {
+		kept = append(kept, s)
+	}
 	u.mu.Unlock()
+	u.stats.bytesMu.Unlock()
 	for _, s := range socks {
 		s.conn.Close()
 	}
 	for _, s := range orphans {
 		s.end(errStopped)
 	}
+	switch {
+	case asked != old.asked: // rcvbuf= changed: every socket gets the new size
+		u.useBuf(resizeSocks(kept, asked))
+	case len(missing) > len(failed) && buf.granted < old.granted: // a new port got less
+		u.useBuf(buf)
+	}
 	return true, failed
 }
 
-// status returns the route's live numbers.
-func (u *udpRoute) status() (open, sent, received int64) {
+// resizeSocks gives the sockets a receive buffer of asked bytes, and
+// returns what they got.
+func resizeSocks(socks []*udpSock, asked int) *rcvBuf {
+	buf := &rcvBuf{}
+	control := rcvBufControl(asked, buf)
+	for _, s := range socks {
+		if raw, err := s.conn.SyscallConn(); err == nil {
+			control("udp", "", raw)
+		}
+	}
+	return buf
+}
+
+// closeSocks takes sockets out of the route and closes them.
+func (u *udpRoute) closeSocks(socks []*udpSock) {
+	for _, s := range socks {
+		s.drops.lookUp(s.conn) // their last drops, before they close
+	}
+	u.stats.bytesMu.Lock()
+	u.mu.Lock()
+	for _, s := range socks {
+		u.retire(s)
+	}
+	u.mu.Unlock()
+	u.stats.bytesMu.Unlock()
+	for _, s := range socks {
+		s.conn.Close()
+	}
+}
+
+// retire takes socket s out of the route: its drops move to the route's
+// counters in the same step (under the route's byte lock and u.mu, both
+// held), so that Status counts them once.
+func (u *udpRoute) retire(s *udpSock) {
+	if u.socks[s.port] == s {
+		delete(u.socks, s.port)
+		u.stats.udp.queueDrops.Add(s.drops.total())
+	}
+}
+
+// status returns the route's live numbers: its sessions, their bytes, and
+// the kernel's drops on its sockets and theirs.
+func (u *udpRoute) status() (open, sent, received, drops int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, s := range u.sessions {
 		open++
 		sent += s.sentBytes.Load()
 		received += s.receivedBytes.Load()
+		drops += s.drops.total()
 	}
-	return open, sent, received
+	for _, s := range u.socks {
+		drops += s.drops.total()
+	}
+	return open, sent, received, drops
 }
+
+// granted is the receive buffer the route's sockets got.
+func (u *udpRoute) granted() int { return u.buf.Load().granted }
 
 // updateUDP is Update for a UDP route. r.mu is held.
 func (r *Relay) updateUDP(u *udpRoute, rt Route) (bool, error) {

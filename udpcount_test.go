@@ -11,7 +11,7 @@ import (
 // route's counters, exactly once, however the two interleave.
 func TestUDPBytesAfterEnd(t *testing.T) {
 	for round := range 200 {
-		u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}}
+		u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, relay: &Relay{}}
 		key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 5000)}
 		// dialing: close has no socket to close (none was connected).
 		sess := &udpSession{route: u, key: key, dialing: true}
