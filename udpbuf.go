@@ -76,7 +76,7 @@ func bufferSize(n int) string {
 type rcvBuf struct {
 	asked, granted int
 	forced         bool
-	err            error       // the system refused the size (granted is then the socket's own)
+	err            error       // the system refused the size (granted is then the socket's default)
 	dial           *net.Dialer // for the sessions: their sockets get the same
 }
 
@@ -109,12 +109,15 @@ func rcvBufControl(asked int, got *rcvBuf) func(network, address string, c sysca
 }
 
 // dialer is the net.Dialer of the route's sessions: their backend sockets
-// get what its listening sockets got.
+// get what its listening sockets got (nothing, the system's default, if
+// the system refused the size).
 func (b *rcvBuf) dialer() *net.Dialer {
-	granted, forced := b.granted, b.forced
+	granted, forced, set := b.granted, b.forced, b.err == nil
 	return &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) {
-			applyRcvBuf(fd, granted, forced)
+			if set {
+				applyRcvBuf(fd, granted, forced)
+			}
 			countDrops(fd)
 		})
 	}}

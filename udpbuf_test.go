@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -55,6 +56,25 @@ func TestBufferSize(t *testing.T) {
 	for n, want := range map[int]string{4 << 20: "4 MiB", 425984: "416 KiB", 5000: "5000 bytes", 1536 << 10: "1536 KiB", 1 << 30: "1024 MiB"} {
 		if got := bufferSize(n); got != want {
 			t.Errorf("bufferSize(%d) = %q; want %q", n, got, want)
+		}
+	}
+}
+
+// TestRcvBufShortfall: what a route says when its sockets got less than
+// rcvbuf= asked, and that it says nothing when they got it.
+func TestRcvBufShortfall(t *testing.T) {
+	for _, tt := range []struct {
+		buf  rcvBuf
+		want string
+	}{
+		{rcvBuf{asked: 4 << 20, granted: 4 << 20}, ""},
+		{rcvBuf{asked: 4 << 20, granted: 4 << 20, forced: true}, ""},
+		{rcvBuf{asked: 16 << 20, granted: 4 << 20}, "receive buffer 16 MiB asked, 4 MiB granted " + rcvBufCapHint},
+		{rcvBuf{asked: 4 << 20, granted: 212992, err: errors.New("setsockopt SO_RCVBUF: no buffer space available")},
+			"receive buffer 4 MiB asked: setsockopt SO_RCVBUF: no buffer space available; it has 208 KiB"},
+	} {
+		if got := tt.buf.shortfall(); got != tt.want {
+			t.Errorf("%+v: %q; want %q", tt.buf, got, tt.want)
 		}
 	}
 }

@@ -17,7 +17,8 @@ const rcvBufCapHint = "(net.core.rmem_max); run as root or raise net.core.rmem_m
 // the double: granted is in the same terms as n.
 func setRcvBuf(fd uintptr, n int) (granted int, forced bool, err error) {
 	if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, n); err != nil {
-		return 0, false, os.NewSyscallError("setsockopt SO_RCVBUF", err)
+		got, _ := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+		return got / 2, false, os.NewSyscallError("setsockopt SO_RCVBUF", err)
 	}
 	got, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
 	if err != nil {

@@ -13,7 +13,8 @@ const rcvBufCapHint = "(the system's limit)"
 // is 64 KiB) and returns what it got.
 func setRcvBuf(fd uintptr, n int) (granted int, forced bool, err error) {
 	if err := windows.SetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, windows.SO_RCVBUF, n); err != nil {
-		return 0, false, os.NewSyscallError("setsockopt SO_RCVBUF", err)
+		got, _ := windows.GetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, windows.SO_RCVBUF)
+		return got, false, os.NewSyscallError("setsockopt SO_RCVBUF", err)
 	}
 	got, err := windows.GetsockoptInt(windows.Handle(fd), windows.SOL_SOCKET, windows.SO_RCVBUF)
 	if err != nil {
