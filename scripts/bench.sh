@@ -15,11 +15,14 @@
 #   - conn/s through a route with 3 backends (roundrobin over 127.0.0.1,
 #     .2 and .3 of the same echo server, so that only the relay differs)
 #     against relaytcp's single-backend route
+#   - UDP: datagrams/s and loss of an echo, iperf3's UDP test, memory per
+#     idle session; bursts of BURST clients sending at the same moment, on
+#     an idle machine and with every core kept busy
 # Every figure is the median of ROUNDS rounds; ratios are to HAProxy, or to
 # socat -x for the logging row. Absolute numbers move by 20% between runs on
 # these machines: compare ratios.
 #
-#   scripts/bench.sh                 ROUNDS=5 DURATION=5 IDLE=2000 FIXED=20000
+#   scripts/bench.sh                 ROUNDS=5 DURATION=5 IDLE=2000 FIXED=20000 BURST=1000
 #   QUICK=1 scripts/bench.sh         one short round, for a smoke test
 #   OUT=file.md scripts/bench.sh     where the table goes (default bench-results.md)
 set -euo pipefail
@@ -29,6 +32,7 @@ ROUNDS=${ROUNDS:-5}
 FIXED=${FIXED:-20000}
 DURATION=${DURATION:-5}
 IDLE=${IDLE:-2000}
+BURST=${BURST:-1000}
 OUT=${OUT:-bench-results.md}
 if [ "${QUICK:-}" = 1 ]; then
 	ROUNDS=1 DURATION=2 IDLE=500 FIXED=2000
@@ -351,6 +355,7 @@ udp_idle_kib() {
 	pid=$!
 	sleep 1
 	before=$(pss_kib "$pid")
+	add relaytcp udp_route_kib "$(awk '/^VmRSS:/{print $2}' /proc/"$pid"/status)"
 	"$tmp/loadgen" udpidle -addr 127.0.0.1:19186 -n "$n" -hold 60s >"$tmp/udpidle.out" &
 	lg=$!
 	for i in $(seq 600); do grep -q READY "$tmp/udpidle.out" 2>/dev/null && break; sleep 0.1; done
@@ -360,12 +365,54 @@ udp_idle_kib() {
 	wait $lg $pid 2>/dev/null || true
 	add relaytcp udp_idle_kib "$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN{printf "%.1f", (a-b)/n}')"
 }
+
+# UDP bursts: BURST clients (each a socket: a session) send one 64-byte
+# datagram each at the same moment and wait for its echo, then again with
+# their sessions open; on an idle machine, and while a busy loop per core
+# keeps every core busy. Direct to an echo server whose socket has 4 MiB
+# (so that it is not the one that drops), through relaytcp (its default
+# 4 MiB receive buffer), through relaytcp -rcvbuf 104K (the system's
+# default, net.core.rmem_default, as before rcvbuf=: Linux doubles the
+# value set), and through socat. relaytcp's drop counters (its metrics)
+# are compared with the datagrams lost.
+P_UECHOB=19187
+start_bg "$tmp/loadgen" udpecho -listen 127.0.0.1:$P_UECHOB -rcvbuf 4194304 >/dev/null
+start_bg "$tmp/relaytcp" -q 19188 127.0.0.1 $P_UECHOB -udp -metrics 127.0.0.1:19198 >/dev/null
+start_bg "$tmp/relaytcp" -q 19189 127.0.0.1 $P_UECHOB -udp -rcvbuf 104K -metrics 127.0.0.1:19199 >/dev/null
+start_bg socat UDP-RECVFROM:19190,bind=127.0.0.1,fork UDP:127.0.0.1:$P_UECHOB 2>/dev/null
+sleep 1
+BURST_TARGETS=(direct relaytcp "relaytcp -rcvbuf 104K" socat)
+declare -A BURST_PORT=([direct]=$P_UECHOB [relaytcp]=19188 ["relaytcp -rcvbuf 104K"]=19189 [socat]=19190)
+declare -A BURST_METRICS=([relaytcp]=19198 ["relaytcp -rcvbuf 104K"]=19199)
+udp_dropped() { # metrics port -> the route's dropped datagrams, all reasons
+	python3 -c 'import sys,urllib.request; print(sum(int(float(l.split()[-1])) for l in urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1]).read().decode().splitlines() if l.startswith("relaytcp_route_datagrams_dropped_total")))' "$1"
+}
+run_burst() { # target idle|busy
+	local t=$1 mode=$2 out before=0 after=0
+	[ -n "${BURST_METRICS[$t]:-}" ] && before=$(udp_dropped "${BURST_METRICS[$t]}")
+	out=$("$tmp/loadgen" udpburst -addr 127.0.0.1:"${BURST_PORT[$t]}" -n "$BURST" -wait 3s)
+	add "$t" "burst_${mode}_lost" "$(echo "$out" | field first_lost)"
+	add "$t" "burst_${mode}_dgps" "$(echo "$out" | field first_dgps)"
+	add "$t" "burst_${mode}_lost2" "$(echo "$out" | field again_lost)"
+	add "$t" "burst_${mode}_dgps2" "$(echo "$out" | field again_dgps)"
+	if [ -n "${BURST_METRICS[$t]:-}" ]; then
+		after=$(udp_dropped "${BURST_METRICS[$t]}")
+		add "$t" "burst_${mode}_counted" $((after - before))
+	fi
+}
+BUSY=()
+busy_start() { local i; for i in $(seq "$(nproc)"); do sh -c 'while :; do :; done' & BUSY+=($!); done; }
+busy_stop() { kill "${BUSY[@]}" 2>/dev/null || true; wait "${BUSY[@]}" 2>/dev/null || true; BUSY=(); }
 for round in $(seq "$ROUNDS"); do
 	echo "UDP round $round of $ROUNDS" >&2
 	for t in direct relaytcp socat; do run_udprate "$t"; done
 	run_iperf direct $P_IPERF
 	run_iperf relaytcp 19185
 	udp_idle_kib
+	for t in "${BURST_TARGETS[@]}"; do run_burst "$t" idle; done
+	busy_start
+	for t in "${BURST_TARGETS[@]}"; do run_burst "$t" busy; done
+	busy_stop
 done
 
 
@@ -425,6 +472,22 @@ done
 		[ "$t" = relaytcp ] && row="$row | $(m relaytcp udp_idle_kib)" || row="$row | "
 		echo "$row |"
 	done
+	echo
+	echo "UDP bursts: $BURST clients each send one datagram at the same moment and wait up to 3 s for its echo; the datagrams lost of $BURST, and the answers per second from the release to the last answer; first with new sessions, then again with them open; on an idle machine, then with a busy loop per core. 'counted' is relaytcp's drop counter over both bursts (its metrics); the echo server's socket has 4 MiB:"
+	echo
+	echo "| target | idle: lost, new sessions | answers/s | lost, open sessions | answers/s | counted | busy cores: lost, new sessions | answers/s | lost, open sessions | answers/s | counted |"
+	echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	for t in "${BURST_TARGETS[@]}"; do
+		row="| $t"
+		for mode in idle busy; do
+			for metric in lost dgps lost2 dgps2 counted; do
+				row="$row | $(m "$t" "burst_${mode}_$metric")"
+			done
+		done
+		echo "$row |"
+	done
+	echo
+	echo "A UDP route's process: RSS $(m relaytcp udp_route_kib) KiB before any session (its 4 MiB receive buffers are empty: they hold no memory)."
 	echo
 	echo "A 10,000-port range (20000-29999): RSS $((RANGE_MANY / 1024)) MiB against $((RANGE_ONE / 1024)) MiB for one port, $(awk -v a="$RANGE_MANY" -v b="$RANGE_ONE" 'BEGIN{printf "%.2f", (a-b)/9999}') KiB per port."
 } | tee "$OUT"

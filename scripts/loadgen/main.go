@@ -6,6 +6,8 @@
 //	loadgen bulk -addr A -streams 4 -duration 5s
 //	loadgen connrate -addr A -concurrency 50 -duration 5s
 //	loadgen idle -addr A -n 2000 -hold 30s
+//	loadgen udpecho -listen 127.0.0.1:19181 -rcvbuf 4194304
+//	loadgen udpburst -addr A -n 1000 -wait 2s
 //
 // Client modes print one line of key=value results.
 package main
@@ -28,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|sinkread|bulk|connrate|connfixed|idle|udpecho|udprate|udpidle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen echo|sink|sinkread|bulk|connrate|connfixed|idle|udpecho|udprate|udpidle|udpburst [flags]")
 		os.Exit(2)
 	}
 	mode, args := os.Args[1], os.Args[2:]
@@ -40,6 +42,8 @@ func main() {
 	duration := fs.Duration("duration", 5*time.Second, "bulk, connrate: how long to run")
 	n := fs.Int("n", 2000, "idle: connections to hold")
 	hold := fs.Duration("hold", 30*time.Second, "idle: how long to hold them")
+	rcvbuf := fs.Int("rcvbuf", 0, "udpecho: the socket's receive buffer in bytes (0: the system's default)")
+	wait := fs.Duration("wait", 2*time.Second, "udpburst: how long a client waits for its answer")
 	fs.Parse(args)
 
 	var err error
@@ -59,11 +63,13 @@ func main() {
 	case "connfixed":
 		err = connFixed(*addr, *n, *concurrency)
 	case "udpecho":
-		err = udpEcho(*listen)
+		err = udpEcho(*listen, *rcvbuf)
 	case "udprate":
 		err = udpRate(*addr, *concurrency, *duration)
 	case "udpidle":
 		err = holdOpen("udp", *addr, *n, *hold)
+	case "udpburst":
+		err = udpBurst(*addr, *n, *wait)
 	default:
 		err = fmt.Errorf("unknown mode %q", mode)
 	}
@@ -292,11 +298,18 @@ func holdOpen(network, addr string, n int, hold time.Duration) error {
 	return nil
 }
 
-// udpEcho answers every datagram with itself, until killed.
-func udpEcho(addr string) error {
-	c, err := net.ListenPacket("udp", addr)
+// udpEcho answers every datagram with itself, until killed. A receive
+// buffer (capped by the system: net.core.rmem_max on Linux) keeps a burst
+// from overflowing the server's own socket.
+func udpEcho(addr string, rcvbuf int) error {
+	c, err := net.ListenUDP("udp", mustUDPAddr(addr))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if rcvbuf > 0 {
+		if err := c.SetReadBuffer(rcvbuf); err != nil {
+			return fmt.Errorf("receive buffer of %s: %w", addr, err)
+		}
 	}
 	fmt.Println("LISTENING", c.LocalAddr())
 	buf := make([]byte, 1<<16)
@@ -333,6 +346,96 @@ func udpRate(addr string, concurrency int, d time.Duration) error {
 	fmt.Printf("datagrams=%d lost=%d dgps=%.0f lossratio=%.5f\n", done.Load(), lost.Load(),
 		float64(done.Load())/d.Seconds(), float64(lost.Load())/float64(max(1, done.Load()+lost.Load())))
 	return nil
+}
+
+// udpBurst makes n sockets (n sessions) that each send one 64-byte
+// datagram of their own at the same moment, all released together, and
+// wait up to wait for its echo; then a second burst from the same sockets
+// (their sessions open). For each it prints the answers, the datagrams lost
+// and those answered with another client's bytes (there must be none), and
+// the answers per second from the release to the last answer; the fields
+// of the first burst start with "first_", the second's with "again_".
+func udpBurst(addr string, n int, wait time.Duration) error {
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range n {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return fmt.Errorf("socket %d: %w", i, err)
+		}
+		conns = append(conns, c)
+	}
+	first := burstOnce(conns, 0, wait)
+	again := burstOnce(conns, 1, wait)
+	fmt.Printf("sent=%d first_%s again_%s\n", n, strings.ReplaceAll(first, " ", " first_"), strings.ReplaceAll(again, " ", " again_"))
+	return nil
+}
+
+// burstOnce is one burst of udpBurst, the round-th: each socket sends a
+// datagram that names it and the round.
+func burstOnce(conns []net.Conn, round int, wait time.Duration) string {
+	var answered, crossed atomic.Int64
+	var last atomic.Int64 // Unix nanoseconds of the last answer
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg, buf := make([]byte, 64), make([]byte, 128)
+			binary.BigEndian.PutUint64(msg, uint64(i))
+			binary.BigEndian.PutUint64(msg[8:], uint64(round))
+			<-start
+			if _, err := c.Write(msg); err != nil {
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(wait))
+			for {
+				got, err := c.Read(buf)
+				switch {
+				case err != nil:
+					return
+				case bytes.Equal(buf[8:16], msg[8:16]) && !bytes.Equal(buf[:got], msg):
+					crossed.Add(1)
+				case !bytes.Equal(buf[:got], msg):
+					continue // a late answer of the round before
+				default:
+					answered.Add(1)
+				}
+				break
+			}
+			now := time.Now().UnixNano()
+			for old := last.Load(); now > old && !last.CompareAndSwap(old, now); old = last.Load() {
+			}
+		}()
+	}
+	time.Sleep(100 * time.Millisecond) // every client waits at the release
+	released := time.Now()
+	close(start)
+	wg.Wait()
+	var elapsed time.Duration
+	rate := 0.0
+	if answered.Load() > 0 {
+		elapsed = time.Duration(last.Load() - released.UnixNano())
+		rate = float64(answered.Load()) / elapsed.Seconds()
+	}
+	return fmt.Sprintf("answered=%d lost=%d crossed=%d ms=%.1f dgps=%.0f", answered.Load(), int64(len(conns))-answered.Load()-crossed.Load(),
+		crossed.Load(), float64(elapsed.Microseconds())/1000, rate)
+}
+
+// mustUDPAddr parses a literal ip:port (loadgen's addresses are loopback
+// literals).
+func mustUDPAddr(s string) *net.UDPAddr {
+	a, err := net.ResolveUDPAddr("udp", s)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadgen: %v\n", err)
+		os.Exit(2)
+	}
+	return a
 }
 
 // sinkRead discards what it reads after reading it into user space, as a
