@@ -77,7 +77,7 @@ func commandList() string {
 
 // commandUsage is the first line of a command's help and of its errors.
 func commandUsage(c command) string {
-	return strings.TrimSpace("usage: relaytcp " + c.name + " " + c.usage)
+	return strings.TrimSpace("usage: relaytcp " + c.name + " " + osUsage(c.usage))
 }
 
 // printCommandHelp prints "relaytcp NAME -h".
@@ -87,8 +87,11 @@ func printCommandHelp(w io.Writer, c command) {
 	if c.details != "" {
 		fmt.Fprintf(w, "\n%s\n", c.details)
 	}
-	if strings.Contains(c.usage, "-config") {
+	if strings.Contains(commandUsage(c), "-config") {
 		fmt.Fprintf(w, "\n-config PATH names the configuration file (Linux; default %s, or $RELAYTCP_CONFIG).\n", DefaultConfigPath)
+	}
+	if more := osCommandHelp(c); more != "" {
+		fmt.Fprintf(w, "\n%s\n", more)
 	}
 }
 

@@ -40,7 +40,7 @@ var (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(withElevation(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, run))
 }
 
 // run dispatches the command line and returns the exit code.
