@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -43,9 +44,17 @@ type serviceManager interface {
 	// Status is the service's state in the manual's words: Stopped,
 	// Running, Start pending, ... or statusNotInstalled.
 	Status() string
+	// Start and Stop return an unchangedError when the service already
+	// runs, or does not.
 	Start() error
 	Stop() error
 }
+
+// unchangedError is what Start says of a running service and Stop of a
+// stopped one: the command says it and succeeds, as systemctl does.
+type unchangedError string
+
+func (e unchangedError) Error() string { return string(e) }
 
 // isSubcommand reports whether args name one of the service and
 // administration commands rather than the command-line relay.
@@ -78,7 +87,7 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return runService(configPath, stderr)
 	}
 	switch name {
-	case "install", "uninstall", "backup-config", "restore-config":
+	case "install", "uninstall", "backup-config", "restore-config", "close-running":
 		return runInstall(name, rest, stdout, stderr)
 	}
 	m, err := newServiceManager(configPath)
@@ -123,7 +132,10 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		if name == "stop" {
 			op = m.Stop
 		}
-		if err := op(); err != nil {
+		var unchanged unchangedError
+		if err := op(); errors.As(err, &unchanged) {
+			fmt.Fprintf(stdout, "relaytcp %s: %v\n", name, err)
+		} else if err != nil {
 			fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)
 			return exitRuntime
 		}
@@ -330,7 +342,7 @@ func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus
 		state = "Running" // by hand, not under the SCM or systemd
 	}
 	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n\n", serviceName, state)
-	printConfig(w, "Configuration", cfg)
+	printConfig(w, "Configuration", m, cfg, live)
 	fmt.Fprintln(w)
 	switch {
 	case live != nil:
@@ -342,11 +354,18 @@ func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus
 	}
 }
 
-// printConfig prints the configuration block under a title.
-func printConfig(w io.Writer, title string, cfg *Config) {
+// printConfig prints the configuration block under a title: where it is
+// kept, then its settings and routes. The log directory is the one the
+// running service reports (live), with today's connection log, when there
+// is one: the service may expand LogDir's %VARIABLES% differently.
+func printConfig(w io.Writer, title string, m serviceManager, cfg *Config, live *ServiceStatus) {
 	fmt.Fprintln(w, title)
+	fmt.Fprintf(w, "Config  : %s\n", m.ConfigLocation())
 	logDir := cfg.LogDir
-	if logDir == "" {
+	switch {
+	case live != nil && live.ConnectionLog != "":
+		logDir = fmt.Sprintf("%s (today's connection log: %s)", live.LogDir, filepath.Base(live.ConnectionLog))
+	case logDir == "":
 		logDir = defaultLogDir() + " (default)"
 	}
 	fmt.Fprintf(w, "Log Dir : %s\n", logDir)
@@ -393,6 +412,9 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		}
 		for i, r := range cfg.Routes {
 			fmt.Fprintln(stdout, routeLine(i, r))
+		}
+		if len(cfg.Routes) == 0 {
+			fmt.Fprintln(stdout, "(no routes)")
 		}
 		return exitOK
 	case "add":

@@ -48,7 +48,7 @@ func (l *connLog) write(line []byte, now time.Time) (int, error) {
 			l.f.Close()
 			l.f = nil
 		}
-		name := filepath.Join(l.dir, "CO"+day+".LOG")
+		name := connLogPath(l.dir, now)
 		f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 		if err != nil {
 			return 0, fmt.Errorf("open connection log: %w", err)
@@ -62,6 +62,12 @@ func (l *connLog) write(line []byte, now time.Time) (int, error) {
 		l.f = nil
 	}
 	return n, err
+}
+
+// connLogPath is the connection log file of the day of now in dir:
+// COyymmdd.LOG, as in RelayTCP 1.0.
+func connLogPath(dir string, now time.Time) string {
+	return filepath.Join(dir, "CO"+now.Format("060102")+".LOG")
 }
 
 // Close closes the current file.

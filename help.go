@@ -49,6 +49,7 @@ var commands = []command{
 	{name: "version", summary: "print the version and commit"},
 	{name: "backup-config", summary: "Windows: copy the configuration aside (run by the MSI before an upgrade)", hidden: true},
 	{name: "restore-config", summary: "Windows: copy it back (run by the MSI after an upgrade)", hidden: true},
+	{name: "close-running", summary: "Windows: ask the running admin menus and relays of this relaytcp.exe to close (run by the MSI's uninstall)", hidden: true},
 }
 
 // findCommand returns the subcommand called name.

@@ -103,6 +103,10 @@ func newServiceManager(configPath string) (serviceManager, error) {
 
 func (m *unixManager) ConfigLocation() string { return m.path }
 
+// configNeedsService: the config file stands on its own; it may be written
+// before systemd knows the unit, or without systemd.
+const configNeedsService = false
+
 func (m *unixManager) LoadConfig() (*Config, error) {
 	cfg, f, err := loadConfigFile(m.path)
 	if err != nil {

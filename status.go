@@ -21,6 +21,8 @@ type ServiceStatus struct {
 	Started       time.Time     `json:"started"`
 	UptimeSeconds float64       `json:"uptime_seconds"`
 	Reloads       int64         `json:"reloads"`
+	LogDir        string        `json:"log_dir,omitempty"`        // the directory the running service writes its logs in
+	ConnectionLog string        `json:"connection_log,omitempty"` // its connection log file of today, in LogDir
 	Routes        []RouteReport `json:"routes"`
 }
 
