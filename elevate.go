@@ -12,11 +12,12 @@ type runFunc func(args []string, stdin *os.File, stdout, stderr io.Writer) int
 // commandNeedsElevation reports whether command name changes the service
 // or its configuration, or uses the service's control channel: on Windows
 // that needs an elevated process (elevate_windows.go). The command-line
-// relay, status, version and help never do.
+// relay, status, version and help never do. The commands the MSI runs
+// (backup-config, ...) are not relaunched: the installer runs them
+// elevated, and no prompt can show where it runs them.
 func commandNeedsElevation(name string) bool {
 	switch name {
-	case "admin", "route", "start", "stop", "backend", "install", "uninstall",
-		"backup-config", "restore-config", "close-running":
+	case "admin", "route", "start", "stop", "backend", "install", "uninstall":
 		return true
 	}
 	return false

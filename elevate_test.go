@@ -25,7 +25,8 @@ func TestNeedsElevation(t *testing.T) {
 		{"backend disable 0 web2:80", true},
 		{"install", true},
 		{"uninstall", true},
-		{"close-running", true},
+		{"close-running", false}, // run by the MSI, elevated: never relaunched
+		{"restore-config", false},
 		{"status", false},
 		{"status -json", false},
 		{"version", false},
