@@ -6,26 +6,48 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 )
 
 // The admin menu: RelayTCP 1.0's RETCPADM screens as a plain numbered
 // console menu. Choices and answers are lines of input, so it works the same
 // on a console and from a pipe (a script, a test).
 
-// errEndOfInput ends the menu when its input runs out.
-var errEndOfInput = errors.New("end of input")
+// errEndOfInput ends the menu when its input runs out; errClosing when
+// the uninstall of relaytcp.exe asks it to close (watchCloseRequest).
+var (
+	errEndOfInput = errors.New("end of input")
+	errClosing    = errors.New("closing")
+)
 
 // adminMenu is one run of the menu.
 type adminMenu struct {
 	m   serviceManager
-	in  *bufio.Scanner
+	in  <-chan string // the input's lines; closed at its end
 	out io.Writer
+	// closing is closed when the menu must close.
+	closing <-chan struct{}
+	// installed says whether the service was installed when the menu
+	// opened: then a missing service was uninstalled meanwhile.
+	installed bool
 }
 
-// runAdmin runs the menu until 4-Exit or the end of input.
+// runAdmin runs the menu until 4-Exit, the end of input, or an uninstall
+// of relaytcp.exe.
 func runAdmin(m serviceManager, stdin io.Reader, stdout io.Writer) int {
-	a := &adminMenu{m: m, in: bufio.NewScanner(stdin), out: stdout}
-	if err := a.mainScreen(); err != nil && err != errEndOfInput {
+	closing := make(chan struct{})
+	var once sync.Once
+	stop := watchCloseRequest(func() { once.Do(func() { close(closing) }) })
+	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	a := &adminMenu{m: m, in: readLines(stdin, done), out: stdout, closing: closing,
+		installed: configNeedsService && m.Status() != statusNotInstalled}
+	err := a.mainScreen()
+	switch {
+	case err == errClosing:
+		fmt.Fprintln(stdout, "\nrelaytcp is being uninstalled: the administration menu closes.")
+	case err != nil && err != errEndOfInput:
 		fmt.Fprintf(stdout, "Error: %v\n", err)
 		return exitConfig
 	}
@@ -42,14 +64,54 @@ func (a *adminMenu) load() (*Config, error) {
 	return cfg, err
 }
 
+// readLines sends the lines of r on the channel it returns, closed at the
+// end of r, until done is closed: ask then waits for a line or for the
+// request to close, whichever comes first.
+func readLines(r io.Reader, done <-chan struct{}) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		in := bufio.NewScanner(r)
+		for in.Scan() {
+			select {
+			case lines <- in.Text():
+			case <-done:
+				return
+			}
+		}
+	}()
+	return lines
+}
+
 // ask prints a prompt and reads one answer line.
 func (a *adminMenu) ask(prompt string) (string, error) {
 	fmt.Fprint(a.out, prompt)
-	if !a.in.Scan() {
-		fmt.Fprintln(a.out)
-		return "", errEndOfInput
+	select {
+	case line, ok := <-a.in:
+		if !ok {
+			fmt.Fprintln(a.out)
+			return "", errEndOfInput
+		}
+		return strings.TrimSpace(line), nil
+	case <-a.closing:
+		return "", errClosing
 	}
-	return strings.TrimSpace(a.in.Text()), nil
+}
+
+// serviceGone reports whether the menu must not change the service or its
+// configuration: on Windows the service is not installed, or no longer
+// (configNeedsService).
+func (a *adminMenu) serviceGone() bool {
+	return configNeedsService && a.m.Status() == statusNotInstalled
+}
+
+// sayServiceGone is the main screen's line when serviceGone.
+func (a *adminMenu) sayServiceGone() {
+	if a.installed {
+		fmt.Fprintf(a.out, "The %s service was uninstalled: this menu cannot change its configuration any more (4-Exit)\n", serviceName)
+		return
+	}
+	fmt.Fprintf(a.out, "The %s service is not installed: this menu cannot change its configuration (install it with the MSI or relaytcp install, then open the menu again)\n", serviceName)
 }
 
 // header starts every screen.
@@ -67,10 +129,17 @@ func (a *adminMenu) mainScreen() error {
 		a.header()
 		live, liveErr := liveStatus(a.m)
 		printStatus(a.out, a.m, cfg, live, liveErr)
-		fmt.Fprintln(a.out, "\n1-Start Service  2-Stop Service  3-Change Config  4-Exit  5-Refresh")
+		fmt.Fprintln(a.out)
+		if a.serviceGone() {
+			a.sayServiceGone()
+		}
+		fmt.Fprintln(a.out, "1-Start Service  2-Stop Service  3-Change Config  4-Exit  5-Refresh")
 		choice, err := a.ask("Option: ")
 		if err != nil {
 			return err
+		}
+		if (choice == "1" || choice == "2" || choice == "3") && a.serviceGone() {
+			continue // the screen, drawn again, says why
 		}
 		switch choice {
 		case "1":
@@ -92,6 +161,11 @@ func (a *adminMenu) mainScreen() error {
 
 // report says how a start or stop went.
 func (a *adminMenu) report(what string, err error) {
+	var unchanged unchangedError
+	if errors.As(err, &unchanged) {
+		fmt.Fprintf(a.out, "%s: %v\n", what, err)
+		return
+	}
 	if err != nil {
 		fmt.Fprintf(a.out, "%s failed: %v\n", what, err)
 		return
@@ -106,11 +180,14 @@ func (a *adminMenu) changeConfigScreen() error {
 			return err
 		}
 		a.header()
-		printConfig(a.out, "Change Configuration", cfg)
+		printConfig(a.out, "Change Configuration", a.m, cfg, nil)
 		fmt.Fprintln(a.out, "\n1-Add Route      2-Delete Route      3-Exit")
 		choice, err := a.ask("Option: ")
 		if err != nil {
 			return err
+		}
+		if (choice == "1" || choice == "2") && a.serviceGone() {
+			return nil // the main screen says why
 		}
 		switch choice {
 		case "1":

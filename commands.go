@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -66,9 +67,17 @@ type serviceManager interface {
 	// Status is the service's state in the manual's words: Stopped,
 	// Running, Start pending, ... or statusNotInstalled.
 	Status() string
+	// Start and Stop return an unchangedError when the service already
+	// runs, or does not.
 	Start() error
 	Stop() error
 }
+
+// unchangedError is what Start says of a running service and Stop of a
+// stopped one: the command says it and succeeds, as systemctl does.
+type unchangedError string
+
+func (e unchangedError) Error() string { return string(e) }
 
 // isSubcommand reports whether args name one of the service and
 // administration commands rather than the command-line relay.
@@ -101,7 +110,7 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		return runService(configPath, stderr)
 	}
 	switch name {
-	case "install", "uninstall", "backup-config", "restore-config":
+	case "install", "uninstall", "backup-config", "restore-config", "close-running":
 		return runInstall(name, rest, stdout, stderr)
 	}
 	m, err := newServiceManager(configPath)
@@ -146,7 +155,10 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 		if name == "stop" {
 			op = m.Stop
 		}
-		if err := op(); err != nil {
+		var unchanged unchangedError
+		if err := op(); errors.As(err, &unchanged) {
+			fmt.Fprintf(stdout, "relaytcp %s: %v\n", name, err)
+		} else if err != nil {
 			fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)
 			return exitRuntime
 		}
@@ -176,6 +188,11 @@ func runStatusCommand(m serviceManager, args []string, stdout, stderr io.Writer)
 		asJSON = true
 	}
 	cfg, cfgErr := m.LoadConfig()
+	if isConfigMissing(cfgErr) && configNeedsService && m.Status() == statusNotInstalled {
+		// Windows: no service, so no Parameters key; status says Not
+		// installed, and route add would refuse to create the key.
+		cfgErr = nil
+	}
 	live, liveErr := liveStatus(m)
 	if cfgErr != nil && live == nil {
 		fmt.Fprintf(stderr, "relaytcp status: %v%s\n", cfgErr, missingHint(cfgErr))
@@ -384,9 +401,9 @@ func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus
 	}
 	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n\n", serviceName, state)
 	if cfg != nil {
-		printConfig(w, "Configuration", cfg)
+		printConfig(w, "Configuration", m, cfg, live)
 	} else {
-		fmt.Fprintf(w, "Configuration\nError   : %s\n", live.ConfigError)
+		fmt.Fprintf(w, "Configuration\nConfig  : %s\nError   : %s\n", m.ConfigLocation(), live.ConfigError)
 	}
 	fmt.Fprintln(w)
 	switch {
@@ -400,11 +417,18 @@ func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus
 	}
 }
 
-// printConfig prints the configuration block under a title.
-func printConfig(w io.Writer, title string, cfg *Config) {
+// printConfig prints the configuration block under a title: where it is
+// kept, then its settings and routes. The log directory is the one the
+// running service reports (live), with today's connection log, when there
+// is one: the service may expand LogDir's %VARIABLES% differently.
+func printConfig(w io.Writer, title string, m serviceManager, cfg *Config, live *ServiceStatus) {
 	fmt.Fprintln(w, title)
+	fmt.Fprintf(w, "Config  : %s\n", m.ConfigLocation())
 	logDir := cfg.LogDir
-	if logDir == "" {
+	switch {
+	case live != nil && live.ConnectionLog != "":
+		logDir = fmt.Sprintf("%s (today's connection log: %s)", live.LogDir, filepath.Base(live.ConnectionLog))
+	case logDir == "":
 		logDir = defaultLogDir() + " (default)"
 	}
 	fmt.Fprintf(w, "Log Dir : %s\n", logDir)
@@ -485,6 +509,9 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		}
 		for i, r := range cfg.Routes {
 			fmt.Fprintln(stdout, routeLine(i, r))
+		}
+		if len(cfg.Routes) == 0 {
+			fmt.Fprintln(stdout, "(no routes)")
 		}
 		return exitOK
 	case "add":

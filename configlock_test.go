@@ -25,6 +25,7 @@ func testManager(t *testing.T, conf string) serviceManager {
 	if runtime.GOOS == "windows" && os.Getenv(registryTestEnv) != "1" {
 		t.Skipf("changes HKLM\\...\\RelayTCPsvc\\Parameters: set %s=1 to run it (scripts/wine-test.sh does, in a throwaway prefix)", registryTestEnv)
 	}
+	installTestService(t)
 	m, err := newServiceManager(conf)
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func (l *connLog) open(now time.Time) error {
 		l.f.Close()
 		l.f = nil
 	}
-	name := filepath.Join(l.dir, "CO"+day+".LOG")
+	name := connLogPath(l.dir, now)
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err // an *fs.PathError: "open DIR/COyymmdd.LOG: ..."
@@ -140,6 +140,12 @@ func (l *connLog) atPath() bool {
 	}
 	there, err := os.Stat(l.f.Name())
 	return err == nil && os.SameFile(open, there)
+}
+
+// connLogPath is the connection log file of the day of now in dir:
+// COyymmdd.LOG, as in RelayTCP 1.0.
+func connLogPath(dir string, now time.Time) string {
+	return filepath.Join(dir, "CO"+now.Format("060102")+".LOG")
 }
 
 // Close closes the current file.

@@ -61,6 +61,7 @@ var commands = []command{
 	{name: "help", usage: "[COMMAND]", summary: "print this; with a COMMAND, its usage (as relaytcp COMMAND -h)"},
 	{name: "backup-config", summary: "Windows: copy the configuration aside (run by the MSI before an upgrade)", hidden: true},
 	{name: "restore-config", summary: "Windows: copy it back (run by the MSI after an upgrade)", hidden: true},
+	{name: "close-running", summary: "Windows: ask the running admin menus and relays of this relaytcp.exe to close (run by the MSI's uninstall)", hidden: true},
 }
 
 // findCommand returns the subcommand called name.
@@ -89,7 +90,7 @@ func commandList() string {
 
 // commandUsage is the first line of a command's help and of its errors.
 func commandUsage(c command) string {
-	return strings.TrimSpace("usage: relaytcp " + c.name + " " + c.usage)
+	return strings.TrimSpace("usage: relaytcp " + c.name + " " + osUsage(c.usage))
 }
 
 // printCommandHelp prints "relaytcp NAME -h".
@@ -99,8 +100,11 @@ func printCommandHelp(w io.Writer, c command) {
 	if c.details != "" {
 		fmt.Fprintf(w, "\n%s\n", c.details)
 	}
-	if strings.Contains(c.usage, "-config") {
+	if strings.Contains(commandUsage(c), "-config") {
 		fmt.Fprintf(w, "\n-config PATH names the configuration file (Linux; default %s, or $RELAYTCP_CONFIG);\nit may stand anywhere on the line, also as -config=PATH or --config PATH.\n", DefaultConfigPath)
+	}
+	if more := osCommandHelp(c); more != "" {
+		fmt.Fprintf(w, "\n%s\n", more)
 	}
 }
 

@@ -30,7 +30,7 @@ const controlProbeEnv = "RELAYTCP_TEST_CONTROL_PROBE"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(execEnv) == "1" {
-		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+		os.Exit(withElevation(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, run))
 	}
 	if path := os.Getenv(controlProbeEnv); path != "" {
 		c, err := net.Dial("unix", path)

@@ -40,7 +40,7 @@ var (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(withElevation(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, run))
 }
 
 // run dispatches the command line and returns the exit code.
@@ -206,6 +206,14 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	defer signal.Stop(signals)
 	restore, isTerminal := watchEscape(stdin, func() { stop <- struct{}{} })
 	defer restore()
+	// Uninstalling relaytcp.exe (Windows) stops the relay as ESC does.
+	defer watchCloseRequest(func() {
+		out.Print("relaytcp is being uninstalled: the relay stops")
+		select {
+		case stop <- struct{}{}:
+		default:
+		}
+	})()
 
 	out.Print("Listening on " + spec.localPorts())
 	ready := "Ready to relay data to " + route.describe() + spec.protoSuffix()

@@ -88,8 +88,8 @@ func readConfigValues(k registry.Key) (*Config, error) {
 		return nil, fmt.Errorf("%s: %w (want REG_SZ or REG_EXPAND_SZ)", where(valueLogDir), err)
 	default:
 		// The MSI can only write REG_SZ, so %VARIABLES% are expanded in
-		// both types.
-		if cfg.LogDir, err = registry.ExpandString(strings.TrimSpace(logDir)); err != nil {
+		// both types, as the service has them.
+		if cfg.LogDir, err = expandServiceEnv(strings.TrimSpace(logDir)); err != nil {
 			return nil, fmt.Errorf("%s: expand %q: %w", where(valueLogDir), logDir, err)
 		}
 	}
@@ -197,7 +197,7 @@ func writeConfigValues(k registry.Key, cfg *Config) error {
 	// configuration changed it.
 	old, valType, err := k.GetStringValue(valueLogDir)
 	if err == nil {
-		if expanded, _ := registry.ExpandString(old); expanded == cfg.LogDir {
+		if expanded, _ := expandServiceEnv(strings.TrimSpace(old)); expanded == cfg.LogDir {
 			return nil
 		}
 	}
@@ -299,10 +299,43 @@ func backupRegistryConfig() error {
 	return copyConfigValues(src, dst)
 }
 
-// restoreRegistryConfig copies backupKey's values back into Parameters, if
-// there is a copy, and deletes it. Routes already in Parameters win: a
-// restore never overwrites a configuration.
-func restoreRegistryConfig() error {
+// valueInstalledBy marks a Parameters key that an install made: the MSI
+// (restore-config) or relaytcp install writes it. A key without it was
+// written while the service was not installed (by an older relaytcp, a
+// script, regedit): an orphan, which a ConfigBackup replaces.
+const valueInstalledBy = "InstalledBy"
+
+// Who installed: the values of valueInstalledBy.
+const (
+	installedByMSI     = "MSI"
+	installedByCommand = "relaytcp install"
+)
+
+// restoreRegistryConfig prepares the Parameters key of a service being
+// installed (by is installedByMSI or installedByCommand), creating it when
+// missing. When there is a copy in backupKey, it is restored and deleted,
+// unless the key was made by an install and has routes (a repair, a second
+// relaytcp install): a restore never overwrites an installed
+// configuration. A key no install made (an orphan) is replaced by the copy;
+// without a copy, it is kept. Either way the key is marked as installed.
+func restoreRegistryConfig(by string) error {
+	dst, _, err := registry.CreateKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE|registry.SET_VALUE)
+	if err != nil {
+		return fmt.Errorf(`create HKLM\%s: %w`, parametersKey, err)
+	}
+	defer dst.Close()
+	if err := restoreBackup(dst); err != nil {
+		return err
+	}
+	if err := dst.SetStringValue(valueInstalledBy, by); err != nil {
+		return fmt.Errorf(`write HKLM\%s\%s: %w`, parametersKey, valueInstalledBy, err)
+	}
+	return nil
+}
+
+// restoreBackup copies backupKey's values into dst, the Parameters key,
+// as restoreRegistryConfig says, and deletes the copy.
+func restoreBackup(dst registry.Key) error {
 	src, err := registry.OpenKey(registry.LOCAL_MACHINE, backupKey, registry.QUERY_VALUE)
 	if errors.Is(err, registry.ErrNotExist) {
 		return nil
@@ -311,13 +344,20 @@ func restoreRegistryConfig() error {
 		return fmt.Errorf(`open HKLM\%s: %w`, backupKey, err)
 	}
 	defer src.Close()
-	dst, _, err := registry.CreateKey(registry.LOCAL_MACHINE, parametersKey, registry.QUERY_VALUE|registry.SET_VALUE)
-	if err != nil {
-		return fmt.Errorf(`create HKLM\%s: %w`, parametersKey, err)
-	}
-	defer dst.Close()
-	if routes, _, err := dst.GetStringsValue(valueRoutes); err == nil && len(routes) > 0 && routes[0] != "" {
+	_, _, markErr := dst.GetStringValue(valueInstalledBy)
+	installed := markErr == nil
+	if routes, _, err := dst.GetStringsValue(valueRoutes); installed && err == nil && len(routes) > 0 && routes[0] != "" {
 		return nil
+	}
+	if !installed {
+		// The orphan's values go, so that none of them outlives the
+		// restore (LogDir, which the MSI has just written, stays unless the
+		// copy has one).
+		for _, name := range []string{valueRoutes, valueDebug, valueMaxConn, valueRetention, valueMetrics} {
+			if err := dst.DeleteValue(name); err != nil && !errors.Is(err, registry.ErrNotExist) {
+				return fmt.Errorf(`delete HKLM\%s\%s: %w`, parametersKey, name, err)
+			}
+		}
 	}
 	if err := copyConfigValues(src, dst); err != nil {
 		return err

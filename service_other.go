@@ -116,6 +116,10 @@ func newServiceManager(configPath string) (serviceManager, error) {
 
 func (m *unixManager) ConfigLocation() string { return m.path }
 
+// configNeedsService: the config file stands on its own; it may be written
+// before systemd knows the unit, or without systemd.
+const configNeedsService = false
+
 // LoadConfig reads the config file. One that does not exist comes back
 // empty with a *configMissingError, ready for SaveConfig to create it.
 func (m *unixManager) LoadConfig() (*Config, error) {

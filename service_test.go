@@ -730,3 +730,7 @@ func TestServiceUDP(t *testing.T) {
 		t.Errorf("the session's end is not logged with its counts:\n%s", data)
 	}
 }
+
+// installTestService: a config file needs no installed service (Windows'
+// Parameters key does: service_windows_test.go).
+func installTestService(t *testing.T) {}

@@ -34,7 +34,7 @@ func runService(configPath string, stderr io.Writer) int {
 	defer elog.Close()
 	if err := svc.Run(serviceName, &windowsService{log: elog}); err != nil {
 		if errors.Is(err, windows.ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
-			fmt.Fprintln(stderr, "relaytcp service: this runs only when the Service Control Manager starts it: use \"net start RelayTCPsvc\", or run relaytcp without arguments for the command-line relay")
+			fmt.Fprintln(stderr, "relaytcp service: this runs only when the Service Control Manager starts it: start the service with \"net start RelayTCPsvc\" (or relaytcp start); for the command-line relay run \"relaytcp LISTENPORT REMOTEHOST REMOTEPORT\"")
 		} else {
 			fmt.Fprintf(stderr, "relaytcp service: %v\n", err)
 		}
@@ -69,15 +69,17 @@ const stopWaitHint = DefaultDrainTimeout + 5*time.Second
 // with exitNoConfig as its service-specific exit code (exitConfig for a bad
 // value).
 func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeRequest, status chan<- svc.Status) (bool, uint32) {
-	status <- svc.Status{State: svc.StartPending, WaitHint: 30000}
-	cfg, err := loadRegistryConfig()
-	if err != nil {
-		ws.log.Error(eventService, fmt.Sprintf(msgStartError, err))
-		return true, uint32(configExitCode(err))
+	// Checked before the SCM hears of any state: a service that cannot run
+	// fails to start (net start, sc start, relaytcp start say so) rather
+	// than starting and stopping at once.
+	cfg, code := ws.startConfig()
+	if code != 0 {
+		return true, code
 	}
+	status <- svc.Status{State: svc.StartPending, WaitHint: 30000}
 	s, err := startService(cfg, ws.log, controlPipeName)
 	if err != nil {
-		return true, 1
+		return true, serviceExitNoneStarted
 	}
 	reloader := &configReloader{Apply: s.apply, Log: ws.log, Load: func() (*Config, string, error) {
 		return readRegistryConfig(registry.LOCAL_MACHINE, `HKLM\`, parametersKey)
@@ -120,6 +122,32 @@ func (ws *windowsService) Execute(args []string, requests <-chan svc.ChangeReque
 			ws.log.Warning(eventService, fmt.Sprintf("The Relay TCP Service ignored control %d", req.Cmd))
 		}
 	}
+}
+
+// The service's exit codes when it stops at once: the SCM keeps them as
+// its service-specific exit code (sc query: SERVICE_EXIT_CODE), and
+// relaytcp start tells them in words (serviceExitText).
+const (
+	serviceExitNoRoutes    = 1            // no routes configured
+	serviceExitNoneStarted = exitBind     // 3: no route could start (ports taken, names that do not resolve)
+	serviceExitConfig      = exitConfig   // 5: the configuration does not load
+	serviceExitNoConfig    = exitNoConfig // 7: there is no Parameters key
+)
+
+// startConfig loads the configuration for a start. When the service cannot
+// run with it, it says why (event 100, the manual's texts) and returns the
+// exit code.
+func (ws *windowsService) startConfig() (*Config, uint32) {
+	cfg, err := loadRegistryConfig()
+	if err != nil {
+		ws.log.Error(eventService, fmt.Sprintf(msgStartError, err))
+		return nil, uint32(configExitCode(err)) // exitNoConfig or exitConfig
+	}
+	if len(cfg.Routes) == 0 {
+		ws.log.Error(eventService, msgNoRoutes)
+		return nil, serviceExitNoRoutes
+	}
+	return cfg, 0
 }
 
 // watchParameters reports changes of the Parameters key's values (regedit,
@@ -237,7 +265,9 @@ func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 			err = stopServiceProcess()
 		}
 	case "restore-config":
-		err = restoreRegistryConfig()
+		err = restoreRegistryConfig(installedByMSI)
+	case "close-running":
+		err = closeRunning(stdout, closeWait)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "relaytcp %s: %v\n", name, err)
@@ -279,9 +309,15 @@ func installService(stdout io.Writer) error {
 		s.Delete()
 		return fmt.Errorf("create event source %s: %w", serviceName, err)
 	}
-	cfg, err := loadRegistryConfig()
-	if err == nil || isConfigMissing(err) {
-		err = saveRegistryConfig(cfg) // creates the Parameters key
+	// The Parameters key: a ConfigBackup wins over a key no install made,
+	// as for the MSI; then every value is written out.
+	err = restoreRegistryConfig(installedByCommand)
+	var cfg *Config
+	if err == nil {
+		cfg, err = loadRegistryConfig()
+	}
+	if err == nil {
+		err = saveRegistryConfig(cfg)
 	}
 	if err != nil {
 		s.Delete()
@@ -308,13 +344,18 @@ func uninstallService(stdout io.Writer) error {
 			return err
 		}
 	}
+	// Deleting the service deletes its Parameters key: a copy stays for
+	// a later install, as the MSI keeps one.
+	if err := backupRegistryConfig(); err != nil {
+		return err
+	}
 	if err := s.Delete(); err != nil {
 		return fmt.Errorf("delete service %s: %w", serviceName, err)
 	}
 	if err := eventlog.Remove(serviceName); err != nil {
 		return fmt.Errorf("remove event source %s: %w", serviceName, err)
 	}
-	fmt.Fprintf(stdout, "Service %s removed successfully\nEvent log for '%s' was successfully removed from Application log\nThe log directory was kept.\n", serviceName, serviceName)
+	fmt.Fprintf(stdout, "Service %s removed successfully\nEvent log for '%s' was successfully removed from Application log\nThe log directory was kept, and a copy of the configuration in HKLM\\%s.\n", serviceName, serviceName, backupKey)
 	return nil
 }
 
@@ -382,13 +423,43 @@ func newServiceManager(configPath string) (serviceManager, error) {
 
 func (windowsManager) ConfigLocation() string       { return `HKLM\` + parametersKey }
 func (windowsManager) LoadConfig() (*Config, error) { return loadRegistryConfig() }
-func (windowsManager) SaveConfig(cfg *Config) error { return saveRegistryConfig(cfg) }
-func (windowsManager) Status() string               { return queryServiceStatus() }
-func (windowsManager) Start() error                 { return connectService(startServiceAndWait) }
 
-func (windowsManager) Stop() error {
-	return connectService(func(s *mgr.Service) error { return controlAndWait(s, svc.Stop, svc.Stopped) })
+// configNeedsService: the Parameters key belongs to the service. Written
+// while the service is not installed, it would be an orphan that nothing
+// reads or removes.
+const configNeedsService = true
+
+// errNotInstalledForEdit refuses a change of the configuration of a
+// service that is not installed.
+var errNotInstalledForEdit = fmt.Errorf("the %s service is not installed (run the MSI or relaytcp install first): nothing was changed", serviceName)
+
+// SaveConfig writes the configuration, if the service is installed: a
+// Parameters key without its service is an orphan.
+func (windowsManager) SaveConfig(cfg *Config) error {
+	if queryServiceStatus() == statusNotInstalled {
+		return errNotInstalledForEdit
+	}
+	return saveRegistryConfig(cfg)
 }
+
+func (windowsManager) Status() string { return queryServiceStatus() }
+func (windowsManager) Start() error   { return connectService(startServiceAndWait) }
+
+// Stop stops the service and waits until it has stopped; a service that
+// does not run is an unchangedError.
+func (windowsManager) Stop() error {
+	return connectService(func(s *mgr.Service) error {
+		err := controlAndWait(s, svc.Stop, svc.Stopped)
+		if errors.Is(err, windows.ERROR_SERVICE_NOT_ACTIVE) {
+			return unchangedError("the service is not running")
+		}
+		return serviceError(err)
+	})
+}
+
+// errServiceNotInstalled is the error of an operation on the service when
+// there is none.
+var errServiceNotInstalled = errors.New("the service is not installed (run the MSI or relaytcp install)")
 
 // connectService opens the service and runs op on it.
 func connectService(op func(*mgr.Service) error) error {
@@ -398,65 +469,149 @@ func connectService(op func(*mgr.Service) error) error {
 	}
 	defer m.Disconnect()
 	s, err := m.OpenService(serviceName)
+	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
+		return errServiceNotInstalled
+	}
 	if err != nil {
-		return fmt.Errorf("service %s is not installed (relaytcp install, or the MSI)", serviceName)
+		return fmt.Errorf("open service %s: %w", serviceName, err)
 	}
 	defer s.Close()
 	return op(s)
 }
 
-// startServiceAndWait starts the service and waits until it runs.
-func startServiceAndWait(s *mgr.Service) error {
-	if err := s.Start(); err != nil {
-		return fmt.Errorf("start service %s: %w", serviceName, err)
+// serviceError puts the SCM's answers that a user meets in plain words,
+// keeping the error (errors.Is still finds it).
+func serviceError(err error) error {
+	var words string
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, windows.ERROR_SERVICE_CANNOT_ACCEPT_CTRL):
+		words = "the service is starting or stopping: try again in a moment"
+	case errors.Is(err, windows.ERROR_SERVICE_DISABLED):
+		words = "the service is disabled: set its start type to Automatic or Manual (Services applet)"
+	case errors.Is(err, windows.ERROR_SERVICE_MARKED_FOR_DELETE):
+		words = "the service is being removed: close the Services applet and try again"
+	default:
+		return err
 	}
-	deadline := time.Now().Add(40 * time.Second)
+	return fmt.Errorf("%s (%w)", words, err)
+}
+
+// startWait is how long relaytcp start waits for the service to run.
+const startWait = 30 * time.Second
+
+// startServiceAndWait starts the service and waits, up to startWait, until
+// it runs. A service that stops instead says why (startFailure); a running
+// one is an unchangedError.
+func startServiceAndWait(s *mgr.Service) error {
+	startErr := s.Start()
+	if errors.Is(startErr, windows.ERROR_SERVICE_ALREADY_RUNNING) {
+		return unchangedError("the service is already running")
+	}
+	// Windows lets a service that stops before it runs fail after the
+	// start; wine's SCM fails the start itself (ERROR_SERVICE_REQUEST_TIMEOUT).
+	// Either way it is stopped now or soon, with its exit code.
+	deadline := time.Now().Add(startWait)
 	for {
 		st, err := s.Query()
 		if err != nil {
 			return fmt.Errorf("query service %s: %w", serviceName, err)
 		}
-		switch st.State {
-		case svc.Running:
+		switch {
+		case st.State == svc.Running && startErr == nil:
 			return nil
-		case svc.Stopped:
-			return fmt.Errorf("service %s stopped at once: see the Application event log", serviceName)
+		case st.State == svc.Stopped && (startErr == nil || st.Win32ExitCode != 0):
+			return startFailure(st)
+		case startErr != nil:
+			return serviceError(fmt.Errorf("start service %s: %w", serviceName, startErr))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("service %s did not start within 40s", serviceName)
+			return fmt.Errorf("the service did not start within %v (its state: %s)", startWait, stateWords(st.State))
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 }
 
-// queryServiceStatus is the service's state in the manual's words.
+// startFailure says why the service stopped instead of running: its exit
+// code in words, completed by a check of the configuration here.
+func startFailure(st svc.Status) error {
+	why := "it stopped at once"
+	switch {
+	case st.Win32ExitCode == uint32(windows.ERROR_SERVICE_SPECIFIC_ERROR):
+		why = serviceExitText(st.ServiceSpecificExitCode)
+	case st.Win32ExitCode != 0:
+		why = windows.Errno(st.Win32ExitCode).Error()
+	}
+	cfg, err := loadRegistryConfig()
+	switch {
+	case err != nil:
+		why += ": " + err.Error()
+	case len(cfg.Routes) == 0 && st.ServiceSpecificExitCode == serviceExitNoRoutes:
+		why += ": add one with relaytcp route add LOCALPORT REMOTEHOST REMOTEPORT"
+	}
+	return fmt.Errorf("the service could not start: %s (the Application event log, source %s, has its events)", why, serviceName)
+}
+
+// serviceExitText is the service's exit code in words.
+func serviceExitText(code uint32) string {
+	switch code {
+	case serviceExitNoRoutes:
+		return "no routes configured"
+	case serviceExitNoneStarted:
+		return "none of its routes could start (a port taken, a name that does not resolve)"
+	case serviceExitConfig:
+		return "its configuration does not load"
+	case serviceExitNoConfig:
+		return "it has no configuration"
+	}
+	return fmt.Sprintf("service-specific exit code %d", code)
+}
+
+// stateWords is an SCM state in the manual's words.
+func stateWords(state svc.State) string {
+	switch state {
+	case svc.Stopped:
+		return "Stopped"
+	case svc.StartPending:
+		return "Start pending"
+	case svc.StopPending:
+		return "Stop pending"
+	case svc.Running:
+		return "Running"
+	case svc.ContinuePending:
+		return "Continue pending"
+	case svc.PausePending:
+		return "Pause pending"
+	case svc.Paused:
+		return "Paused"
+	}
+	return fmt.Sprintf("(state %d)", state)
+}
+
+// queryServiceStatus is the service's state in the manual's words. It asks
+// for the query right only, so that it works without elevation (relaytcp
+// status never asks for it).
 func queryServiceStatus() string {
-	m, err := mgr.Connect()
+	m, err := windows.OpenSCManager(nil, nil, windows.SC_MANAGER_CONNECT)
 	if err != nil {
 		return "(unknown: " + err.Error() + ")"
 	}
-	defer m.Disconnect()
-	s, err := m.OpenService(serviceName)
+	defer windows.CloseServiceHandle(m)
+	name, _ := windows.UTF16PtrFromString(serviceName)
+	s, err := windows.OpenService(m, name, windows.SERVICE_QUERY_STATUS)
 	if errors.Is(err, windows.ERROR_SERVICE_DOES_NOT_EXIST) {
 		return statusNotInstalled
 	}
 	if err != nil {
 		return "(unknown: " + err.Error() + ")"
 	}
-	defer s.Close()
-	st, err := s.Query()
-	if err != nil {
+	defer windows.CloseServiceHandle(s)
+	var st windows.SERVICE_STATUS
+	if err := windows.QueryServiceStatus(s, &st); err != nil {
 		return "(unknown: " + err.Error() + ")"
 	}
-	return map[svc.State]string{
-		svc.Stopped:         "Stopped",
-		svc.StartPending:    "Start pending",
-		svc.StopPending:     "Stop pending",
-		svc.Running:         "Running",
-		svc.ContinuePending: "Continue pending",
-		svc.PausePending:    "Pause pending",
-		svc.Paused:          "Paused",
-	}[st.State]
+	return stateWords(svc.State(st.CurrentState))
 }
 
 // ControlPath is the service's named pipe.

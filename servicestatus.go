@@ -56,6 +56,9 @@ func (s *service) status() *ServiceStatus {
 		}
 		st.Routes = append(st.Routes, routeReport(n, r, rs, v.why[r.key()]))
 	}
+	// As openLogs chose it, in the service's own environment.
+	st.LogDir = cmp(v.config.LogDir, defaultLogDir())
+	st.ConnectionLog = connLogPath(st.LogDir, time.Now())
 	return st
 }
 

@@ -22,6 +22,8 @@ type ServiceStatus struct {
 	Started       time.Time     `json:"started,omitzero"` // left out while the service does not run
 	UptimeSeconds float64       `json:"uptime_seconds"`
 	Reloads       int64         `json:"reloads"`
+	LogDir        string        `json:"log_dir,omitempty"`        // the directory the running service writes its logs in
+	ConnectionLog string        `json:"connection_log,omitempty"` // its connection log file of today, in LogDir
 	Routes        []RouteReport `json:"routes"`
 	// ConfigError is why the configuration on disk (or in the registry)
 	// cannot be read, while the service goes on with the one it applied;

@@ -2,7 +2,8 @@
 # Tests the release build: scripts/build.sh with VERSION=1.2.3 and a
 # throwaway self-signed certificate, then checks what dist/ holds: every
 # artifact, SHA256SUMS, the signatures (osslsigncode verify), the one version
-# everywhere (binary, Windows version resource, MSI) and the notices.
+# everywhere (binary, Windows version resource, MSI), the manifest and the
+# notices.
 # Prints "build: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,14 @@ check "exe signature verifies" sh -c "osslsigncode verify -CAfile '$T/cert.pem' 
 check "msi signature verifies" sh -c "osslsigncode verify -CAfile '$T/cert.pem' -in dist/relaytcp-1.2.3-x64.msi >/dev/null 2>&1"
 check "exe version resource 1.2.3" sh -c "strings -el '$exe' | grep -A1 -x FileVersion | grep -qx 1.2.3"
 check "exe has the message table" sh -c "x86_64-w64-mingw32-objdump -p '$exe' | grep -q 'ID: 0x00000b'"
+check "exe has the manifest (RT_MANIFEST, type 24)" sh -c "x86_64-w64-mingw32-objdump -p '$exe' | grep -q 'Entry: ID: 0x000018'"
+# asInvoker, and the supportedOS GUIDs of Windows 7, 8, 8.1 and 10/11.
+manifest_has() { strings "$exe" | grep -qF -- "$1"; }
+check "manifest: asInvoker" manifest_has '<requestedExecutionLevel level="asInvoker" uiAccess="false" />'
+for guid in 35138b9a-5d96-4fbd-8e2d-a2440225f93a 4a2f28e3-53b9-4441-ba9c-d69d4a4a6e38 \
+	1f676c76-80e1-4239-95bb-83d0f6d0da78 8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a; do
+	check "manifest: supportedOS {$guid}" manifest_has "<supportedOS Id=\"{$guid}\" />"
+done
 check "msi ProductVersion 1.2.3" sh -c "msiinfo export dist/relaytcp-1.2.3-x64.msi Property | tr -d '\r' | grep -qx 'ProductVersion	1.2.3'"
 check "committed .syso untouched" git diff --quiet -- rsrc_windows_amd64.syso rsrc_windows_386.syso
 summary build

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Windows resources of relaytcp.exe into rsrc_windows_amd64.syso
 # and rsrc_windows_386.syso at the repository root: the Event Log message
-# table (messages.mc, by windmc) and the version information
-# (versioninfo.json, by goversioninfo), in ONE .rsrc each, since Go's linker
-# takes only one. The committed .syso files carry version 0.0.0;
+# table (messages.mc, by windmc), the version information
+# (versioninfo.json, by goversioninfo) and the application manifest
+# (relaytcp.exe.manifest, RT_MANIFEST 1), in ONE .rsrc each, since Go's
+# linker takes only one. The committed .syso files carry version 0.0.0;
 # scripts/build.sh runs this with VERSION=x.y.z for a release.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ command -v goversioninfo >/dev/null || go install github.com/josephspurrier/gove
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-cp messages.mc versioninfo.json "$tmp/"
+cp messages.mc versioninfo.json relaytcp.exe.manifest "$tmp/"
 cd "$tmp"
 x86_64-w64-mingw32-windmc -h . -r . messages.mc
 
@@ -43,9 +44,14 @@ for arch in amd64 386; do
 		-ver-major "$major" -ver-minor "$minor" -ver-patch "$patch" -ver-build 0 \
 		-product-ver-major "$major" -product-ver-minor "$minor" -product-ver-patch "$patch" -product-ver-build 0 \
 		-file-version "$VERSION" -product-version "$VERSION" versioninfo.json
-	# Back to .rc text, joined with the message table, compiled as one.
+	# Back to .rc text, joined with the message table and the manifest
+	# (resource type 24, RT_MANIFEST, id 1: the one Windows reads at a
+	# process's start), compiled as one.
 	x86_64-w64-mingw32-windres -J coff -O rc -i "version_$arch.syso" -o "version_$arch.rc"
-	cat messages.rc "version_$arch.rc" >"all_$arch.rc"
+	{
+		cat messages.rc "version_$arch.rc"
+		echo '1 24 "relaytcp.exe.manifest"'
+	} >"all_$arch.rc"
 	x86_64-w64-mingw32-windres --preprocessor=cpp -F "$target" -i "all_$arch.rc" -O coff -o "rsrc_windows_$arch.syso"
 	cp "rsrc_windows_$arch.syso" "$OLDPWD/"
 done

@@ -53,3 +53,36 @@ t.join()
 sys.exit(0 if hashlib.sha256(got).digest() == hashlib.sha256(data).digest() else 1)
 PY
 }
+
+# has FILE TEXT: FILE (a command's output) holds TEXT, as a fixed string,
+# carriage returns aside; else it is shown.
+has() { tr -d '\r' <"$1" | grep -qF -- "$2" || { echo "$1 said:"; cat "$1"; echo; return 1; } >&2; }
+
+# wait_text FILE TEXT: waits up to 30 s until FILE holds TEXT.
+wait_text() {
+	local i
+	for i in $(seq 300); do
+		tr -d '\r' <"$1" 2>/dev/null | grep -qF -- "$2" && return 0
+		sleep 0.1
+	done
+	echo "no \"$2\" in $1:" >&2
+	cat "$1" >&2
+	echo >&2 # the file may end without one, in a prompt
+	return 1
+}
+
+# wait_exit PID: waits up to 30 s for the background job PID to end and
+# returns its exit status; one that does not end is killed, and fails.
+wait_exit() {
+	local i
+	for i in $(seq 300); do
+		kill -0 "$1" 2>/dev/null || {
+			wait "$1"
+			return
+		}
+		sleep 0.1
+	done
+	echo "process $1 did not end within 30s" >&2
+	kill "$1" 2>/dev/null
+	return 1
+}

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Tests the MSI under wine, in a fresh prefix: msiinfo checks of the tables;
-# msiexec /i /qn; the service, its ImagePath and start type, its recovery
-# actions, the event source and the Parameters values; a route added with
-# "relaytcp route add"; start; a payload relayed; event 100; an upgrade to a
-# higher version keeps the route and the recovery actions, and the route
-# still works; a downgrade is refused; msiexec /x removes the exe, the
-# service and the event source and keeps the logs.
+# the README's "Windows quick start", followed as written; msiexec /x while
+# an admin menu and a command-line relay of relaytcp.exe run (they close,
+# the exe goes, an admin menu of another copy refuses edits, no orphan
+# Parameters key); ConfigBackup restored over an orphan key; msiexec /i
+# /qn; the service, its ImagePath and start type, its recovery actions, the
+# event source and the Parameters values; a route added with "relaytcp
+# route add"; start; a payload relayed; event 100; an upgrade to a higher
+# version keeps the route and the recovery actions, and the route still
+# works; a downgrade is refused; msiexec /x removes the exe, the service and
+# the event source and keeps the logs.
 # Prints "wine-msi: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +48,7 @@ check "msi: ServiceControl stops and removes" sh -c "$(declare -f table); T='$T'
 check "msi: event source registry" sh -c "$(declare -f table); T='$T' table Registry | grep -q 'EventMessageFile'"
 check "msi: downgrade condition and early RemoveExistingProducts" sh -c "$(declare -f table); T='$T' table LaunchCondition | grep -q NEWERVERSIONDETECTED && T='$T' table InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1410$'"
 check "msi: backup/restore actions sequenced" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -q 'BackupConfig' && T='$T' table InstallExecuteSequence | grep -q 'RestoreConfig'"
+check "msi: close-running on uninstall, before RemoveFiles (3500)" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -qP '^CloseRunning\tREMOVE=\"ALL\"\t3450$' && T='$T' table CustomAction | grep -qP '^CloseRunning\t\d+\trelaytcp.exe\tclose-running\t?$'"
 check "msi: shortcut to admin" sh -c "$(declare -f table); T='$T' table Shortcut | grep -q 'admin'"
 # The recovery actions (restart after 5 s, then 30 s; reset after 86400 s)
 # as the SCM keeps them, the service key's REG_BINARY FailureActions: "#x"
@@ -60,7 +65,7 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-ECHO=19401 R0=19411
+ECHO=19401 R0=19411 QS=19421 CLI=19422
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; wine_teardown' EXIT
@@ -82,6 +87,95 @@ msi() {
 	iconv -f UTF-16LE -t UTF-8 "$T/$log" 2>/dev/null | tr -d '\r' | grep -iE 'error|return value 3|failed|marked for deletion' | tail -20
 	return 1
 }
+# The README's "Windows quick start", followed line by line as written:
+# the lines of its code block, each run as it stands but for the MSI's
+# name, and the route's ports and host (a local echo server). A line this
+# test does not know fails it, so README and test cannot drift apart.
+quickstart=$(awk '/^### Windows quick start/{f=1} f&&/^```/{n++; next} f&&n==1{print} n==2{exit}' README.md)
+check "quick start: six commands in the README" test "$(grep -c . <<<"$quickstart")" = 6
+while IFS= read -r line; do
+	cmd=$(sed -E 's/ {2,}.*$//' <<<"$line")
+	case $cmd in
+	'msiexec /i relaytcp-X.Y.Z-x64.msi /qn')
+		check "quick start: $cmd" msi quickstart.log /i "$msi1" /qn
+		;;
+	'cd "C:\Program Files\RelayTCP"')
+		check "quick start: $cmd" cd "$(winepath -u 'C:\Program Files\RelayTCP')"
+		;;
+	'relaytcp route add 1001 10.3.100.14 25')
+		check "quick start: $cmd (as $QS 127.0.0.1 $ECHO)" wine relaytcp.exe route add $QS 127.0.0.1 $ECHO
+		;;
+	'relaytcp start')
+		check "quick start: $cmd" wine relaytcp.exe start
+		check "quick start: the route listens" wait_port $QS
+		;;
+	'relaytcp status')
+		wine relaytcp.exe status >"$T/qs-status.out" 2>&1 || true
+		check "quick start: $cmd: Running" has "$T/qs-status.out" "Status  : Running"
+		check "quick start: $cmd: the registry key" has "$T/qs-status.out" 'Config  : HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc\Parameters'
+		check "quick start: $cmd: where the service logs" has "$T/qs-status.out" "\\RelayTCP\\Logs (today's connection log: CO$(date +%y%m%d).LOG)"
+		check "quick start: $cmd: the route listening" has "$T/qs-status.out" "Route 0 : From local port $QS to IP 127.0.0.1 port $ECHO : listening"
+		;;
+	'relaytcp admin')
+		printf '5\n4\n' | wine relaytcp.exe admin >"$T/qs-admin.out" 2>&1 || true
+		check "quick start: $cmd: the menu and its status" has "$T/qs-admin.out" "1-Start Service  2-Stop Service  3-Change Config  4-Exit  5-Refresh"
+		check "quick start: $cmd: exits on 4" sh -c "[ \$(tr -d '\r' <'$T/qs-admin.out' | grep -c '^Option: ') -ge 2 ] && ! grep -q 'Unknown option' '$T/qs-admin.out'"
+		;;
+	*)
+		check "quick start: a README line this test does not follow: $cmd" false
+		;;
+	esac
+done <<<"$quickstart"
+cd "$root"
+check "quick start: payload relayed" relay_check $QS
+
+# Uninstall while relaytcp.exe runs: an admin menu and a command-line relay
+# of the installed exe close when asked, so the exe goes; an admin menu of
+# another copy stays, and refuses every change; nothing writes an orphan
+# Parameters key.
+other='C:\other\relaytcp.exe'
+mkdir -p "$WINEPREFIX/drive_c/other"
+cp "$exe_unix" "$WINEPREFIX/drive_c/other/relaytcp.exe"
+mkfifo "$T/menu1.in" "$T/menu2.in"
+wine "$exe" admin <"$T/menu1.in" >"$T/menu1.out" 2>&1 &
+menu1=$!
+exec 7>"$T/menu1.in"
+wine "$other" admin <"$T/menu2.in" >"$T/menu2.out" 2>&1 &
+menu2=$!
+exec 8>"$T/menu2.in"
+wine "$exe" $CLI 127.0.0.1 $ECHO </dev/null >"$T/cli.out" 2>&1 &
+cli=$!
+check "running: an admin menu" wait_text "$T/menu1.out" "Option: "
+check "running: an admin menu of another copy" wait_text "$T/menu2.out" "Option: "
+check "running: a command-line relay" wait_text "$T/cli.out" "Ready to relay data to 127.0.0.1:$ECHO"
+check "uninstall while relaytcp.exe runs" msi uninstall-running.log /x "$msi1" /qn
+check "the running exe was removed" test ! -f "$exe_unix"
+check "the relay was asked to close" wait_text "$T/cli.out" "relaytcp is being uninstalled: the relay stops"
+check "the relay stopped cleanly" wait_exit "$cli"
+check "the admin menu was asked to close" wait_text "$T/menu1.out" "relaytcp is being uninstalled: the administration menu closes."
+check "the admin menu exited" wait_exit "$menu1"
+echo 3 >&8
+check "the other copy's menu refuses edits" wait_text "$T/menu2.out" "The RelayTCPsvc service was uninstalled: this menu cannot change its configuration any more"
+# The answers that add a route where a menu still lets them (so the
+# orphan key was written).
+printf '1\n19397\n127.0.0.1\n19301\n\n3\n4\n' >&8
+exec 7>&- 8>&-
+check "the other copy's menu exits on 4" wait_exit "$menu2"
+check "the other copy's menu asked for no route" sh -c "! grep -q 'Local port' '$T/menu2.out'"
+check "no Parameters key after the uninstall" sh -c "! wine reg query '$key\\Parameters' >/dev/null 2>&1"
+check "ConfigBackup holds the quick start's route" sh -c "$(declare -f q); q 'HKLM\\SOFTWARE\\RelayTCP\\ConfigBackup' /v Routes | grep -q '$QS 127.0.0.1 $ECHO'"
+
+# An orphan Parameters key, as an older relaytcp or a script left it while
+# the service was not installed: the next install restores ConfigBackup
+# instead.
+check "an orphan Parameters key" wine reg add "$key\\Parameters" /v Routes /t REG_MULTI_SZ /d "19499 127.0.0.1 1" /f
+check "install over the orphan" msi install-orphan.log /i "$msi1" /qn
+check "ConfigBackup won over the orphan" sh -c "wine '$exe' route list | tr -d '\r' >'$T/orphan.out'; grep -qx 'Route 0 : From local port $QS to IP 127.0.0.1 port $ECHO' '$T/orphan.out' && ! grep -q 19499 '$T/orphan.out'"
+check "the key is marked as installed by the MSI" sh -c "$(declare -f q); q '$key\\Parameters' /v InstalledBy | grep -q 'REG_SZ *MSI'"
+check "ConfigBackup used up" sh -c "! wine reg query 'HKLM\\SOFTWARE\\RelayTCP\\ConfigBackup' >/dev/null 2>&1"
+check "uninstall again" msi uninstall-orphan.log /x "$msi1" /qn
+wine reg delete 'HKLM\SOFTWARE\RelayTCP\ConfigBackup' /f >/dev/null 2>&1 || true
+
 check "install 1.0.0 silently with LOGDIR" msi install1.log /i "$msi1" /qn LOGDIR='C:\RelayLogs'
 check "exe installed" test -f "$exe_unix"
 check "ImagePath has the service argument" sh -c "$(declare -f q); q '$key' /v ImagePath | grep -qi 'relaytcp.exe.* service'"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # End-to-end test of the Windows service under wine, in a fresh prefix:
-# relaytcp install, with the service's recovery actions; routes set with
-# "reg add ... REG_MULTI_SZ" and with "relaytcp route add"; net start; a
-# payload relayed both ways and checked; events 100/101 observed; the
-# connection and data logs written; net stop; relaytcp uninstall; the logs
-# kept. Prints "N passed, N failed".
+# the manifest and the help texts; relaytcp install, with the service's
+# recovery actions; a start without routes that fails (net start, relaytcp
+# start with the reason); routes set with "reg add ... REG_MULTI_SZ" and
+# with "relaytcp route add"; net start; a payload relayed both ways and
+# checked; status with the service's log directory; events 100/101
+# observed; the connection and data logs written; net stop; start and stop
+# of a running and a stopped service; relaytcp uninstall with an admin menu
+# open, which then refuses edits; the logs kept. Prints "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/wine-env.sh
@@ -36,10 +39,34 @@ echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
 wait_port $ECHO
 
+check "manifest: RT_MANIFEST (type 24) in the exe" sh -c "x86_64-w64-mingw32-objdump -p '$T/relaytcp.exe' | grep -q 'Entry: ID: 0x000018'"
+check "manifest: asInvoker, Windows 10/11 supported" sh -c "strings '$T/relaytcp.exe' | grep -q 'level=\"asInvoker\"' && strings '$T/relaytcp.exe' | grep -q '8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a'"
+params='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc\Parameters'
+for c in route admin status; do
+	wine "$exe" $c -h >"$T/help-$c.out" 2>&1 || true
+	check "$c -h names the registry key" has "$T/help-$c.out" "The configuration is in the registry: $params."
+	check "$c -h shows no -config PATH (Linux only)" sh -c "! tr -d '\r' <'$T/help-$c.out' | grep -q -- -config"
+done
+check "route -h: add and delete need an elevated process" has "$T/help-route.out" "route add and route delete need an elevated process"
 check "service from a console: clear error" sh -c "! wine '$exe' service 2>'$T/console.err'; grep -q 'only when the Service Control Manager starts it' '$T/console.err'"
+check "service from a console: the real command lines" has "$T/console.err" 'start the service with "net start RelayTCPsvc" (or relaytcp start); for the command-line relay run "relaytcp LISTENPORT REMOTEHOST REMOTEPORT"'
 check "status before install says Not installed" sh -c "wine '$exe' status | tr -d '\r' | grep -qx 'Status  : Not installed'"
+check "route add before install: refused, exit 1" sh -c "wine '$exe' route add 19398 127.0.0.1 1 >'$T/early.out' 2>&1; [ \$? = 1 ]"
+check "route add before install: says the service is not installed" has "$T/early.out" "relaytcp route: the RelayTCPsvc service is not installed (run the MSI or relaytcp install first): nothing was changed"
+check "route add before install: no orphan Parameters key" sh -c "! wine reg query '$params' >/dev/null 2>&1"
 check "install" wine "$exe" install
 key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
+check "install marks the Parameters key (InstalledBy)" sh -c "wine reg query '$params' /v InstalledBy | tr -d '\r' | grep -q 'relaytcp install'"
+check "route list without routes: (no routes)" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx '(no routes)'"
+
+# A start that cannot work fails: the service checks its configuration
+# before it reports a state. wine's net prints its own words (Service
+# request timeout.); Windows' says "could not be started" and the
+# service-specific error.
+check "net start without routes: exit non-zero" sh -c "! wine net start RelayTCPsvc >'$T/netstart.out' 2>&1"
+check "sc query: STOPPED, service-specific exit code 1" sh -c "wine sc query RelayTCPsvc | tr -d '\r' >'$T/sc.out'; grep -q 'STATE *: 1 *STOPPED' '$T/sc.out' && grep -q 'WIN32_EXIT_CODE *: 1066' '$T/sc.out' && grep -q 'SERVICE_EXIT_CODE *: 1 ' '$T/sc.out'"
+check "relaytcp start without routes: exit 1" sh -c "wine '$exe' start >'$T/start.out' 2>&1; [ \$? = 1 ]"
+check "relaytcp start without routes: says why" has "$T/start.out" "relaytcp start: the service could not start: no routes configured: add one with relaytcp route add LOCALPORT REMOTEHOST REMOTEPORT"
 # The recovery actions as the SCM keeps them (wine's SCM does not: install
 # writes the value beside the API call). The bytes, as failureActionsValue
 # builds them (recovery_windows_test.go checks it): 80510100 reset after
@@ -58,6 +85,10 @@ check "net start" wine net start RelayTCPsvc
 check "route 0 listens" wait_port $R0
 check "route 1 listens" wait_port $R1
 check "status says Running" sh -c "wine '$exe' status | tr -d '\r' | grep -q 'Status  : Running'"
+check "start when running: exit 0, already running" sh -c "wine '$exe' start | tr -d '\r' | grep -qx 'relaytcp start: the service is already running'"
+wine "$exe" status >"$T/status.out" 2>&1
+check "status names the registry key" has "$T/status.out" "Config  : $params"
+check "status: the service's log directory and today's connection log" has "$T/status.out" "(today's connection log: CO$(date +%y%m%d).LOG)"
 
 check "payload through route 0" relay_check $R0
 check "payload through route 1 (by name)" relay_check $R1
@@ -110,6 +141,7 @@ fi
 
 check "net stop" wine net stop RelayTCPsvc
 sleep 1
+check "stop when stopped: exit 0, not running" sh -c "wine '$exe' stop | tr -d '\r' | grep -qx 'relaytcp stop: the service is not running'"
 # events prints "ID text" per event: advapi's ReportEventW line carries the
 # ID (0x00000064 is 100), the eventlog channel's next lines the strings.
 events() {
@@ -126,13 +158,33 @@ check "event 101 ready (route 0)" ev "0x00000065.*local port $R0 and relay to 12
 check "event 100 stopped" ev "0x00000064.*successfully stopped"
 check "event 102 backend down" ev "0x00000066 Backend 127.0.0.1:$DEAD of route 2 is down: connect"
 co="$logs/CO$(date +%y%m%d).LOG"
+# The directory status showed is the one the service wrote (wine's
+# %ProgramData% differs between the service and this shell's programs).
+shown=$(tr -d '\r' <"$T/status.out" | sed -n 's/^Log Dir : \(.*\) (today.*/\1/p')
+check "status showed the directory the service writes" test "$(winepath -u "$shown" 2>/dev/null)" -ef "$logs"
 check "connection log line" sh -c "tr -d '\r' <'$co' | grep -Eq '^[0-9]{4}/[0-9]{2}/[0-9]{2} [0-9:]{8} Connection from 127\.0\.0\.1:[0-9]+ to 127\.0\.0\.1:$ECHO$'"
 check "data logs (Debug 1)" sh -c "ls '$logs'/RL*.LOG >/dev/null"
 
 check "no routes: the service does not start" sh -c "wine reg add '$key\\Parameters' /v Routes /t REG_MULTI_SZ /d '' /f >/dev/null && ! wine net start RelayTCPsvc >/dev/null 2>&1; sleep 1"
 check "event 100 no routes" ev "0x00000064 There is no routes to relay. The Service is stopped"
+# An admin menu open during the uninstall notices it and refuses edits;
+# nothing recreates the Parameters key.
+mkfifo "$T/menu.in"
+wine "$exe" admin <"$T/menu.in" >"$T/menu.out" 2>&1 &
+menu_pid=$!
+exec 7>"$T/menu.in"
+check "admin menu open" wait_text "$T/menu.out" "Option: "
 check "uninstall" wine "$exe" uninstall
 check "service gone" sh -c "! wine reg query '$key' >/dev/null 2>&1"
+echo 3 >&7
+check "the open menu says the service was uninstalled" wait_text "$T/menu.out" "The RelayTCPsvc service was uninstalled: this menu cannot change its configuration any more"
+# The answers that add a route where a menu still lets them (so the
+# orphan key was written).
+printf '1\n19397\n127.0.0.1\n19301\n\n3\n4\n' >&7
+exec 7>&-
+check "the open menu exits on 4" wait_exit "$menu_pid"
+check "the menu asked for no route" sh -c "! grep -q 'Local port' '$T/menu.out'"
+check "no orphan Parameters key after the menu" sh -c "! wine reg query '$params' >/dev/null 2>&1"
 check "logs kept" test -f "$co"
 
 summary wine-service
