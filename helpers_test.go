@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -315,6 +316,26 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return cond()
+}
+
+// removeTree removes dir and what it holds, deepest first, one os.Remove
+// each: under wine 8, Go 1.26's os.RemoveAll fails with "Invalid function",
+// while os.Remove of a single file or empty directory works.
+func removeTree(dir string) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		paths = append(paths, p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		if err := os.Remove(paths[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tempDir is t.TempDir, except that a directory that cannot be removed is

@@ -84,7 +84,7 @@ func TestLogDirGuardRecreates(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		l.Close() // Windows removes no directory with an open file
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeTree(dir); err != nil {
 		t.Fatal(err)
 	}
 	g.check()
@@ -150,7 +150,7 @@ func TestDataLogInRemovedDir(t *testing.T) {
 		defer held.Close()
 		held.direction("a:1", "b:2").packet([]byte("before"))
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := removeTree(dir); err != nil {
 		t.Fatal(err)
 	}
 	d, err := names.create(dir, time.Now())
