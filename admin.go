@@ -181,12 +181,14 @@ func (a *adminMenu) changeConfigScreen() error {
 		}
 		a.header()
 		printConfig(a.out, "Change Configuration", a.m, cfg, nil)
-		fmt.Fprintln(a.out, "\n1-Add Route      2-Delete Route      3-Exit")
+		// RelayTCP 1.0's three choices keep their numbers; switching a
+		// route off and on again come after them.
+		fmt.Fprintln(a.out, "\n1-Add Route      2-Delete Route      3-Exit\n4-Disable Route  5-Enable Route")
 		choice, err := a.ask("Option: ")
 		if err != nil {
 			return err
 		}
-		if (choice == "1" || choice == "2") && a.serviceGone() {
+		if changes := choice == "1" || choice == "2" || choice == "4" || choice == "5"; changes && a.serviceGone() {
 			return nil // the main screen says why
 		}
 		switch choice {
@@ -196,8 +198,10 @@ func (a *adminMenu) changeConfigScreen() error {
 			err = a.deleteRoute(cfg)
 		case "3":
 			return nil
+		case "4", "5":
+			err = a.switchRoute(cfg, choice == "4")
 		default:
-			fmt.Fprintf(a.out, "Unknown option %q: type 1, 2 or 3 and Enter\n", choice)
+			fmt.Fprintf(a.out, "Unknown option %q: type 1, 2, 3, 4 or 5 and Enter\n", choice)
 		}
 		if err != nil {
 			return err
@@ -279,6 +283,49 @@ func (a *adminMenu) addRoute(cfg *Config) error {
 		return nil
 	}
 	fmt.Fprintf(a.out, "Added %s\n", routeLine(n, r))
+	return nil
+}
+
+// switchRoute asks for a route by its number on the screen and switches it
+// off (disabled) or on. As deleteRoute does, it finds the route by its
+// local side under the lock, and changes nothing if another command
+// changed it meanwhile.
+func (a *adminMenu) switchRoute(cfg *Config, disabled bool) error {
+	verb := "enable"
+	if disabled {
+		verb = "disable"
+	}
+	if len(cfg.Routes) == 0 {
+		fmt.Fprintf(a.out, "There are no routes to %s.\n", verb)
+		return nil
+	}
+	var n int
+	_, ok, err := a.askValid("Route number to "+verb+": ", func(s string) (err error) {
+		n, err = parseRouteNumber(s, len(cfg.Routes))
+		return err
+	})
+	if err != nil || !ok {
+		return err
+	}
+	shown := cfg.Routes[n]
+	n, r, err := switchRoute(a.m, func(now *Config) (int, error) {
+		i := now.routeOn(shown.BindAddr, shown.LocalPort, shown.LocalPortEnd, shown.Proto)
+		if i < 0 || now.Routes[i] != shown {
+			return 0, refuse(fmt.Errorf("route %d was changed or deleted meanwhile", n))
+		}
+		return i, nil
+	}, disabled)
+	var same unchangedError
+	switch {
+	case errors.As(err, &same):
+		fmt.Fprintf(a.out, "Nothing changed: %v\n", same)
+	case err != nil:
+		fmt.Fprintf(a.out, "Nothing changed: %v\n", err)
+	case disabled:
+		fmt.Fprintf(a.out, "Disabled %s\n", routeLine(n, r))
+	default:
+		fmt.Fprintf(a.out, "Enabled %s\n", routeLine(n, r))
+	}
 	return nil
 }
 

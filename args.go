@@ -93,6 +93,10 @@ func parseArgs(args []string) (cliOptions, error) {
 		switch name {
 		case "h", "help", "?":
 			return opts, errHelp
+		case "disabled":
+			// A route switched off is the service's (routedisable.go): the
+			// command-line relay is its one route, and stopping it is ESC.
+			return opts, fmt.Errorf("option %s: the command-line relay has no route to switch off (disabled=1 is for the service's routes: relaytcp route disable)", arg)
 		case "d":
 			opts.dataLog = true
 		case "q":

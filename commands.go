@@ -359,9 +359,11 @@ func configOption(args []string) (path string, rest []string, err error) {
 }
 
 // routeLine is the manual's line for route n, with the bind address, the
-// other backends and the options when there are any:
+// other backends and the options when there are any, and "disabled" last
+// for a route switched off:
 //
 //	Route 0 : From local port 80 to IP web1 port 8080, also web2:8080, backup web9:8080 (leastconn, check 2s)
+//	Route 2 : From local port 8082 to IP 127.0.0.1 port 80 (maxconn=5, disabled)
 func routeLine(n int, r RouteSpec) string {
 	from := "local " + r.localPorts()
 	if r.BindAddr != "" {
@@ -375,6 +377,9 @@ func routeLine(n int, r RouteSpec) string {
 	}
 	if opts := r.limitOptions(); len(opts) > 0 {
 		extra = append(extra, strings.Join(opts, " "))
+	}
+	if r.Disabled {
+		extra = append(extra, "disabled")
 	}
 	if len(extra) > 0 {
 		line += " (" + strings.Join(extra, ", ") + ")"
@@ -475,10 +480,29 @@ func awaitRoute(m serviceManager, r RouteSpec, present bool) (RouteReport, error
 	}
 }
 
-// runRouteCommand runs "route list", "route add ROUTE" and "route delete
-// N|[ADDR]:PORT". With a service running, add and delete wait until it
-// has applied the change (awaitRoute); add then says whether the route
-// listens, exit code 3 when not.
+// reportListening prints whether a route just added or enabled (done)
+// listens, as the running service reports it (rep): "added; listening", or
+// "added; not listening: REASON" and exit code 3, as for a range missing
+// some of its ports.
+func reportListening(stdout io.Writer, done string, rep RouteReport) int {
+	switch {
+	case !rep.Listening:
+		fmt.Fprintf(stdout, "%s; not listening: %s\n", done, rep.Error)
+		return exitBind
+	case rep.Error != "": // a range missing some of its ports
+		fmt.Fprintf(stdout, "%s; listening, %s\n", done, rep.Error)
+		return exitBind
+	}
+	fmt.Fprintf(stdout, "%s; listening\n", done)
+	return exitOK
+}
+
+// runRouteCommand runs "route list", "route add ROUTE", "route delete
+// N|[ADDR]:PORT" and "route disable|enable N|[ADDR]:PORT". With a service
+// running, add, delete, disable and enable wait until it has applied the
+// change (awaitRoute); add and enable then say whether the route listens,
+// exit code 3 when not, and disable says "disabled", with the open
+// connections that drain.
 func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) int {
 	cmd, _ := findCommand("route")
 	fail := func(code int, format string, a ...any) int {
@@ -496,7 +520,7 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		return fail(exitRuntime, "%v", err)
 	}
 	if len(args) == 0 {
-		return fail(exitUsage, "missing list, add or delete")
+		return fail(exitUsage, "missing list, add, delete, disable or enable")
 	}
 	switch args[0] {
 	case "list":
@@ -537,18 +561,39 @@ func runRouteCommand(m serviceManager, args []string, stdout, stderr io.Writer) 
 		}
 		// The route stays written whatever the service makes of it.
 		rep, err := awaitRoute(m, r, true)
+		if err != nil {
+			return fail(exitRuntime, "added; %v", err)
+		}
+		return reportListening(stdout, "added", rep)
+	case "disable", "enable":
+		if len(args) != 2 {
+			return fail(exitUsage, "%s takes one route: its number, or its local side (:PORT or ADDR:PORT)", args[0])
+		}
+		disable := args[0] == "disable"
+		_, notRunning := liveStatus(m)
+		n, r, err := switchRoute(m, routeBySelector(args[1]), disable)
+		var same unchangedError
+		switch {
+		case errors.As(err, &same):
+			fmt.Fprintf(stdout, "%s\nalready %s\n", routeLine(n, r), switchedWord(disable))
+			return exitOK
+		case err != nil:
+			return failEdit(err)
+		}
+		fmt.Fprintln(stdout, routeLine(n, r))
+		if notRunning != nil {
+			fmt.Fprintln(stdout, switchedWord(disable))
+			return exitOK
+		}
+		rep, err := awaitRoute(m, r, true)
 		switch {
 		case err != nil:
-			return fail(exitRuntime, "added; %v", err)
-		case !rep.Listening:
-			fmt.Fprintf(stdout, "added; not listening: %s\n", rep.Error)
-			return exitBind
-		case rep.Error != "": // a range missing some of its ports
-			fmt.Fprintf(stdout, "added; listening, %s\n", rep.Error)
-			return exitBind
+			return fail(exitRuntime, "%s; %v", switchedWord(disable), err)
+		case disable:
+			fmt.Fprintln(stdout, stateDisabled+drainNote(rep.Open))
+			return exitOK
 		}
-		fmt.Fprintln(stdout, "added; listening")
-		return exitOK
+		return reportListening(stdout, "enabled", rep)
 	case "delete":
 		if len(args) != 2 {
 			return fail(exitUsage, "delete takes one route: its number, or its local side (:PORT or ADDR:PORT)")

@@ -145,3 +145,70 @@ func TestConfigLockWaitsThenGivesUp(t *testing.T) {
 		t.Errorf("the waiting change did not go ahead after the release")
 	}
 }
+
+// TestConcurrentDisableAndAdd: "route disable" and "route enable" racing
+// with "route add" from other processes: every command succeeds, and the
+// configuration holds every route added and the switch of every route
+// disabled or enabled; nothing is lost.
+func TestConcurrentDisableAndAdd(t *testing.T) {
+	dir := tempDir(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	m := testManager(t, conf)
+	const adds, switches = 20, 20
+	const firstOld, firstNew = 23000, 24000
+	err := editConfig(m, func(cfg *Config) error {
+		for i := range switches {
+			// The odd ones start disabled, and are enabled.
+			r := RouteSpec{LocalPort: firstOld + i, RemoteHost: "old.example", RemotePort: 80, Disabled: i%2 == 1}
+			if err := cfg.AddRoute(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []*relayProc
+	for i := range max(adds, switches) {
+		if i < adds {
+			procs = append(procs, startProc(t, dir, "route", "-config", conf, "add", strconv.Itoa(firstNew+i), "new.example", "8080"))
+		}
+		if i < switches {
+			verb := "disable"
+			if i%2 == 1 {
+				verb = "enable"
+			}
+			procs = append(procs, startProc(t, dir, "route", "-config", conf, verb, ":"+strconv.Itoa(firstOld+i)))
+		}
+	}
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if code := p.wait(t, 120*time.Second); code != 0 {
+				t.Errorf("%v: exit %d\n%s", p.cmd.Args[1:], code, p.output())
+			}
+		}()
+	}
+	wg.Wait()
+	cfg, err := m.LoadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := 0
+	for _, r := range cfg.Routes {
+		switch {
+		case r.RemoteHost == "new.example" && !r.Disabled:
+			added++
+		case r.RemoteHost == "old.example" && r.Disabled != (r.LocalPort%2 == firstOld%2):
+			t.Errorf("route %s was not switched", r)
+		case r.RemoteHost != "old.example":
+			t.Errorf("unexpected route %s", r)
+		}
+	}
+	if added != adds || len(cfg.Routes) != adds+switches {
+		t.Errorf("after %d adds and %d switches at once: %d routes, %d of them added; want %d and %d", adds, switches, len(cfg.Routes), added, adds+switches, adds)
+	}
+}

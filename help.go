@@ -27,7 +27,7 @@ var commands = []command{
 			"The configuration is the registry's Parameters key on Windows, the config file elsewhere."},
 	{name: "admin", usage: "[-config PATH]", summary: "the administration menu: status, start and stop, add and delete routes",
 		details: "Type the number of a choice and Enter. Answers are read line by line, so the menu can be\nscripted through a pipe."},
-	{name: "route", usage: "[-config PATH] list | add ROUTE | delete N|[ADDR]:PORT", summary: "list, add or delete routes",
+	{name: "route", usage: "[-config PATH] list | add ROUTE | delete N|[ADDR]:PORT | disable|enable N|[ADDR]:PORT", summary: "list, add, delete, disable or enable routes",
 		details: "  list                      print the routes, numbered from 0\n" +
 			"  add [ADDR:]LOCALPORT REMOTEHOST REMOTEPORT [OPTION=VALUE ...]\n" +
 			"                            add a route (options: " + routeOptionNames + ");\n" +
@@ -36,10 +36,14 @@ var commands = []command{
 			"  delete :PORT | ADDR:PORT  delete the route listening there (no number can shift under it);\n" +
 			"                            :PORT/udp names a UDP route, a port of a range deletes the whole range;\n" +
 			"                            :PORT also names a route bound to one address when no other has that port\n" +
-			"A running service applies a change at once: add and delete wait for it, and add then says\n" +
-			"whether the route listens (\"added; not listening: REASON\" is exit code 3; the route stays\n" +
-			"written). Changes by several commands at once are applied one after the other (a lock),\n" +
-			"never lost."},
+			"  disable N | :PORT         switch a route off, keeping its line and options (disabled=1): it\n" +
+			"                            listens on nothing, its port is free, its open connections may\n" +
+			"                            finish for 5 s; a port of a range disables the whole range\n" +
+			"  enable N | :PORT          switch it on again\n" +
+			"A running service applies a change at once: add, delete, disable and enable wait for it;\n" +
+			"add and enable then say whether the route listens (\"added; not listening: REASON\" is\n" +
+			"exit code 3; the route stays written). Changes by several commands at once are applied\n" +
+			"one after the other (a lock), never lost."},
 	{name: "start", usage: "[-config PATH]", summary: "start the service",
 		details: "Windows: through the Service Control Manager. Linux: systemctl start relaytcp; where\n" +
 			"systemd does not run, it says how to run relaytcp service yourself."},

@@ -20,7 +20,7 @@ func osCommandHelp(c command) string {
 	if commandNeedsElevation(c.name) {
 		who := "It needs"
 		if c.name == "route" {
-			who = "route add and route delete need" // list does not
+			who = "route add, delete, disable and enable need" // list does not
 		}
 		more = append(more, who+" an elevated process: started from a normal prompt, relaytcp asks\n"+
 			"Windows to run it as administrator (the UAC prompt), and says so when that is refused.")

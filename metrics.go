@@ -82,8 +82,10 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 		value           func(RouteReport) float64
 	}
 	routeFamilies := []family{
-		{"relaytcp_route_listening", "gauge", "1 while the route listens, 0 if it could not start.",
+		{"relaytcp_route_listening", "gauge", "1 while the route listens, 0 if it could not start or is disabled.",
 			func(r RouteReport) float64 { return boolValue(r.Listening) }},
+		{"relaytcp_route_disabled", "gauge", "1 while the route is switched off (disabled=1): it listens on nothing.",
+			func(r RouteReport) float64 { return boolValue(r.Disabled) }},
 		{"relaytcp_route_active_connections", "gauge", "Connections open now (connecting or relaying).",
 			func(r RouteReport) float64 { return float64(r.Open) }},
 		{"relaytcp_route_connections_total", "counter", "Connections relayed (a backend answered).",

@@ -354,18 +354,30 @@ func (r *Relay) Stop(ctx context.Context, id int) {
 // Retire stops route id from accepting, at once, and lets its connections
 // run until they end by themselves (or until Shutdown). The route's number
 // and port are free again when Retire returns.
-func (r *Relay) Retire(id int) {
+func (r *Relay) Retire(id int) { r.retire(id) }
+
+// RetireWithin is Retire with a drain time: the connections still open
+// after drain are closed (routedisable.go).
+func (r *Relay) RetireWithin(id int, drain time.Duration) {
+	if cut := r.retire(id); cut != nil {
+		time.AfterFunc(drain, cut)
+	}
+}
+
+// retire is Retire; it returns what closes the retired route's connections
+// at once, or nil when there is nothing left to close.
+func (r *Relay) retire(id int) (cut func()) {
 	r.mu.Lock()
 	if u := r.udp[id]; u != nil {
 		delete(r.udp, id)
 		r.mu.Unlock()
 		u.stop() // its sessions' answers go out by its socket: they end too
-		return
+		return nil
 	}
 	l, ok := r.routes[id]
 	if !ok {
 		r.mu.Unlock()
-		return
+		return nil
 	}
 	delete(r.routes, id)
 	drain, cancel := context.WithCancel(context.Background())
@@ -384,6 +396,7 @@ func (r *Relay) Retire(id int) {
 		r.mu.Unlock()
 		close(l.retired)
 	}()
+	return cancel
 }
 
 // Shutdown stops every route as Stop does, all at the same time, and the

@@ -53,10 +53,15 @@ type RouteSpec struct {
 	// RcvBuf is rcvbuf=: the receive buffer of a UDP route's sockets, in
 	// bytes (udpbuf.go); 0 is defaultRcvBuf.
 	RcvBuf int
+
+	// Disabled is disabled=1: the route is switched off (routedisable.go).
+	// It keeps its line, its options and its port in the configuration,
+	// and the service listens on nothing for it.
+	Disabled bool
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf"
+const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, disabled"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -153,13 +158,15 @@ func (r *RouteSpec) setOption(key, value string) error {
 			return fmt.Errorf("invalid proxy=%s: want v1 or v2", value)
 		}
 		r.Proxy = value
-	case "acceptproxy":
-		switch value {
-		case "1":
-			r.AcceptProxy = true
-		case "0":
-		default:
-			return fmt.Errorf("invalid acceptproxy=%s: want 1 (or 0)", value)
+	case "acceptproxy", "disabled":
+		on, err := parseSwitch(key, value)
+		if err != nil {
+			return err
+		}
+		if key == "acceptproxy" {
+			r.AcceptProxy = on
+		} else {
+			r.Disabled = on
 		}
 	case "allow", "deny":
 		prefixes, err := parsePrefixes(value)
@@ -197,6 +204,18 @@ func (r *RouteSpec) setOption(key, value string) error {
 		return fmt.Errorf("unknown option %q (options: %s)", key+"=", routeOptionNames)
 	}
 	return nil
+}
+
+// parseSwitch parses an option that is on or off: 1, or 0 (the default,
+// which the text form leaves out).
+func parseSwitch(key, value string) (bool, error) {
+	switch value {
+	case "1":
+		return true, nil
+	case "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("invalid %s=%s: want 1 (or 0)", key, value)
 }
 
 // parsePrefixes parses a comma-separated list of addresses and CIDR
@@ -268,13 +287,19 @@ func (r RouteSpec) protoSuffix() string {
 	return "/" + r.Proto
 }
 
-// Options returns the options in text form, in a fixed order.
+// Options returns the options in text form, in a fixed order; disabled=1
+// comes last, so that switching a route off and on changes only the end of
+// its line.
 func (r RouteSpec) Options() []string {
 	var opts []string
 	if r.Proto != "" {
 		opts = append(opts, "proto="+r.Proto)
 	}
-	return append(append(opts, r.backendOptions()...), r.limitOptions()...)
+	opts = append(append(opts, r.backendOptions()...), r.limitOptions()...)
+	if r.Disabled {
+		opts = append(opts, "disabled=1")
+	}
+	return opts
 }
 
 // limitOptions returns the options other than the backends' in text form.

@@ -109,12 +109,15 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration, control s
 	s.openLogs(cfg)
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
+		if r.Disabled {
+			continue
+		}
 		if why := s.startRoute(r, false); why != "" {
 			s.waiting[r.key()] = waitingRoute{r, why}
 		}
 	}
 	s.publish()
-	if len(s.routes) == 0 {
+	if len(s.routes) == 0 && len(s.waiting) > 0 { // routes all disabled run nothing, and that is no failure
 		s.stopLookups()
 		s.closeLogs()
 		err := errors.New("no route could start")
@@ -148,6 +151,9 @@ func (s *service) publish() {
 	}
 	for local, p := range s.partial {
 		v.why[local] = "not on " + p.Ports()
+	}
+	for local := range disabledRoutes(s.config) {
+		v.why[local] = stateDisabled
 	}
 	s.view.Store(v)
 }
@@ -377,7 +383,9 @@ func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why stri
 // connections are not touched. Routes are matched by their local side
 // (address and port). A changed route whose listener can stay is changed in
 // place (Relay.Update: its connections and its backends' health are
-// kept). A change of LogDir or Debug restarts every route.
+// kept). A change of LogDir or Debug restarts every route. A route switched
+// off (disabled=1) stops accepting and its connections drain
+// (routedisable.go); one switched on starts.
 func (s *service) apply(cfg *Config) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -385,12 +393,9 @@ func (s *service) apply(cfg *Config) {
 	s.reloads.Add(1)
 	logDir := cmp(cfg.LogDir, defaultLogDir())
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
-	want := make(map[string]RouteSpec, len(cfg.Routes))
-	for _, r := range cfg.Routes {
-		want[r.key()] = r
-	}
+	want, off := enabledRoutes(cfg), disabledRoutes(cfg)
 	s.matchRanges(cfg, want)
-	var stopped, started, changed, failed []string
+	var stopped, started, changed, failed, disabled []string
 	// Routes that go first, so that the ports they free are there for the
 	// routes changed in place (a range that grows into them).
 	for local, old := range s.routes {
@@ -398,10 +403,13 @@ func (s *service) apply(cfg *Config) {
 		if kept && !settingsChanged {
 			continue
 		}
-		s.relay.Retire(s.ids[local])
+		s.retireRoute(local, off[local])
 		delete(s.routes, local)
 		delete(s.partial, local)
-		if !kept {
+		switch {
+		case off[local]:
+			disabled = append(disabled, old.String())
+		case !kept:
 			stopped = append(stopped, old.String())
 		}
 	}
@@ -429,7 +437,7 @@ func (s *service) apply(cfg *Config) {
 	}
 	waiting := make(map[string]waitingRoute)
 	for _, r := range cfg.Routes {
-		if _, running := s.routes[r.key()]; running {
+		if _, running := s.routes[r.key()]; running || r.Disabled {
 			continue
 		}
 		if why := s.startRoute(r, false); why == "" {
@@ -444,9 +452,13 @@ func (s *service) apply(cfg *Config) {
 	s.publish()
 	slices.Sort(stopped)
 	slices.Sort(changed)
+	slices.Sort(disabled)
 	summary := fmt.Sprintf("%d routes running; started %s; stopped %s", len(s.routes), list(started), list(stopped))
 	if len(changed) > 0 {
 		summary += "; changed in place " + list(changed)
+	}
+	if len(disabled) > 0 {
+		summary += "; disabled " + list(disabled)
 	}
 	if len(failed) > 0 {
 		summary += "; could not start (tried again every " + s.retryEvery.String() + ") " + list(failed)
@@ -460,7 +472,7 @@ func (s *service) apply(cfg *Config) {
 // apply changes it in place and only the ports that changed start or stop.
 func (s *service) matchRanges(cfg *Config, want map[string]RouteSpec) {
 	for _, r := range cfg.Routes {
-		if _, ok := s.routes[r.key()]; ok {
+		if _, ok := s.routes[r.key()]; ok || r.Disabled {
 			continue
 		}
 		for local, old := range s.routes {

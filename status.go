@@ -38,6 +38,8 @@ type RouteReport struct {
 	Listen         string          `json:"listen"` // the local side: ":155", "127.0.0.1:155"
 	Config         string          `json:"config"` // the route's text form
 	Listening      bool            `json:"listening"`
+	State          string          `json:"state"`           // "listening", "not listening" or "disabled" (routeState)
+	Disabled       bool            `json:"disabled"`        // disabled=1: switched off, listening on nothing
 	Error          string          `json:"error,omitempty"` // why it is not listening, or on which ports of its range not
 	Open           int64           `json:"open"`
 	Total          int64           `json:"total"`
@@ -105,11 +107,14 @@ func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport 
 		r.UDPReport = &UDPReport{SessionsEvicted: rs.Evicted, RcvBuf: rs.RcvBuf, DatagramsDropped: DatagramDrops{
 			Queue: rs.QueueDrops, Denied: rs.RefusedACL, MaxConn: rs.RefusedCap + rs.CapDrops, Backend: rs.BackendDrops}}
 	}
-	if !rs.Listening {
+	switch {
+	case spec.Disabled: // nothing is wrong: it listens on nothing on purpose
+	case !rs.Listening:
 		r.Error = cmp(why, "not started")
-	} else {
+	default:
 		r.Error = why // a range missing some ports: "not on port 8005 (...)"
 	}
+	r.State, r.Disabled = routeState(spec, rs), spec.Disabled
 	for _, b := range rs.Backends {
 		br := BackendReport{Backend: b.Addr, Role: "primary", State: "up", Disabled: b.Disabled, Since: b.Since,
 			Open: b.Open, Total: b.Total, Failed: b.Failed}
@@ -156,13 +161,16 @@ func printLiveStatus(w io.Writer, st *ServiceStatus) {
 func (r RouteReport) line() string {
 	head := "Route " + strconv.Itoa(r.Route) + " : " + r.Config
 	if spec, err := ParseRouteSpec(r.Config); err == nil {
+		spec.Disabled = false // the state says it
 		head = routeLine(r.Route, spec)
 	}
-	if !r.Listening {
-		return head + " : not listening: " + r.Error
-	}
 	listening := "listening"
-	if r.Error != "" {
+	switch {
+	case r.Disabled: // and the numbers: its open connections drain
+		listening = "disabled"
+	case !r.Listening:
+		return head + " : not listening: " + r.Error
+	case r.Error != "":
 		listening += " (" + r.Error + ")"
 	}
 	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s%s",

@@ -47,7 +47,7 @@ for c in route admin status; do
 	check "$c -h names the registry key" has "$T/help-$c.out" "The configuration is in the registry: $params."
 	check "$c -h shows no -config PATH (Linux only)" sh -c "! tr -d '\r' <'$T/help-$c.out' | grep -q -- -config"
 done
-check "route -h: add and delete need an elevated process" has "$T/help-route.out" "route add and route delete need an elevated process"
+check "route -h: add, delete, disable and enable need an elevated process" has "$T/help-route.out" "route add, delete, disable and enable need an elevated process"
 check "service from a console: clear error" sh -c "! wine '$exe' service 2>'$T/console.err'; grep -q 'only when the Service Control Manager starts it' '$T/console.err'"
 check "service from a console: the real command lines" has "$T/console.err" 'start the service with "net start RelayTCPsvc" (or relaytcp start); for the command-line relay run "relaytcp LISTENPORT REMOTEHOST REMOTEPORT"'
 check "status before install says Not installed" sh -c "wine '$exe' status | tr -d '\r' | grep -qx 'Status  : Not installed'"
