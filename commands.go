@@ -112,6 +112,8 @@ func runSubcommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int
 	switch name {
 	case "install", "uninstall", "backup-config", "restore-config", "close-running":
 		return runInstall(name, rest, stdout, stderr)
+	case "firewall":
+		return runFirewall(rest, stdout, stderr)
 	}
 	m, err := newServiceManager(configPath)
 	if err != nil {
@@ -404,7 +406,11 @@ func printStatus(w io.Writer, m serviceManager, cfg *Config, live *ServiceStatus
 	if live != nil && !strings.HasPrefix(state, "Running") && !strings.HasSuffix(state, "pending") {
 		state = "Running" // by hand, not under the SCM or systemd
 	}
-	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n\n", serviceName, state)
+	fmt.Fprintf(w, "Status\nService : %s\nStatus  : %s\n", serviceName, state)
+	if note := firewallStatus(state); note != "" { // Windows: the rule RelayTCP missing or disabled
+		fmt.Fprintln(w, note)
+	}
+	fmt.Fprintln(w)
 	if cfg != nil {
 		printConfig(w, "Configuration", m, cfg, live)
 	} else {

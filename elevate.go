@@ -14,10 +14,12 @@ type runFunc func(args []string, stdin *os.File, stdout, stderr io.Writer) int
 // that needs an elevated process (elevate_windows.go). The command-line
 // relay, status, version and help never do. The commands the MSI runs
 // (backup-config, ...) are not relaunched: the installer runs them
-// elevated, and no prompt can show where it runs them.
+// elevated, and no prompt can show where it runs them. firewall is run by
+// the MSI too, elevated (so never relaunched there), and by administrators
+// whom status sends to it.
 func commandNeedsElevation(name string) bool {
 	switch name {
-	case "admin", "route", "start", "stop", "backend", "install", "uninstall":
+	case "admin", "route", "start", "stop", "backend", "install", "uninstall", "firewall":
 		return true
 	}
 	return false

@@ -15,6 +15,8 @@ func TestNeedsElevation(t *testing.T) {
 		{"admin", true},
 		{"route add 155 host 110", true},
 		{"route delete 0", true},
+		{"route disable :8082", true},
+		{"route enable 2", true},
 		{"route list", false},
 		{"route", false}, // a usage error, said without a prompt
 		{"route -h", false},
@@ -25,6 +27,8 @@ func TestNeedsElevation(t *testing.T) {
 		{"backend disable 0 web2:80", true},
 		{"install", true},
 		{"uninstall", true},
+		{"firewall add", true}, // typed by an administrator; the MSI runs it elevated, so never relaunched there
+		{"firewall remove", true},
 		{"close-running", false}, // run by the MSI, elevated: never relaunched
 		{"restore-config", false},
 		{"status", false},

@@ -59,8 +59,17 @@ var commands = []command{
 		details: "ROUTE is the route's number or its local side (:155, 127.0.0.1:155; :155 also names the\n" +
 			"route on 127.0.0.1:155 when no other route has port 155). The running service keeps the\n" +
 			"state until the backend is enabled again or the service restarts; a reload keeps it."},
-	{name: "install", summary: "Windows: create the RelayTCPsvc service and its event source (the MSI does this too)"},
-	{name: "uninstall", summary: "Windows: remove the service and its event source; the logs are kept"},
+	{name: "install", usage: "[-firewall public|0]", summary: "Windows: create the RelayTCPsvc service, its event source and firewall rule (the MSI does this too)",
+		details: "The Windows Firewall rule RelayTCP allows relaytcp.exe inbound, TCP and UDP, on the Domain and\n" +
+			"Private profiles; -firewall public adds the Public profile, -firewall 0 adds no rule."},
+	{name: "uninstall", summary: "Windows: remove the service, its event source and its firewall rule; the logs are kept"},
+	{name: "firewall", usage: "add [public|0] | remove", summary: "Windows: add the Windows Firewall rule RelayTCP that lets other machines reach the routes, or remove it",
+		details: "  add          the rule: inbound TCP and UDP to this relaytcp.exe, Domain and Private profiles\n" +
+			"  add public   the same, and the Public profile\n" +
+			"  add 0        no rule (any rule RelayTCP is removed)\n" +
+			"  remove       remove the rule\n" +
+			"The MSI runs it with its FIREWALL property; install and uninstall do the same. A rule\n" +
+			"there already keeps the remote addresses it was narrowed to (see docs/firewall.md)."},
 	{name: "version", summary: "print the version and commit"},
 	{name: "help", usage: "[COMMAND]", summary: "print this; with a COMMAND, its usage (as relaytcp COMMAND -h)"},
 	{name: "backup-config", summary: "Windows: copy the configuration aside (run by the MSI before an upgrade)", hidden: true},

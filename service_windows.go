@@ -242,6 +242,15 @@ func watchKey(k registry.Key, event, quit windows.Handle, notify func()) (quitti
 // Parameters key, for installs without the MSI (uninstall keeps the logs),
 // and backs the configuration up and restores it around an MSI upgrade.
 func runInstall(name string, args []string, stdout, stderr io.Writer) int {
+	var profiles []string // install's firewall rule
+	if name == "install" {
+		var err error
+		if profiles, args, err = firewallOption(args); err != nil {
+			cmd, _ := findCommand(name)
+			fmt.Fprintf(stderr, "relaytcp %s: %v\n%s\n", name, err, commandUsage(cmd))
+			return exitUsage
+		}
+	}
 	if len(args) > 0 {
 		fmt.Fprintf(stderr, "relaytcp %s: unexpected argument %q\n", name, args[0])
 		return exitUsage
@@ -253,9 +262,13 @@ func runInstall(name string, args []string, stdout, stderr io.Writer) int {
 	var err error
 	switch name {
 	case "install":
-		err = installService(stdout)
+		if err = installService(stdout); err == nil {
+			warnFirewall(name, installFirewallRule(profiles, stdout), stderr)
+		}
 	case "uninstall":
-		err = uninstallService(stdout)
+		if err = uninstallService(stdout); err == nil {
+			warnFirewall(name, uninstallFirewallRule(stdout), stderr)
+		}
 	case "backup-config":
 		// Run by the MSI before it removes the service: stopping it here,
 		// and waiting for its process to end, means the service is deleted

@@ -59,3 +59,35 @@ wine_teardown() {
 	rm -rf "$WINE_TMP"
 	WINE_TMP=
 }
+
+# wine_netsh_recorder puts the netsh stand-in (scripts/wine/netsh-recorder)
+# at C:\windows\system32\netsh.exe, the path relaytcp runs for the Windows
+# Firewall rule: wine's own netsh.exe is a silent stub that does nothing and
+# exits 0, so a test could see nothing of what relaytcp asked. wine's stub
+# stays beside it as netsh-wine-stub.exe, and a DllOverrides entry makes
+# wine run the stand-in rather than its builtin netsh. The stand-in keeps
+# its calls and rules in NETSH_DIR (C:\netsh-recorder): calls.log,
+# rules.txt, and fail ("CODE MESSAGE") to make it refuse changes.
+wine_netsh_recorder() {
+	local sys32="$WINEPREFIX/drive_c/windows/system32"
+	(cd "$wine_root" && GOOS=windows GOARCH=amd64 go build -o "$WINE_TMP/netsh-recorder.exe" ./scripts/wine/netsh-recorder)
+	cp "$sys32/netsh.exe" "$sys32/netsh-wine-stub.exe"
+	cp "$WINE_TMP/netsh-recorder.exe" "$sys32/netsh.exe"
+	wine reg add 'HKCU\Software\Wine\DllOverrides' /v netsh.exe /d native /f >/dev/null
+	NETSH_DIR="$WINEPREFIX/drive_c/netsh-recorder"
+	mkdir -p "$NETSH_DIR"
+}
+
+# netsh_rules prints the stand-in's rules named RelayTCP, one per line.
+netsh_rules() { tr -d '\r' <"$NETSH_DIR/rules.txt" 2>/dev/null | grep 'name=RelayTCP ' || true; }
+
+# netsh_rule_is EXE PROFILES: the stand-in holds exactly one rule named
+# RelayTCP, the one relaytcp adds for EXE on PROFILES (domain,private).
+netsh_rule_is() {
+	local want="advfirewall firewall add rule name=RelayTCP dir=in action=allow program=\"$1\" enable=yes profile=$2 description=\"Lets other machines reach the routes of relaytcp (added by its installer)\""
+	[ "$(netsh_rules)" = "$want" ] || { echo "the RelayTCP rules are:"; netsh_rules; echo "want: $want"; } >&2
+	[ "$(netsh_rules)" = "$want" ]
+}
+
+# netsh_no_rule: the stand-in holds no rule named RelayTCP.
+netsh_no_rule() { [ -z "$(netsh_rules)" ] || { echo "rules left: $(netsh_rules)" >&2; return 1; }; }

@@ -9,7 +9,12 @@
 # route add"; start; a payload relayed; event 100; an upgrade to a higher
 # version keeps the route and the recovery actions, and the route still
 # works; a downgrade is refused; msiexec /x removes the exe, the service and
-# the event source and keeps the logs.
+# the event source and keeps the logs. The Windows Firewall rule RelayTCP,
+# through a recording stand-in for wine's stub netsh: the install adds it
+# for the installed exe on Domain and Private, FIREWALL=public adds Public
+# and an upgrade keeps it so, with one rule; a repair puts it back; status
+# says when it is missing; uninstall removes it; FIREWALL=0 adds none; a
+# netsh that fails is reported and the install goes on.
 # Prints "wine-msi: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +31,7 @@ command -v wixl >/dev/null || {
 
 trap wine_teardown EXIT
 wine_setup
+wine_netsh_recorder
 T=$WINE_TMP
 
 
@@ -49,6 +55,9 @@ check "msi: event source registry" sh -c "$(declare -f table); T='$T' table Regi
 check "msi: downgrade condition and early RemoveExistingProducts" sh -c "$(declare -f table); T='$T' table LaunchCondition | grep -q NEWERVERSIONDETECTED && T='$T' table InstallExecuteSequence | grep -qP '^RemoveExistingProducts\t\t1410$'"
 check "msi: backup/restore actions sequenced" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -q 'BackupConfig' && T='$T' table InstallExecuteSequence | grep -q 'RestoreConfig'"
 check "msi: close-running on uninstall, before RemoveFiles (3500)" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -qP '^CloseRunning\tREMOVE=\"ALL\"\t3450$' && T='$T' table CustomAction | grep -qP '^CloseRunning\t\d+\trelaytcp.exe\tclose-running\t?$'"
+check "msi: firewall rule added on install, upgrade and repair, after RestoreConfig" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -qP '^FirewallAdd\tNOT REMOVE\t5870$' && T='$T' table CustomAction | grep -qP '^FirewallAdd\t3154\trelaytcp.exe\tfirewall add \[FIREWALL\]\t?$'"
+check "msi: firewall rule removed on uninstall, before RemoveFiles" sh -c "$(declare -f table); T='$T' table InstallExecuteSequence | grep -qP '^FirewallRemove\tREMOVE=\"ALL\" AND NOT UPGRADINGPRODUCTCODE\t3440$' && T='$T' table CustomAction | grep -qP '^FirewallRemove\t3154\trelaytcp.exe\tfirewall remove\t?$'"
+check "msi: FIREWALL of the last install, when none is given" sh -c "$(declare -f table); T='$T' table RegLocator | grep -qP '^SavedFirewall\t2\tSOFTWARE.RelayTCP\tFirewall\t18$' && T='$T' table InstallExecuteSequence | grep -qP '^UseSavedFirewall\tNOT FIREWALL AND SAVEDFIREWALL\t51$'"
 check "msi: shortcut to admin" sh -c "$(declare -f table); T='$T' table Shortcut | grep -q 'admin'"
 # The recovery actions (restart after 5 s, then 30 s; reset after 86400 s)
 # as the SCM keeps them, the service key's REG_BINARY FailureActions: "#x"
@@ -98,6 +107,7 @@ while IFS= read -r line; do
 	case $cmd in
 	'msiexec /i relaytcp-X.Y.Z-x64.msi /qn')
 		check "quick start: $cmd" msi quickstart.log /i "$msi1" /qn
+		check "quick start: one firewall rule RelayTCP for the installed exe, Domain and Private" netsh_rule_is "$exe" domain,private
 		;;
 	'cd "C:\Program Files\RelayTCP"')
 		check "quick start: $cmd" cd "$(winepath -u 'C:\Program Files\RelayTCP')"
@@ -115,6 +125,7 @@ while IFS= read -r line; do
 		check "quick start: $cmd: the registry key" has "$T/qs-status.out" 'Config  : HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc\Parameters'
 		check "quick start: $cmd: where the service logs" has "$T/qs-status.out" "\\RelayTCP\\Logs (today's connection log: CO$(date +%y%m%d).LOG)"
 		check "quick start: $cmd: the route listening" has "$T/qs-status.out" "Route 0 : From local port $QS to IP 127.0.0.1 port $ECHO : listening"
+		check "quick start: $cmd: no firewall line, the rule is there" sh -c "! tr -d '\r' <'$T/qs-status.out' | grep -q '^Firewall'"
 		;;
 	'relaytcp admin')
 		printf '5\n4\n' | wine relaytcp.exe admin >"$T/qs-admin.out" 2>&1 || true
@@ -150,6 +161,7 @@ check "running: an admin menu of another copy" wait_text "$T/menu2.out" "Option:
 check "running: a command-line relay" wait_text "$T/cli.out" "Ready to relay data to 127.0.0.1:$ECHO"
 check "uninstall while relaytcp.exe runs" msi uninstall-running.log /x "$msi1" /qn
 check "the running exe was removed" test ! -f "$exe_unix"
+check "uninstall removed the firewall rule" netsh_no_rule
 check "the relay was asked to close" wait_text "$T/cli.out" "relaytcp is being uninstalled: the relay stops"
 check "the relay stopped cleanly" wait_exit "$cli"
 check "the admin menu was asked to close" wait_text "$T/menu1.out" "relaytcp is being uninstalled: the administration menu closes."
@@ -176,8 +188,10 @@ check "ConfigBackup used up" sh -c "! wine reg query 'HKLM\\SOFTWARE\\RelayTCP\\
 check "uninstall again" msi uninstall-orphan.log /x "$msi1" /qn
 wine reg delete 'HKLM\SOFTWARE\RelayTCP\ConfigBackup' /f >/dev/null 2>&1 || true
 
-check "install 1.0.0 silently with LOGDIR" msi install1.log /i "$msi1" /qn LOGDIR='C:\RelayLogs'
+check "install 1.0.0 silently with LOGDIR and FIREWALL=public" msi install1.log /i "$msi1" /qn LOGDIR='C:\RelayLogs' FIREWALL=public
 check "exe installed" test -f "$exe_unix"
+check "FIREWALL=public: one rule, Domain, Private and Public" netsh_rule_is "$exe" domain,private,public
+check "FIREWALL=public kept for the next install" sh -c "$(declare -f q); q 'HKLM\\SOFTWARE\\RelayTCP' /v Firewall | grep -q 'REG_SZ *public'"
 check "ImagePath has the service argument" sh -c "$(declare -f q); q '$key' /v ImagePath | grep -qi 'relaytcp.exe.* service'"
 check "start type automatic" sh -c "$(declare -f q); q '$key' /v Start | grep -q '0x2'"
 check "event source" sh -c "$(declare -f q); q 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' /v EventMessageFile | grep -qi 'relaytcp.exe'"
@@ -203,9 +217,23 @@ check "upgrade to 1.1.0 silently" upgrade
 check "version 1.1.0 installed" sh -c "wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
 check "LogDir kept by the upgrade" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'REG_SZ.*C:.RelayLogs'"
 check "recovery actions: FailureActions REG_BINARY after the upgrade" sh -c "$(declare -f q); q '$key' /v FailureActions | grep -Eqi '^ +FailureActions +REG_BINARY +$failure_actions\$'"
+check "upgrade: still one firewall rule, still with Public (FIREWALL of the last install)" netsh_rule_is "$exe" domain,private,public
 check "route kept by the upgrade" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx 'Route 0 : From local port $R0 to IP 127.0.0.1 port $ECHO'"
 check "service running again after the upgrade" wait_port $R0
 check "payload relayed (1.1.0)" relay_check $R0
+# A repair keeps the rule an administrator narrowed to some remote
+# addresses (netsh's set rule, as the docs say), and puts back a rule that
+# was deleted (as in wf.msc), which status says is missing. wine's msiexec
+# refuses /f (exit 1); REINSTALL=ALL with REINSTALLMODE is the repair /f
+# starts.
+product2=$(msiinfo export "$T/msi/relaytcp-1.1.0-x64.msi" Property | tr -d '\r' | awk -F'\t' '$1 == "ProductCode" {print $2}')
+check "narrow the rule to 192.168.1.0/24" wine netsh advfirewall firewall set rule name=RelayTCP new remoteip=192.168.1.0/24
+check "repair" msi repair.log /i "$product2" REINSTALL=ALL REINSTALLMODE=omus /qn
+check "repair: one rule, its remote addresses kept" sh -c "$(declare -f netsh_rules); NETSH_DIR='$NETSH_DIR' netsh_rules >'$T/rules.out'; [ \$(grep -c . '$T/rules.out') = 1 ] && grep -q 'remoteip=192.168.1.0/24' '$T/rules.out' && grep -qF 'program=\"$exe\" enable=yes' '$T/rules.out' && grep -q 'profile=domain,private,public' '$T/rules.out'"
+: >"$NETSH_DIR/rules.txt"
+check "status: the firewall rule missing" sh -c "wine '$exe' status | tr -d '\r' | grep -qx 'Firewall: no inbound rule RelayTCP in Windows Firewall: other machines may not reach the routes (relaytcp firewall add, elevated, adds it; see docs/firewall.md)'"
+check "repair again" msi repair2.log /i "$product2" REINSTALL=ALL REINSTALLMODE=omus /qn
+check "repair: the deleted rule is back, one, with Public" netsh_rule_is "$exe" domain,private,public
 check "downgrade refused" sh -c "! wine msiexec /i '$msi1' /qn >/dev/null 2>&1 && wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
 
 logs="$WINEPREFIX/drive_c/RelayLogs"
@@ -214,5 +242,23 @@ check "exe removed" test ! -f "$exe_unix"
 check "service removed" sh -c "! wine reg query '$key' >/dev/null 2>&1"
 check "event source removed" sh -c "! wine reg query 'HKLM\\SYSTEM\\CurrentControlSet\\Services\\EventLog\\Application\\RelayTCPsvc' >/dev/null 2>&1"
 check "logs kept" sh -c "ls '$logs'/CO*.LOG >/dev/null"
+check "uninstall: no firewall rule left" netsh_no_rule
+
+# FIREWALL=0: no rule. Then a netsh that refuses every change (as without
+# elevation): the install says why (its stderr, and the Warning event 100
+# through wine's eventlog channel) and goes on; the MSI log shows the
+# action run.
+check "install with FIREWALL=0" msi install-fw0.log /i "$msi2" /qn FIREWALL=0
+check "FIREWALL=0: no rule" netsh_no_rule
+check "FIREWALL=0: the action ran (netsh was asked to delete any rule)" sh -c "tr -d '\r' <'$NETSH_DIR/calls.log' | tail -2 | grep -qx 'advfirewall firewall delete rule name=RelayTCP'"
+check "uninstall after FIREWALL=0" msi uninstall-fw0.log /x "$msi2" /qn
+echo "1 The requested operation requires elevation (Run as administrator)." >"$NETSH_DIR/fail"
+check "install with a netsh that fails: the install succeeds" sh -c "WINEDEBUG=-all,+eventlog wine msiexec /i '$msi2' /qn FIREWALL=1 /l*v 'Z:${T//\//\\}\\install-fwfail.log' 2>'$T/fwfail.err'"
+check "install with a netsh that fails: the service is installed" sh -c "$(declare -f q); q '$key' /v ImagePath | grep -qi 'relaytcp.exe'"
+check "install with a netsh that fails: reported" sh -c "tr -d '\r' <'$T/fwfail.err' | grep -q 'relaytcp firewall: could not add the Windows Firewall rule RelayTCP (other machines may not reach the routes; see docs/firewall.md): netsh advfirewall firewall add rule name=RelayTCP .*exit code 1: The requested operation requires elevation (Run as administrator).'"
+check "install with a netsh that fails: Warning event 100" sh -c "tr -d '\r' <'$T/fwfail.err' | grep -q 'eventlog:ReportEventW L\"relaytcp firewall: could not add the Windows Firewall rule RelayTCP'"
+check "install with a netsh that fails: the MSI log shows the action" sh -c "tr -d '\r' <'$T/install-fwfail.log' | grep -q 'Action ended .*: FirewallAdd\.'"
+rm -f "$NETSH_DIR/fail"
+check "uninstall after the failed rule" msi uninstall-fwfail.log /x "$msi2" /qn
 
 summary wine-msi

@@ -6,8 +6,12 @@
 # with "relaytcp route add"; net start; a payload relayed both ways and
 # checked; status with the service's log directory; events 100/101
 # observed; the connection and data logs written; net stop; start and stop
-# of a running and a stopped service; relaytcp uninstall with an admin menu
-# open, which then refuses edits; the logs kept. Prints "N passed, N failed".
+# of a running and a stopped service; a route disabled and enabled again
+# (route disable racing with route add); the Windows Firewall rule of
+# install and uninstall, -firewall public and 0, and a netsh that fails
+# (a recording stand-in for wine's stub netsh); relaytcp uninstall with an
+# admin menu open, which then refuses edits; the logs kept. Prints "N
+# passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/wine-env.sh
@@ -17,6 +21,7 @@ source scripts/testlib.sh
 
 trap wine_teardown EXIT
 wine_setup
+wine_netsh_recorder
 
 
 T=$WINE_TMP
@@ -33,7 +38,7 @@ wineserver -w
 WINEDEBUG=-all,+eventlog,fixme+advapi wineserver -p
 WINEDEBUG=-all,+eventlog,fixme+advapi wine wineboot 2>"$T/services.log"
 
-ECHO=19301 R0=19311 R1=19312 R2=19313 R3=19314 DEAD=19399 METRICS=19398
+ECHO=19301 R0=19311 R1=19312 R2=19313 R3=19314 R4=19315 DEAD=19399 METRICS=19398
 "$T/loadgen" echo -listen 127.0.0.1:$ECHO >/dev/null &
 echo_pid=$!
 trap 'kill $echo_pid 2>/dev/null; [ -n "${KEEP_WINE:-}" ] || wine_teardown' EXIT
@@ -54,7 +59,13 @@ check "status before install says Not installed" sh -c "wine '$exe' status | tr 
 check "route add before install: refused, exit 1" sh -c "wine '$exe' route add 19398 127.0.0.1 1 >'$T/early.out' 2>&1; [ \$? = 1 ]"
 check "route add before install: says the service is not installed" has "$T/early.out" "relaytcp route: the RelayTCPsvc service is not installed (run the MSI or relaytcp install first): nothing was changed"
 check "route add before install: no orphan Parameters key" sh -c "! wine reg query '$params' >/dev/null 2>&1"
-check "install" wine "$exe" install
+check "install" sh -c "wine '$exe' install >'$T/install.out' 2>&1"
+check "install: the firewall rule, in its words" has "$T/install.out" 'Windows Firewall rule RelayTCP added: inbound TCP and UDP to C:\relaytcp\relaytcp.exe, profiles Domain, Private'
+check "install: one rule RelayTCP for the exe, Domain and Private (netsh stand-in)" netsh_rule_is 'C:\relaytcp\relaytcp.exe' domain,private
+# A rule narrowed by an administrator stays narrowed when it is added again.
+check "narrow the rule to 192.168.1.0/24" wine netsh advfirewall firewall set rule name=RelayTCP new remoteip=192.168.1.0/24
+check "firewall add again (as an MSI repair does)" sh -c "wine '$exe' firewall add | tr -d '\r' | grep -qx 'Windows Firewall rule RelayTCP added: inbound TCP and UDP to C:.relaytcp.relaytcp.exe, profiles Domain, Private'"
+check "firewall add again: one rule, its remote addresses kept" sh -c "[ \$(tr -d '\r' <'$NETSH_DIR/rules.txt' | grep -c 'name=RelayTCP ') = 1 ] && tr -d '\r' <'$NETSH_DIR/rules.txt' | grep -q 'remoteip=192.168.1.0/24'"
 key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
 check "install marks the Parameters key (InstalledBy)" sh -c "wine reg query '$params' /v InstalledBy | tr -d '\r' | grep -q 'relaytcp install'"
 check "route list without routes: (no routes)" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx '(no routes)'"
@@ -89,6 +100,17 @@ check "start when running: exit 0, already running" sh -c "wine '$exe' start | t
 wine "$exe" status >"$T/status.out" 2>&1
 check "status names the registry key" has "$T/status.out" "Config  : $params"
 check "status: the service's log directory and today's connection log" has "$T/status.out" "(today's connection log: CO$(date +%y%m%d).LOG)"
+check "status: no firewall line while the rule is there and enabled" sh -c "! tr -d '\r' <'$T/status.out' | grep -q '^Firewall'"
+# The rule switched off, then gone, as wf.msc would leave it.
+cp "$NETSH_DIR/rules.txt" "$T/rules.kept"
+sed -i 's/enable=yes/enable=no/' "$NETSH_DIR/rules.txt"
+wine "$exe" status >"$T/status-fw.out" 2>&1
+check "status: the rule disabled" has "$T/status-fw.out" "Firewall: the inbound rule RelayTCP is disabled in Windows Firewall: other machines may not reach the routes"
+check "status: one firewall line, not one per route" test "$(tr -d '\r' <"$T/status-fw.out" | grep -c '^Firewall')" = 1
+: >"$NETSH_DIR/rules.txt"
+wine "$exe" status >"$T/status-fw.out" 2>&1
+check "status: the rule missing, one line" has "$T/status-fw.out" "Firewall: no inbound rule RelayTCP in Windows Firewall: other machines may not reach the routes (relaytcp firewall add, elevated, adds it; see docs/firewall.md)"
+cp "$T/rules.kept" "$NETSH_DIR/rules.txt"
 
 check "payload through route 0" relay_check $R0
 check "payload through route 1 (by name)" relay_check $R1
@@ -139,6 +161,30 @@ if command -v promtool >/dev/null; then
 	check "metrics pass promtool" metrics_pass_promtool
 fi
 
+# A route switched off and on again (disabled=1 in the Routes value): its
+# port is free when route disable returns, status says disabled, the other
+# routes relay; an enable racing with a route add from another process
+# loses neither.
+# bindable PORT: a new listener can bind PORT (SO_REUSEADDR: only a socket
+# that listens there is in the way, not connections that closed).
+bindable() { python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", int(sys.argv[1]))); s.close()' "$1"; }
+check "route disable :$R2" sh -c "wine '$exe' route disable :$R2 | tr -d '\r' >'$T/disable.out'; grep -qx 'disabled' '$T/disable.out' && grep -qx 'Route 1 : From local port $R2 to IP 127.0.0.1 port $ECHO (disabled)' '$T/disable.out'"
+check "the disabled route's port is free at once" bindable $R2
+check "status: the route's line says disabled" status_has "Route 1 : From local port $R2 to IP 127.0.0.1 port $ECHO : disabled, 0 open,"
+check "status -json: state disabled" sh -c "wine '$exe' status -json | tr -d '\r' | grep -q '\"state\": \"disabled\"'"
+check "the registry keeps the route, disabled=1" sh -c "wine reg query '$key\\Parameters' /v Routes | tr -d '\r' | grep -q '$R2 127.0.0.1 $ECHO disabled=1'"
+check "the other routes still relay" relay_check $R1
+wine "$exe" route add $R4 127.0.0.1 $ECHO >"$T/race-add.out" 2>&1 &
+race_add=$!
+wine "$exe" route enable :$R2 >"$T/race-enable.out" 2>&1 &
+race_enable=$!
+check "route add racing with route enable: add succeeds" wait_exit $race_add
+check "route add racing with route enable: enable succeeds" wait_exit $race_enable
+check "enable: enabled; listening" has "$T/race-enable.out" "enabled; listening"
+check "both changes are in the registry" sh -c "wine reg query '$key\\Parameters' /v Routes | tr -d '\r' >'$T/routes.out'; grep -q '$R4 127.0.0.1 $ECHO' '$T/routes.out' && ! grep -q 'disabled=1' '$T/routes.out'"
+check "the enabled route relays again" relay_check $R2
+check "the route added meanwhile relays" relay_check $R4
+
 check "net stop" wine net stop RelayTCPsvc
 sleep 1
 check "stop when stopped: exit 0, not running" sh -c "wine '$exe' stop | tr -d '\r' | grep -qx 'relaytcp stop: the service is not running'"
@@ -176,6 +222,7 @@ exec 7>"$T/menu.in"
 check "admin menu open" wait_text "$T/menu.out" "Option: "
 check "uninstall" wine "$exe" uninstall
 check "service gone" sh -c "! wine reg query '$key' >/dev/null 2>&1"
+check "uninstall removed the firewall rule" netsh_no_rule
 echo 3 >&7
 check "the open menu says the service was uninstalled" wait_text "$T/menu.out" "The RelayTCPsvc service was uninstalled: this menu cannot change its configuration any more"
 # The answers that add a route where a menu still lets them (so the
@@ -186,5 +233,24 @@ check "the open menu exits on 4" wait_exit "$menu_pid"
 check "the menu asked for no route" sh -c "! grep -q 'Local port' '$T/menu.out'"
 check "no orphan Parameters key after the menu" sh -c "! wine reg query '$params' >/dev/null 2>&1"
 check "logs kept" test -f "$co"
+
+# install's -firewall switch, as the MSI's FIREWALL property: public adds
+# the Public profile, 0 no rule; a netsh that refuses is a warning, and the
+# service is installed and removed all the same.
+check "install -firewall public" wine "$exe" install -firewall public
+check "install -firewall public: Domain, Private and Public" netsh_rule_is 'C:\relaytcp\relaytcp.exe' domain,private,public
+check "uninstall after -firewall public" wine "$exe" uninstall
+check "install -firewall 0" wine "$exe" install -firewall 0
+check "install -firewall 0: no rule" netsh_no_rule
+check "uninstall after -firewall 0" wine "$exe" uninstall
+echo "1 The requested operation requires elevation (Run as administrator)." >"$NETSH_DIR/fail"
+check "install with a netsh that fails: exit 0" sh -c "wine '$exe' install >'$T/install-fail.out' 2>&1"
+check "install with a netsh that fails: says it" has "$T/install-fail.out" "relaytcp install: warning: could not add the Windows Firewall rule RelayTCP (other machines may not reach the routes; see docs/firewall.md): netsh advfirewall firewall add rule name=RelayTCP "
+check "install with a netsh that fails: says why" has "$T/install-fail.out" ": exit code 1: The requested operation requires elevation (Run as administrator)."
+check "install with a netsh that fails: the service is there" sh -c "wine reg query '$key' /v ImagePath >/dev/null 2>&1"
+cp "$T/rules.kept" "$NETSH_DIR/rules.txt" # a rule that netsh then refuses to delete
+check "uninstall with a netsh that fails: exit 0, says why" sh -c "wine '$exe' uninstall >'$T/uninstall-fail.out' 2>&1; grep -q 'relaytcp uninstall: warning: could not remove the Windows Firewall rule RelayTCP' '$T/uninstall-fail.out'"
+check "uninstall with a netsh that fails: the service is gone" sh -c "! wine reg query '$key' >/dev/null 2>&1"
+rm -f "$NETSH_DIR/fail"
 
 summary wine-service
