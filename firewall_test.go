@@ -1,12 +1,17 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
+	"embed"
 	"slices"
 	"strings"
 	"testing"
 )
+
+// netshAnswers are netsh's answers that TestFirewallNote reads, embedded:
+// the Windows test binary runs under wine away from the source tree.
+//
+//go:embed testdata/netsh/*.txt
+var netshAnswers embed.FS
 
 // TestFirewallSetting: the FIREWALL property and install -firewall.
 func TestFirewallSetting(t *testing.T) {
@@ -62,7 +67,7 @@ func TestNetshCommandLines(t *testing.T) {
 // Program, Action). scripts/wine/netsh-recorder prints the same form.
 func TestFirewallNote(t *testing.T) {
 	read := func(name string) string {
-		data, err := os.ReadFile(filepath.Join("testdata", "netsh", name))
+		data, err := netshAnswers.ReadFile("testdata/netsh/" + name)
 		if err != nil {
 			t.Fatal(err)
 		}
