@@ -244,6 +244,10 @@ type backend struct {
 	goodRun int       // good checks in a row
 	since   time.Time // when it last went up or down (or was created)
 	retryAt time.Time // while down without active checks: when a connection may try it
+	// lastCheck is when the active check (check=) last connected; the
+	// passive checks (every connection) leave it alone: a time per
+	// connection would cost the relay's hot path.
+	lastCheck time.Time
 }
 
 // addrAt is the backend's HOST:PORT for a connection whose ports are

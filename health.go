@@ -139,6 +139,9 @@ func (p *backendPool) checkLoop(ctx context.Context, b *backend) {
 		if err == nil {
 			c.Close()
 		}
+		b.mu.Lock()
+		b.lastCheck = time.Now()
+		b.mu.Unlock()
 		p.checked(b, err)
 		t.Reset(p.check)
 	}

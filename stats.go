@@ -111,6 +111,9 @@ type BackendStatus struct {
 	Open     int64     // connections being connected or relayed
 	Total    int64     // connections relayed
 	Failed   int64     // connects that failed
+	// LastCheck is when the active check last connected (zero without
+	// check=).
+	LastCheck time.Time
 }
 
 // Status returns the live numbers of every route number the relay has
@@ -236,10 +239,10 @@ func (p *backendPool) status() []BackendStatus {
 	for i, e := range p.entries {
 		b := e.b
 		b.mu.Lock()
-		since := b.since
+		since, lastCheck := b.since, b.lastCheck
 		b.mu.Unlock()
 		out[i] = BackendStatus{Addr: b.addr, Backup: e.backup, Up: b.up.Load(), Disabled: b.disabled.Load(),
-			Since: since, Open: b.open.Load(), Total: b.total.Load(), Failed: b.failed.Load()}
+			Since: since, LastCheck: lastCheck, Open: b.open.Load(), Total: b.total.Load(), Failed: b.failed.Load()}
 	}
 	return out
 }

@@ -37,6 +37,7 @@ type RouteReport struct {
 	Route          int             `json:"route"`  // its number in the configuration
 	Listen         string          `json:"listen"` // the local side: ":155", "127.0.0.1:155"
 	Config         string          `json:"config"` // the route's text form
+	Proto          string          `json:"proto"`  // "tcp" or "udp"
 	Listening      bool            `json:"listening"`
 	State          string          `json:"state"`           // "listening", "not listening" or "disabled" (routeState)
 	Disabled       bool            `json:"disabled"`        // disabled=1: switched off, listening on nothing
@@ -87,20 +88,21 @@ func (d DatagramDrops) total() int64 { return d.Queue + d.Denied + d.MaxConn + d
 
 // BackendReport is one backend of a route.
 type BackendReport struct {
-	Backend  string    `json:"backend"` // HOST:PORT
-	Role     string    `json:"role"`    // "primary" or "backup"
-	State    string    `json:"state"`   // "up" or "down"
-	Disabled bool      `json:"disabled"`
-	Since    time.Time `json:"since,omitzero"` // when it last went up or down, or started; left out while it does not run
-	Open     int64     `json:"open"`
-	Total    int64     `json:"total"`
-	Failed   int64     `json:"failed"`
+	Backend   string    `json:"backend"` // HOST:PORT
+	Role      string    `json:"role"`    // "primary" or "backup"
+	State     string    `json:"state"`   // "up" or "down"
+	Disabled  bool      `json:"disabled"`
+	Since     time.Time `json:"since,omitzero"`      // when it last went up or down, or started; left out while it does not run
+	LastCheck time.Time `json:"last_check,omitzero"` // the active check's (check=) last connect; left out without check=
+	Open      int64     `json:"open"`
+	Total     int64     `json:"total"`
+	Failed    int64     `json:"failed"`
 }
 
 // routeReport builds the report of route n (spec) from the relay's numbers
 // (rs; zero when the route does not run, then why says why).
 func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport {
-	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Listening: rs.Listening,
+	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Proto: cmp(spec.Proto, "tcp"), Listening: rs.Listening,
 		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap + rs.RefusedProxy, RefusedACL: rs.RefusedACL,
 		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
 	if spec.Proto == "udp" {
@@ -117,7 +119,7 @@ func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport 
 	r.State, r.Disabled = routeState(spec, rs), spec.Disabled
 	for _, b := range rs.Backends {
 		br := BackendReport{Backend: b.Addr, Role: "primary", State: "up", Disabled: b.Disabled, Since: b.Since,
-			Open: b.Open, Total: b.Total, Failed: b.Failed}
+			LastCheck: b.LastCheck, Open: b.Open, Total: b.Total, Failed: b.Failed}
 		if b.Backup {
 			br.Role = "backup"
 		}
