@@ -49,7 +49,8 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -udp              relay UDP datagrams instead of TCP connections (a session per client;
                     -idle defaults to 60s, -maxconn to 10000 sessions)
   -rcvbuf SIZE      with -udp: the sockets' receive buffer for bursts (default 4M; 256K, ...)
-  -metrics ADDR:PORT serve Prometheus metrics at http://ADDR:PORT/metrics (e.g. 127.0.0.1:9155)
+  -metrics ADDR:PORT serve a status page at http://ADDR:PORT/ and Prometheus metrics at
+                    /metrics (e.g. 127.0.0.1:9155: it shows addresses and counts to anyone)
 
 Exit codes: 0 stopped normally, 1 runtime error, 2 invalid arguments,
 3 cannot listen on the port, 4 cannot resolve remoteHost; the commands below
@@ -68,7 +69,7 @@ type cliOptions struct {
 	remotePortEnd  int // the last of a range of remote ports; 0 for one port
 	dataLog        bool
 	quiet          bool
-	metricsAddr    string // -metrics: serve /metrics there
+	metricsAddr    string // -metrics: serve the status page and /metrics there
 	connectSet     bool   // -connect was given
 	drain          time.Duration
 	connectTimeout time.Duration

@@ -1,10 +1,12 @@
 package main
 
-// The metrics listener's HTTP: what a scraper needs (Prometheus, curl,
-// urllib) and nothing more: GET or HEAD of /metrics, HTTP/1.0 or 1.1, one
-// request per connection. net/http would serve it as well, and took the
-// executable from 5.6 to 10.2 MB (TLS, HTTP/2, MIME and the rest come with
-// it) and a fresh relay's RSS from 5.9 to 8.1 MiB, for one read-only page.
+// The metrics listener's HTTP: what a scraper and the status page need
+// (Prometheus, curl, urllib, a browser) and nothing more: GET or HEAD of
+// /metrics, / and /status.json (statuspage.go), HTTP/1.0 or 1.1, one
+// request per connection; nothing over HTTP changes the relay. net/http
+// would serve it as well, and took the executable from 5.6 to 10.2 MB (TLS,
+// HTTP/2, MIME and the rest come with it) and a fresh relay's RSS from 5.9
+// to 8.1 MiB, for read-only pages.
 
 import (
 	"bufio"
@@ -39,15 +41,27 @@ type metricsServer struct {
 	ln     net.Listener
 	status func() *ServiceStatus
 	conns  *connServer
+	// history is sampled while the listener runs (statushistory.go);
+	// stopSampling ends that; samplerDone is closed when it has ended.
+	history      statusHistory
+	stopSampling chan struct{}
+	samplerDone  chan struct{}
 }
 
-// serveMetrics listens on addr and serves /metrics from status until close.
+// serveMetrics listens on addr and serves /metrics, the status page and
+// /status.json from status until close.
 func serveMetrics(addr string, status func() *ServiceStatus) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w", addr, err)
 	}
-	m := &metricsServer{addr: addr, ln: ln, status: status}
+	m := &metricsServer{addr: addr, ln: ln, status: status, stopSampling: make(chan struct{}), samplerDone: make(chan struct{})}
+	// The first sample now: the rates of all that comes after.
+	m.history.record(status(), time.Now())
+	go func() {
+		defer close(m.samplerDone)
+		sampleHistory(&m.history, status, m.stopSampling)
+	}()
 	m.conns = &connServer{ln: ln, maxConns: metricsMaxConns, headerTimeout: metricsHeaderTimeout,
 		closeWait: metricsCloseWait, handle: m.serve}
 	m.conns.start()
@@ -56,12 +70,44 @@ func serveMetrics(addr string, status func() *ServiceStatus) (*metricsServer, er
 
 // close stops the listener, cuts the connections whose request has not
 // come yet, and waits for the answers being written, for metricsCloseWait;
-// slower scrapers are cut then.
+// slower scrapers are cut then. The samples are dropped.
 func (m *metricsServer) close() {
 	if m == nil {
 		return
 	}
 	m.conns.close()
+	select {
+	case <-m.stopSampling:
+	default:
+		close(m.stopSampling)
+	}
+	<-m.samplerDone
+}
+
+// resource is what the listener serves at a path: its headers (Content-Type
+// and others, each line ending in CRLF) and its body, made on request.
+type resource struct {
+	headers string
+	body    func() ([]byte, error)
+}
+
+// resource returns what the listener serves at path, if anything.
+func (m *metricsServer) resource(path string) (resource, bool) {
+	switch path {
+	case "/metrics":
+		return resource{"Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n", func() ([]byte, error) {
+			var body bytes.Buffer
+			writeMetrics(&body, m.status())
+			return body.Bytes(), nil
+		}}, true
+	case "/status.json":
+		return resource{"Content-Type: application/json\r\nCache-Control: no-store\r\n", func() ([]byte, error) {
+			return statusJSON(m.status(), &m.history)
+		}}, true
+	case "/":
+		return resource{statusPageHeaders, func() ([]byte, error) { return statusPageHTML, nil }}, true
+	}
+	return resource{}, false
 }
 
 // serve answers one request on c.
@@ -75,21 +121,27 @@ func (m *metricsServer) serve(c *serverConn) {
 		return // cut while it read (or it read its request just then)
 	}
 	c.SetWriteDeadline(time.Now().Add(metricsWriteTimeout))
+	res, found := m.resource(req.path)
 	switch {
 	case status != 0:
-	case req.path != "/metrics":
+	case !found:
 		status = 404
 	case req.method != "GET" && req.method != "HEAD":
 		status = 405
 	}
+	var body []byte
+	var why error
+	if status == 0 {
+		if body, why = res.body(); why != nil {
+			status = 500
+		}
+	}
 	if status != 0 {
-		writeHTTPError(c, status)
+		writeHTTPError(c, status, why)
 	} else {
-		var body bytes.Buffer
-		writeMetrics(&body, m.status())
-		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n", body.Len())
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n", res.headers, len(body))
 		if req.method == "GET" {
-			c.Write(body.Bytes())
+			c.Write(body)
 		}
 	}
 	lingeringClose(c.Conn)
@@ -191,13 +243,18 @@ var httpStatusText = map[int]string{
 	405: "Method Not Allowed",
 	408: "Request Timeout",
 	431: "Request Header Fields Too Large",
+	500: "Internal Server Error",
 	505: "HTTP Version Not Supported",
 }
 
-// writeHTTPError answers with status and a one-line text.
-func writeHTTPError(w io.Writer, status int) {
+// writeHTTPError answers with status and a one-line text: why, or else
+// what the listener serves.
+func writeHTTPError(w io.Writer, status int, why error) {
 	text := httpStatusText[status]
-	body := fmt.Sprintf("%d %s: this listener serves GET /metrics\n", status, text)
+	body := fmt.Sprintf("%d %s: this listener serves GET /, /status.json and /metrics\n", status, text)
+	if why != nil {
+		body = fmt.Sprintf("%d %s: %v\n", status, text, why)
+	}
 	extra := ""
 	if status == 405 {
 		extra = "Allow: GET, HEAD\r\n"

@@ -29,13 +29,14 @@ GOOS=darwin GOARCH=arm64 go vet ./...
 step "packages the tests use"
 # Real peers from Debian's packages: promtool (prometheus) checks /metrics;
 # nginx and haproxy speak the PROXY protocol with relaytcp; dnsmasq answers
-# dig through UDP routes.
+# dig through UDP routes; headless chromium loads the status page.
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
 [ -x /usr/sbin/haproxy ] || command -v haproxy >/dev/null || missing+=(haproxy)
 [ -x /usr/sbin/dnsmasq ] || command -v dnsmasq >/dev/null || missing+=(dnsmasq)
 command -v dig >/dev/null || missing+=(dnsutils)
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "test.sh: installing ${missing[*]}"
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
