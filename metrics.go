@@ -41,32 +41,45 @@ func parseMetricsAddr(s string) (string, error) {
 type metricWriter struct {
 	w    io.Writer
 	last string
+	line []byte // a sample's line, reused: 1,000 routes make 20,000 lines
 }
 
 // sample writes one sample of family name (type typ) with labels given as
 // name, value pairs.
 func (m *metricWriter) sample(name, typ, help string, value float64, labels ...string) {
+	b := m.line[:0]
 	if name != m.last {
-		fmt.Fprintf(m.w, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+		b = fmt.Appendf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
 		m.last = name
 	}
-	var b strings.Builder
-	b.WriteString(name)
+	b = append(b, name...)
 	if len(labels) > 0 {
-		b.WriteByte('{')
+		b = append(b, '{')
 		for i := 0; i+1 < len(labels); i += 2 {
 			if i > 0 {
-				b.WriteByte(',')
+				b = append(b, ',')
 			}
-			fmt.Fprintf(&b, "%s=\"%s\"", labels[i], escapeLabel(labels[i+1]))
+			b = append(b, labels[i]...)
+			b = append(b, `="`...)
+			b = append(b, escapeLabel(labels[i+1])...)
+			b = append(b, '"')
 		}
-		b.WriteByte('}')
+		b = append(b, '}')
 	}
-	fmt.Fprintf(m.w, "%s %s\n", b.String(), strconv.FormatFloat(value, 'g', -1, 64))
+	b = append(b, ' ')
+	b = strconv.AppendFloat(b, value, 'g', -1, 64)
+	b = append(b, '\n')
+	m.w.Write(b)
+	m.line = b
 }
 
-// escapeLabel escapes a label value as the text format wants.
+// escapeLabel escapes a label value as the text format wants. Most values
+// need nothing: a Replacer built for each label was most of the 360 ms of
+// CPU that /metrics of 1,000 routes took (BenchmarkStatusPage).
 func escapeLabel(s string) string {
+	if !strings.ContainsAny(s, "\\\"\n") {
+		return s
+	}
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }
 
