@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"image/png"
 	"math"
@@ -207,6 +208,36 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Errorf("the page of a stopped service: banner %q, %d route cards", banner, cards)
 	}
 	os.WriteFile(filepath.Join(t.ArtifactDir(), "status-page-stopped.png"), c.screenshot(t), 0o644)
+}
+
+// TestStatusCommandJSONSchema: the real commands' documents match the
+// schema in docs/status-page.md: status -json of a running service and of
+// a stopped one (no history), and the running service's /status.json.
+func TestStatusCommandJSONSchema(t *testing.T) {
+	schema := statusSchema(t)
+	f := startStatusFixture(t)
+	exchange(t, "127.0.0.1:"+strconv.Itoa(f.plain), 1000)
+	statusJSONOf := func(what string) []byte {
+		p := startProc(t, f.dir, "status", "-config", f.conf, "-json")
+		if code := p.wait(t, 20*time.Second); code != 0 {
+			t.Fatalf("status -json (%s): exit %d\n%s", what, code, p.output())
+		}
+		return []byte(strings.Join(p.stdoutLines(), "\n"))
+	}
+	checkSchema(t, "status -json", statusJSONOf("running"), schema, false)
+	_, _, doc := httpGet(t, "127.0.0.1:"+strconv.Itoa(f.metricsPort), "GET", "/status.json")
+	checkSchema(t, "/status.json", doc, schema, true)
+
+	f.p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := f.p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("the service exited with %d", code)
+	}
+	stopped := statusJSONOf("stopped")
+	checkSchema(t, "status -json of a stopped service", stopped, schema, false)
+	var st ServiceStatus
+	if err := json.Unmarshal(stopped, &st); err != nil || st.State == "Running" || len(st.Routes) != 6 || st.Routes[0].State != "not listening" {
+		t.Errorf("status -json of a stopped service: %v\n%s", err, stopped)
+	}
 }
 
 // chartPoints is a JavaScript expression: the y of each point of the
