@@ -65,7 +65,9 @@ func TestVersionFromCheckout(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(src, "*"))
 	for _, f := range files {
 		name := filepath.Base(f)
-		if !(strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".syso") || name == "go.mod" || name == "go.sum") {
+		// What a build reads: the sources, the Windows resources, the
+		// status page it embeds, the module files.
+		if !(strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".syso") || name == "statuspage.html" || name == "go.mod" || name == "go.sum") {
 			continue
 		}
 		data, err := os.ReadFile(f)
