@@ -185,6 +185,16 @@ check "both changes are in the registry" sh -c "wine reg query '$key\\Parameters
 check "the enabled route relays again" relay_check $R2
 check "the route added meanwhile relays" relay_check $R4
 
+# The Parameters key deleted under the running service (a careless regedit,
+# a script): the running routes stay, one warning says so, and the key
+# written back applies again.
+params_deleted() { wine reg delete "$key\\Parameters" /f >/dev/null 2>&1 && sleep 5 && relay_check $R1; }
+params_back() { wine reg import "$(winepath -w "$T/params.reg")" >/dev/null 2>&1 && sleep 4 && relay_check $R1 && relay_check $R2; }
+check "Parameters key exported (to put it back)" wine reg export "$key\\Parameters" "$(winepath -w "$T/params.reg")" /y
+check "Parameters key deleted: the service keeps relaying" params_deleted
+check "Parameters key deleted: one warning names the key" sh -c "tr -d '\r' <'$T/services.log' | grep -c 'the running one stays: registry key' | grep -qx 1"
+check "Parameters key written back: the routes still relay" params_back
+
 check "net stop" wine net stop RelayTCPsvc
 sleep 1
 check "stop when stopped: exit 0, not running" sh -c "wine '$exe' stop | tr -d '\r' | grep -qx 'relaytcp stop: the service is not running'"
