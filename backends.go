@@ -9,6 +9,7 @@ package main
 //	route 80 web1 8080 also=web2:8080,[fd00::5]:8080 backup=web9:8080 balance=leastconn check=2s
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -216,7 +217,7 @@ func (r RouteSpec) backendSummary() (more, settings string) {
 	more = moreBackends(splitBackends(r.Also), splitBackends(r.Backup))
 	var s []string
 	if r.Balance != "" || more != "" {
-		s = append(s, cmp(r.Balance, balanceRoundRobin))
+		s = append(s, cmp.Or(r.Balance, balanceRoundRobin))
 	}
 	for _, kv := range r.checkSettings() {
 		s = append(s, kv[0]+" "+kv[1])
@@ -302,7 +303,7 @@ type backendPool struct {
 // newBackendPool builds route id's pool for rt. Backends that old (the
 // route's previous pool, or nil) has too are kept, with their state.
 func newBackendPool(id int, rt Route, old *backendPool, emit func(Event)) *backendPool {
-	p := &backendPool{route: id, balance: cmp(rt.Balance, balanceRoundRobin), check: rt.Check,
+	p := &backendPool{route: id, balance: cmp.Or(rt.Balance, balanceRoundRobin), check: rt.Check,
 		rise: rt.Rise, fall: rt.Fall, emit: emit}
 	if p.rise == 0 {
 		p.rise = defaultRise

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -95,7 +96,7 @@ func BenchmarkStatusPage(b *testing.B) {
 	b.Logf("1,000 routes, %d open connections", conns)
 
 	for _, path := range []string{"/", "/status.json", "/metrics"} {
-		b.Run(cmp(strings.Trim(path, "/"), "page"), func(b *testing.B) {
+		b.Run(cmp.Or(strings.Trim(path, "/"), "page"), func(b *testing.B) {
 			var size int
 			cpu := processCPU(b, p.cmd.Process.Pid)
 			for b.Loop() {

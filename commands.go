@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -355,7 +356,7 @@ func configOption(args []string) (path string, rest []string, err error) {
 		path = value
 	}
 	if path == "" {
-		path = cmp(os.Getenv("RELAYTCP_CONFIG"), DefaultConfigPath)
+		path = cmp.Or(os.Getenv("RELAYTCP_CONFIG"), DefaultConfigPath)
 	}
 	return path, rest, nil
 }

@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -1061,29 +1060,6 @@ func (e *engine) putPipe(dir *flowDir) {
 func (p *pipePair) close() {
 	rawClose(p.r)
 	rawClose(p.w)
-}
-
-// zoneID returns the interface index of an IPv6 zone (a name or a number),
-// or 0.
-func zoneID(zone string) uint32 {
-	if zone == "" {
-		return 0
-	}
-	if ifi, err := net.InterfaceByName(zone); err == nil {
-		return uint32(ifi.Index)
-	}
-	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
-		return uint32(n)
-	}
-	return 0
-}
-
-// zoneName returns the name of the interface with index id, or the index.
-func zoneName(id uint32) string {
-	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
-		return ifi.Name
-	}
-	return strconv.FormatUint(uint64(id), 10)
 }
 
 // socketError returns the pending error of a socket (SO_ERROR), if any.

@@ -6,6 +6,7 @@ package main
 // uninstall, read by relaytcp status.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -184,7 +185,7 @@ const (
 // saveFirewallSetting keeps setting ("" is "1") for the next install. A
 // failure is only told: the rule matters more.
 func saveFirewallSetting(setting string, stderr io.Writer) {
-	setting = cmp(strings.ToLower(strings.TrimSpace(setting)), "1")
+	setting = cmp.Or(strings.ToLower(strings.TrimSpace(setting)), "1")
 	k, _, err := registry.CreateKey(registry.LOCAL_MACHINE, firewallSettingKey, registry.SET_VALUE)
 	if err == nil {
 		err = k.SetStringValue(firewallSettingValue, setting)

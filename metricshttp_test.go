@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -140,7 +141,7 @@ func TestMetricsHTTP(t *testing.T) {
 func TestMetricsHTTPSlowClients(t *testing.T) {
 	m := startMetricsListener(t)
 	for _, p := range metricsPaths {
-		t.Run(cmp(strings.Trim(p.path, "/"), "page"), func(t *testing.T) {
+		t.Run(cmp.Or(strings.Trim(p.path, "/"), "page"), func(t *testing.T) {
 			t.Parallel()
 			c, err := net.Dial("tcp", m.ln.Addr().String())
 			if err != nil {

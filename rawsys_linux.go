@@ -101,23 +101,6 @@ func rawGetsockname(fd int) (netip.AddrPort, error) {
 	return rawSockaddrAddrPort(&rsa), nil
 }
 
-// rawSockaddrAddrPort converts a kernel socket address.
-func rawSockaddrAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
-	switch rsa.Addr.Family {
-	case unix.AF_INET:
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), networkPort(sa.Port))
-	case unix.AF_INET6:
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
-		ip := netip.AddrFrom16(sa.Addr).Unmap()
-		if sa.Scope_id != 0 && ip.Is6() {
-			ip = ip.WithZone(zoneName(sa.Scope_id))
-		}
-		return netip.AddrPortFrom(ip, networkPort(sa.Port))
-	}
-	return netip.AddrPort{}
-}
-
 // rawConnect starts connecting the non-blocking socket fd to ap.
 func rawConnect(fd int, ap netip.AddrPort) error {
 	var errno unix.Errno
@@ -129,11 +112,4 @@ func rawConnect(fd int, ap netip.AddrPort) error {
 		_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unix.SizeofSockaddrInet6)
 	}
 	return rawErr(errno)
-}
-
-// networkPort converts a port from host to network byte order, as a kernel
-// socket address keeps it, and back: the same conversion both ways.
-func networkPort(p uint16) uint16 {
-	b := (*[2]byte)(unsafe.Pointer(&p))
-	return uint16(b[0])<<8 | uint16(b[1])
 }

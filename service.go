@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -391,7 +392,7 @@ func (s *service) apply(cfg *Config) {
 	defer s.mu.Unlock()
 	s.config = cfg
 	s.reloads.Add(1)
-	logDir := cmp(cfg.LogDir, defaultLogDir())
+	logDir := cmp.Or(cfg.LogDir, defaultLogDir())
 	settingsChanged := logDir != s.logDir || cfg.Debug != s.debug
 	want, off := enabledRoutes(cfg), disabledRoutes(cfg)
 	s.matchRanges(cfg, want)
@@ -453,15 +454,15 @@ func (s *service) apply(cfg *Config) {
 	slices.Sort(stopped)
 	slices.Sort(changed)
 	slices.Sort(disabled)
-	summary := fmt.Sprintf("%d routes running; started %s; stopped %s", len(s.routes), list(started), list(stopped))
+	summary := fmt.Sprintf("%d routes running; started %s; stopped %s", len(s.routes), listOrNone(started), listOrNone(stopped))
 	if len(changed) > 0 {
-		summary += "; changed in place " + list(changed)
+		summary += "; changed in place " + listOrNone(changed)
 	}
 	if len(disabled) > 0 {
-		summary += "; disabled " + list(disabled)
+		summary += "; disabled " + listOrNone(disabled)
 	}
 	if len(failed) > 0 {
-		summary += "; could not start (tried again every " + s.retryEvery.String() + ") " + list(failed)
+		summary += "; could not start (tried again every " + s.retryEvery.String() + ") " + listOrNone(failed)
 	}
 	s.log.Info(eventService, fmt.Sprintf(msgReloaded, summary))
 }
@@ -515,15 +516,8 @@ func (s *service) updateRoute(local string, r RouteSpec) bool {
 	return true
 }
 
-// cmp returns a, or b when a is empty.
-func cmp(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a
-}
-
-func list(items []string) string {
+// listOrNone writes items for the reload summary, "none" for none.
+func listOrNone(items []string) string {
 	if len(items) == 0 {
 		return "none"
 	}

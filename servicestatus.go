@@ -5,6 +5,7 @@ package main
 // administrator.
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -57,7 +58,7 @@ func (s *service) status() *ServiceStatus {
 		st.Routes = append(st.Routes, routeReport(n, r, rs, v.why[r.key()]))
 	}
 	// As openLogs chose it, in the service's own environment.
-	st.LogDir = cmp(v.config.LogDir, defaultLogDir())
+	st.LogDir = cmp.Or(v.config.LogDir, defaultLogDir())
 	st.ConnectionLog = connLogPath(st.LogDir, time.Now())
 	return st
 }
@@ -120,7 +121,7 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 	local := v.config.Routes[n].key()
 	id, ok := v.ids[local]
 	if !ok || s.relay.Addr(id) == nil {
-		return "", fmt.Errorf("route %d is not running (%s)", n, cmp(v.why[local], "not started"))
+		return "", fmt.Errorf("route %d is not running (%s)", n, cmp.Or(v.why[local], "not started"))
 	}
 	open, enabled, err := s.relay.SetBackendDisabled(id, addr, disable)
 	if err != nil {

@@ -5,6 +5,7 @@ package main
 // interface (README, "Monitoring").
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strconv"
@@ -102,7 +103,7 @@ type BackendReport struct {
 // routeReport builds the report of route n (spec) from the relay's numbers
 // (rs; zero when the route does not run, then why says why).
 func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport {
-	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Proto: cmp(spec.Proto, "tcp"), Listening: rs.Listening,
+	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Proto: cmp.Or(spec.Proto, "tcp"), Listening: rs.Listening,
 		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap + rs.RefusedProxy, RefusedACL: rs.RefusedACL,
 		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
 	if spec.Proto == "udp" {
@@ -112,7 +113,7 @@ func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport 
 	switch {
 	case spec.Disabled: // nothing is wrong: it listens on nothing on purpose
 	case !rs.Listening:
-		r.Error = cmp(why, "not started")
+		r.Error = cmp.Or(why, "not started")
 	default:
 		r.Error = why // a range missing some ports: "not on port 8005 (...)"
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -79,7 +80,7 @@ func checkSchema(t testing.TB, what string, doc []byte, schema map[string]schema
 				continue
 			}
 			if _, ok := obj[key]; !ok {
-				t.Errorf("%s: %s lacks the field %s", what, cmp(path, "the document"), name)
+				t.Errorf("%s: %s lacks the field %s", what, cmp.Or(path, "the document"), name)
 			}
 		}
 		for key, val := range obj {
