@@ -23,12 +23,6 @@ import (
 	"time"
 )
 
-// The proxy= values.
-const (
-	proxyV1 = "v1"
-	proxyV2 = "v2"
-)
-
 // proxyV2Signature starts every version 2 header.
 var proxyV2Signature = []byte("\r\n\r\n\x00\r\nQUIT\n")
 

@@ -38,27 +38,6 @@ const (
 	evictionQuiet = 10 * time.Second
 )
 
-// checkUDP refuses the options that do not apply to UDP routes, and
-// those that apply only to them on TCP routes.
-func (r RouteSpec) checkUDP() error {
-	if r.Proto != "udp" {
-		if r.RcvBuf != 0 {
-			return fmt.Errorf("option rcvbuf= applies only to proto=udp routes")
-		}
-		return nil
-	}
-	for _, o := range []struct {
-		set  bool
-		name string
-	}{{r.Proxy != "", "proxy="}, {r.AcceptProxy, "acceptproxy="}, {r.Connect != 0, "connect="},
-		{r.Check != 0, "check="}, {r.Rise != 0, "rise="}, {r.Fall != 0, "fall="}} {
-		if o.set {
-			return fmt.Errorf("option %s does not apply to proto=udp routes", o.name)
-		}
-	}
-	return nil
-}
-
 // udpKey names a session: the client, and the route's port it sends to.
 type udpKey struct {
 	client netip.AddrPort
