@@ -147,7 +147,9 @@ func (c *relayConn) serve() {
 	if err != nil {
 		c.client.SetLinger(0)
 		c.client.Close()
-		l.dialFailed(c.slot, clientAddr, c.lastTried, c.start, err)
+		if l.ctx.Err() == nil { // a route that stops cut it: not a failure
+			l.dialFailed(c.slot, clientAddr, c.lastTried, c.start, err)
+		}
 		l.connDone(c)
 		return
 	}
