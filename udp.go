@@ -348,13 +348,16 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 // session no backend could be reached for ends, reported as failed.
 func (sess *udpSession) run(offset int) {
 	u := sess.route
-	remote, b, err := u.dialBackend(sess.cfg, sess.key.client.Addr(), offset)
+	remote, b, last, err := u.dialBackend(sess.cfg, sess.key.client.Addr(), offset)
 	if err != nil {
 		now := time.Now()
 		if u.dials.Err() == nil { // not a stopping route's
+			if last == "" { // no backend was tried: every one is disabled
+				last = sess.cfg.RemoteAddr()
+			}
 			u.stats.slots[goroutineSlot].failed.Add(1)
 			u.relay.emit(Event{Kind: ConnFailed, Time: now, Route: u.id, Client: sess.key.client.String(),
-				Remote: sess.cfg.RemoteAddr() + "/udp", Err: err, Duration: now.Sub(sess.start)})
+				Remote: last + "/udp", Err: err, Duration: now.Sub(sess.start)})
 		} else {
 			err = errStopped
 		}
@@ -406,30 +409,31 @@ func (sess *udpSession) openLog() {
 // dialBackend opens a socket connected to a backend for a new session,
 // picked by the route's balance mode; a backend that cannot be reached
 // (its name does not resolve, no route to it) is left for the next one.
-// A backend that does not answer is not a failure: UDP cannot tell.
-func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) (*net.UDPConn, *backend, error) {
+// A backend that does not answer is not a failure: UDP cannot tell. last
+// is the last backend tried, "" for none.
+func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) (_ *net.UDPConn, _ *backend, last string, err error) {
 	var tried uint64
-	var err error
 	attempts := 0
 	for {
 		i := cfg.pool.pick(client, tried)
 		if i < 0 {
-			return nil, nil, cfg.pool.failure(attempts, err)
+			return nil, nil, last, cfg.pool.failure(attempts, err)
 		}
 		tried |= 1 << i
 		b := cfg.pool.entries[i].b
 		var c net.Conn
+		last = b.addrAt(offset)
 		ctx, cancel := context.WithTimeout(u.dials, DefaultConnectTimeout)
-		c, err = u.buf.Load().dial.DialContext(ctx, "udp", b.addrAt(offset))
+		c, err = u.buf.Load().dial.DialContext(ctx, "udp", last)
 		cancel()
 		if err == nil {
 			b.open.Add(1)
 			cfg.pool.connected(b)
-			return c.(*net.UDPConn), b, nil
+			return c.(*net.UDPConn), b, last, nil
 		}
 		attempts++
 		if u.dials.Err() != nil || isResourceError(err) {
-			return nil, nil, err // the route stops, or the system is out of descriptors: not the backend's fault
+			return nil, nil, last, err // the route stops, or the system is out of descriptors: not the backend's fault
 		}
 		cfg.pool.connectFailed(b, err)
 	}

@@ -393,3 +393,19 @@ func TestUDPUpdate(t *testing.T) {
 		t.Errorf("a new session after the update: %q, %v; want B", got, err)
 	}
 }
+
+// TestUDPFailureNamesLastBackend: a session for which no backend could be
+// connected is logged with the last backend tried, as TCP's Failed line
+// is, not the route's first backend.
+func TestUDPFailureNamesLastBackend(t *testing.T) {
+	// A link-local address without its interface cannot be connected to:
+	// both backends fail at once, in the written order.
+	r, addr, rec := startUDPRoute(t, "fe80::1 9 also=[fe80::1]:10 balance=first", "")
+	udpClient(t, addr).Write([]byte("anyone?"))
+	if !eventually(3*time.Second, func() bool { return r.Status()[0].Failed == 1 }) {
+		t.Fatalf("failed: %+v; want 1", r.Status()[0])
+	}
+	if n := rec.countTo(ConnFailed, "[fe80::1]:10/udp"); n != 1 {
+		t.Errorf("%d Failed lines naming [fe80::1]:10/udp; want 1 (events %v)", n, rec.events)
+	}
+}
