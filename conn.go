@@ -11,17 +11,6 @@ import (
 	"time"
 )
 
-// Close reasons of a relayed connection, for the Closed line.
-var (
-	errStopped      = errors.New("relay stopped")
-	errClientClosed = errors.New("client closed")
-	errServerClosed = errors.New("server closed")
-	// A side that took nothing for drainStall after the other side had
-	// ended (stall.go).
-	errBackendStalled = errors.New("backend stalled")
-	errClientStalled  = errors.New("client stalled")
-)
-
 // relayConn is one relayed client connection and its two directions.
 //
 // A direction that ends cleanly (EOF) is passed on as a half-close of the
@@ -29,48 +18,25 @@ var (
 // direction aborts both sides. When both directions have ended, both
 // connections are closed and the Closed event is reported.
 type relayConn struct {
-	route  *routeListener
-	cfg    *routeConfig // the route's configuration when the client came
-	client *net.TCPConn
-	start  time.Time
-	// clientAP is the client: the peer, or what its PROXY header names;
-	// dstAP the address it connected to when a PROXY header named it.
-	clientAP, dstAP netip.AddrPort
-	offset          int // added to the backends' ports (routeConfig.remoteOffset)
-	// backend is the backend relayed to, once connected: the connection
-	// counts in its open connections until it ends. lastTried is the last
-	// one tried, HOST:PORT.
-	backend   *backend
-	lastTried string
+	connLife
+	l          *tcpRoute
+	clientConn *net.TCPConn
+	dial       connAttempt // connLife.attempt while a backend is tried
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
-	slot       *statSlot   // the route's counters this connection adds to
 
-	mu      sync.Mutex
-	remote  *net.TCPConn
-	halves  [2]*halfConn // client to remote, remote to client; nil until connected
-	pending int          // directions still running
-	aborted bool
-	reason  error  // why it ended; the first direction to end sets it
-	finish  func() // closes and reports the connection after both directions
+	mu          sync.Mutex // the connection's end: aborted, the halves, connLife.reason
+	backendConn *net.TCPConn
+	halves      [2]*halfConn // client to remote, remote to client; nil until connected
+	pending     int          // directions still running
+	aborted     bool
+	finish      func() // closes and reports the connection after both directions
 
 	// With an idle timeout: when data last moved (Unix nanoseconds), and
 	// the timer that checks it.
 	lastActive atomic.Int64
 	idleTimer  *time.Timer
 }
-
-// laterReason is a connection's close reason once reason is known too: an
-// error that came first is kept; a clean end gives way to the error.
-func laterReason(current, reason error) error {
-	if current == nil || current == errClientClosed || current == errServerClosed {
-		return reason
-	}
-	return current
-}
-
-// errIdle is the close reason of a connection cut by the idle timeout.
-var errIdle = errors.New("idle timeout")
 
 // touch records that data moved, for the idle timeout.
 func (c *relayConn) touch() {
@@ -82,13 +48,12 @@ func (c *relayConn) touch() {
 // checkIdle runs when the idle timer fires: it aborts the connection if
 // nothing moved for the whole timeout, or waits for the rest of it.
 func (c *relayConn) checkIdle() {
-	idle := c.cfg.IdleTimeout
-	quiet := time.Since(time.Unix(0, c.lastActive.Load()))
-	if quiet >= idle {
+	wait, expired := c.idleExpired(time.Since(time.Unix(0, c.lastActive.Load())))
+	if expired {
 		c.abort(errIdle)
 		return
 	}
-	c.idleTimer.Reset(idle - quiet)
+	c.idleTimer.Reset(wait)
 }
 
 // halfConn is one direction of a relayConn: bytes read from src are written
@@ -121,23 +86,19 @@ type halfConn struct {
 // serve dials the remote side and starts relaying. It runs in its own
 // goroutine per accepted client.
 func (c *relayConn) serve() {
-	l := c.route
-	clientAddr := c.client.RemoteAddr().String()
-	c.clientAP = c.client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	l := c.l
 	var early []byte // the client's bytes that came with its PROXY header
 	if c.cfg.AcceptProxy {
-		h, rest, err := readProxyHeader(c.client, c.cfg.connectTimeout())
-		why, kind := "", refusedByProxy
-		if err != nil {
-			why = err.Error()
-		} else if !h.local {
-			c.clientAP, c.dstAP, clientAddr = h.src, h.dst, h.src.String()
-			why, kind = c.cfg.denies(h.src.Addr()), refusedByACL
+		h, rest, err := readProxyHeader(c.clientConn, c.cfg.connectTimeout())
+		ok := err == nil
+		if !ok {
+			c.refuse(err.Error(), refusedByProxy)
+		} else {
+			ok = c.takeProxyHeader(h)
 		}
-		if why != "" {
-			c.client.SetLinger(0)
-			c.client.Close()
-			l.refused(c.cfg, c.slot, clientAddr, why, kind)
+		if !ok {
+			c.clientConn.SetLinger(0)
+			c.clientConn.Close()
 			l.connDone(c)
 			return
 		}
@@ -145,34 +106,17 @@ func (c *relayConn) serve() {
 	}
 	remote, err := c.dialBackend()
 	if err != nil {
-		c.client.SetLinger(0)
-		c.client.Close()
-		if l.ctx.Err() == nil { // a route that stops cut it: not a failure
-			l.dialFailed(c.slot, clientAddr, c.lastTried, c.start, err)
-		}
+		c.clientConn.SetLinger(0)
+		c.clientConn.Close()
+		c.fail(err)
 		l.connDone(c)
 		return
 	}
-	l.recovered()
-	c.slot.total.Add(1)
-	remoteAddr := remote.RemoteAddr().String()
-	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
-
-	var dlog *dataLog
-	if dir := c.cfg.DataLogDir; dir != "" {
-		logErr := func(err error) {
-			l.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, Err: err})
-		}
-		if dlog, err = l.relay.names.create(dir, opened.Time); err != nil {
-			logErr(err)
-		} else {
-			opened.DataLog = dlog.name
-			dlog.onError = logErr
-		}
-	}
-
-	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr), early: early}
-	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
+	at := time.Now()
+	dlog := c.openDataLog(at)
+	client, backend := c.connLife.client, c.connLife.remote
+	up := &halfConn{conn: c, src: c.clientConn, dst: remote, fromClient: true, dlog: dlog.direction(client, backend), early: early}
+	down := &halfConn{conn: c, src: remote, dst: c.clientConn, dlog: dlog.direction(backend, client)}
 	up.other, down.other = down, up
 	finish := func() {
 		if c.idleTimer != nil {
@@ -184,22 +128,24 @@ func (c *relayConn) serve() {
 			// What a peer sent after its other side failed went nowhere;
 			// left unread it would make the close a reset that discards
 			// what is still queued for that peer.
-			discardUnread(c.client)
-			discardUnread(remote)
+			discardQueued(c.clientConn)
+			discardQueued(remote)
 		}
-		c.client.Close()
+		c.clientConn.Close()
 		remote.Close()
-		c.backend.open.Add(-1)
 		if dlog != nil {
 			dlog.Close()
 		}
-		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr,
-			Sent: up.bytes.Load(), Received: down.bytes.Load(), Duration: time.Since(c.start), Err: c.closeReason()})
-		l.connClosed(c, up.bytes.Load(), down.bytes.Load())
+		c.mu.Lock()
+		c.aborted = true // nothing more to abort: the reason stays
+		c.mu.Unlock()
+		t := traffic{sent: up.bytes.Load(), received: down.bytes.Load()}
+		c.closed(t)
+		l.connClosed(c, t)
 	}
 	if !c.setRemote(remote, up, down, finish) {
 		remote.Close()
-		c.backend.open.Add(-1)
+		c.abandoned()
 		if dlog != nil {
 			dlog.Close()
 		}
@@ -212,68 +158,49 @@ func (c *relayConn) serve() {
 		c.idleTimer = time.AfterFunc(time.Hour, c.checkIdle)
 		c.idleTimer.Reset(idle)
 	}
-	l.relay.emit(opened)
+	c.opened(at, dlog)
 
 	go up.copy()
 	down.copy()
 }
 
-// dialBackend connects to the route's backends in balance order until
-// one answers, each at most once (backendPool.pick), and returns that
-// connection; c.backend is then the backend. A connect that fails counts
-// against its backend (a failed check). When none answers, or the system
-// lacks descriptors, or the route stops, it returns the error, and
-// c.lastTried names the last backend tried.
+// dialBackend connects to the route's backends as the lifecycle picks
+// them until one answers (and takes its PROXY header, if the route sends
+// one), and returns that connection; or the error to fail with.
 func (c *relayConn) dialBackend() (*net.TCPConn, error) {
-	l, pool := c.route, c.cfg.pool
-	client := c.clientAP.Addr()
 	d := net.Dialer{Timeout: c.cfg.connectTimeout(), KeepAliveConfig: keepAlive}
-	var tried uint64
-	var err error
-	attempts := 0
 	for {
-		i := pool.pick(client, tried)
-		if i < 0 {
-			if c.lastTried == "" { // every backend is disabled
-				c.lastTried = c.cfg.RemoteAddr()
-			}
-			return nil, pool.failure(attempts, err)
+		if _, err := c.nextBackend(); err != nil {
+			return nil, err
 		}
-		tried |= 1 << i
-		b := pool.entries[i].b
-		c.lastTried = b.addrAt(c.offset)
-		b.open.Add(1) // for leastconn, while it connects too
-		var conn net.Conn
-		conn, err = d.DialContext(l.ctx, "tcp", c.lastTried)
-		if err == nil && c.cfg.Proxy != "" {
+		conn, err := d.DialContext(c.l.dials, "tcp", c.connLife.remote)
+		if err == nil {
 			if err = c.sendProxyHeader(conn, d.Timeout); err != nil {
 				conn.Close()
 			}
 		}
 		if err == nil {
-			pool.connected(b)
-			c.backend = b
+			c.connected(conn.RemoteAddr().String())
 			return conn.(*net.TCPConn), nil
 		}
-		b.open.Add(-1)
-		attempts++
-		if l.ctx.Err() != nil || isResourceError(err) {
-			return nil, err // not the backend's fault
+		if err := c.attemptFailed(err); err != nil {
+			return nil, err
 		}
-		pool.connectFailed(b, err)
 	}
 }
 
-// sendProxyHeader writes the route's PROXY header to a backend that has
-// just answered: the client, and the address it connected to.
+// sendProxyHeader writes the route's PROXY header, if it sends one, to a
+// backend that has just answered.
 func (c *relayConn) sendProxyHeader(remote net.Conn, timeout time.Duration) error {
-	dst := c.dstAP
-	if !dst.IsValid() {
-		dst = c.client.LocalAddr().(*net.TCPAddr).AddrPort()
+	hdr, _ := c.proxyHeaderToSend(func() (netip.AddrPort, error) {
+		return c.clientConn.LocalAddr().(*net.TCPAddr).AddrPort(), nil
+	})
+	if hdr == nil {
+		return nil
 	}
 	remote.SetWriteDeadline(time.Now().Add(timeout))
 	defer remote.SetWriteDeadline(time.Time{})
-	_, err := remote.Write(proxyHeaderBytes(c.cfg.Proxy, c.clientAP, dst))
+	_, err := remote.Write(hdr)
 	return err
 }
 
@@ -285,7 +212,7 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 	if c.aborted {
 		return false
 	}
-	c.remote = remote
+	c.backendConn = remote
 	c.halves = [2]*halfConn{up, down}
 	c.pending = 2
 	c.finish = finish
@@ -339,12 +266,7 @@ func (h *halfConn) finish(err error) {
 	}
 	if err == nil {
 		c.mu.Lock()
-		if c.reason == nil {
-			c.reason = errServerClosed
-			if h.fromClient {
-				c.reason = errClientClosed
-			}
-		}
+		c.endedCleanly(h.fromClient)
 		// When the other direction has ended too, both connections are
 		// closed next, which sends the FIN: no shutdown needed.
 		lastDirection := c.pending == 1
@@ -382,7 +304,7 @@ func (h *halfConn) finish(err error) {
 func (c *relayConn) setReason(reason error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.reason = laterReason(c.reason, reason)
+	c.endWith(reason)
 }
 
 // isAborted reports whether the connection was aborted.
@@ -413,20 +335,20 @@ func (c *relayConn) abort(reason error) {
 		return
 	}
 	c.aborted = true
-	c.reason = laterReason(c.reason, reason)
-	remote := c.remote
+	c.endWith(reason)
+	remote := c.backendConn
 	c.mu.Unlock()
 
-	c.client.SetLinger(0)
-	c.client.Close()
+	c.clientConn.SetLinger(0)
+	c.clientConn.Close()
 	if remote != nil {
 		remote.SetLinger(0)
 		remote.Close()
 	}
 }
 
-// relayed returns the bytes the connection has relayed so far, each way.
-func (c *relayConn) relayed() (sent, received int64) {
+// liveBytes returns the bytes the connection has relayed so far, each way.
+func (c *relayConn) liveBytes() (sent, received int64) {
 	c.mu.Lock()
 	up, down := c.halves[0], c.halves[1]
 	c.mu.Unlock()
@@ -434,13 +356,6 @@ func (c *relayConn) relayed() (sent, received int64) {
 		return 0, 0
 	}
 	return up.bytes.Load(), down.bytes.Load()
-}
-
-// closeReason returns why the connection ended.
-func (c *relayConn) closeReason() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.reason
 }
 
 // copyChunks copies src to its destination with write like io.Copy,

@@ -89,9 +89,9 @@ func waitDelivered(c *net.TCPConn, stop func() bool) bool {
 	return true
 }
 
-// discardUnread reads and drops what c's peer sent that is still queued in
+// discardQueued reads and drops what c's peer sent that is still queued in
 // the socket, without waiting.
-func discardUnread(c *net.TCPConn) {
+func discardQueued(c *net.TCPConn) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return

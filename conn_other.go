@@ -17,7 +17,7 @@ const copySplices = false
 
 func socketGone(c *net.TCPConn) bool                                { return false }
 func waitDelivered(c *net.TCPConn, stop func() bool) bool           { return true }
-func discardUnread(c *net.TCPConn)                                  {}
+func discardQueued(c *net.TCPConn)                                  {}
 func endWasCut(src *net.TCPConn, cut, writerDone *atomic.Bool) bool { return cut.Load() }
 
 // acknowledged is 0: the system does not say here what a peer has

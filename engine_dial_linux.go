@@ -16,16 +16,15 @@ import (
 
 // newFlow takes an accepted client: refuses it, or registers it and starts
 // connecting to a backend.
-func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port int) {
-	cfg := l.cfg.Load()
-	if why, kind := l.refusal(cfg, client.Addr()); why != "" {
+func (e *engine) newFlow(l *tcpRoute, fd int, client netip.AddrPort, port int) {
+	cfg, slot := l.cfg.Load(), &l.stats.slots[e.index]
+	if why, kind := l.whyRefuse(cfg, client.Addr()); why != "" {
 		closeReset(fd)
-		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, kind)
+		l.refuse(cfg, slot, client.String(), why, kind, true)
 		return
 	}
-	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
-		client:  client.String(),
-		dialing: &flowDial{clientAP: client, offset: cfg.remoteOffset(port)}}
+	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}}
+	f.begin(&l.routeCore, cfg, slot, client, e.now, cfg.remoteOffset(port), &connAttempt{})
 	if !l.track(f) {
 		rawClose(fd)
 		return
@@ -44,57 +43,47 @@ func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port i
 	e.nextBackend(f, nil)
 }
 
-// nextBackend starts connecting to the next backend in balance order
-// (backendPool.pick) once the current one failed with err (nil: there is
-// none yet). The client's bytes wait in its socket meanwhile, for the
-// backend that answers. When every backend has been tried, or the system
-// lacks descriptors, the flow fails.
+// nextBackend starts connecting to the next backend the lifecycle picks,
+// once the current one failed with err (nil: there is none yet). The
+// client's bytes wait in its socket meanwhile, for the backend that
+// answers. When none is left, or the failure is not the backend's, the
+// flow fails.
 func (e *engine) nextBackend(f *flow, err error) {
-	pool := f.cfg.pool
-	if b := f.backend; b != nil {
-		f.backend = nil
-		b.open.Add(-1)
-		f.dialing.failures++
-		f.dialing.lastDialErr = err
-		if isResourceError(err) {
-			e.fail(f, err) // not the backend's fault
+	if f.backend != nil {
+		if err := f.attemptFailed(err); err != nil {
+			e.fail(f, err)
 			return
 		}
-		pool.connectFailed(b, err)
 	}
-	i := pool.pick(f.dialing.clientAP.Addr(), f.dialing.tried)
-	if i < 0 {
-		e.fail(f, pool.failure(f.dialing.failures, f.dialing.lastDialErr))
+	b, err := f.connLife.nextBackend()
+	if err != nil {
+		e.fail(f, err)
 		return
 	}
-	f.dialing.tried |= 1 << i
-	b := pool.entries[i].b
-	b.open.Add(1) // for leastconn, while it connects too
-	f.backend, f.remote, f.dialing.addrs, f.dialing.lastDialErr = b, b.addrAt(f.dialing.offset), nil, nil
-	f.dialing.attempt++
-	attempt := f.dialing.attempt
+	a := f.attempt
+	attempt := a.n
 	if f.timer != nil {
 		f.timer.Stop()
 	}
 	f.timer = time.AfterFunc(f.cfg.connectTimeout(), func() {
 		e.submit(func() {
-			if f.dialing != nil && !f.ended && f.dialing.attempt == attempt {
+			if f.attempt != nil && !f.ended && f.attempt.n == attempt {
 				e.connectTimedOut(f)
 			}
 		})
 	})
-	port := b.port + uint16(f.dialing.offset)
+	port := b.port + uint16(a.offset)
 	if b.ip.IsValid() {
-		f.dialing.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, port)}
+		a.addrs = []netip.AddrPort{netip.AddrPortFrom(b.ip, port)}
 		e.dial(f)
 		return
 	}
 	// A name is resolved for every connection, so DNS changes are followed.
 	host, _, _ := net.SplitHostPort(b.addr)
 	go func() {
-		ips, err := net.DefaultResolver.LookupNetIP(f.l.ctx, "ip", host)
+		ips, err := net.DefaultResolver.LookupNetIP(f.route.dials, "ip", host)
 		e.submit(func() {
-			if f.ended || f.dialing == nil || f.dialing.attempt != attempt {
+			if f.ended || f.attempt == nil || f.attempt.n != attempt {
 				return
 			}
 			if err != nil {
@@ -102,7 +91,7 @@ func (e *engine) nextBackend(f *flow, err error) {
 				return
 			}
 			for _, ip := range ips {
-				f.dialing.addrs = append(f.dialing.addrs, netip.AddrPortFrom(ip.Unmap(), port))
+				f.attempt.addrs = append(f.attempt.addrs, netip.AddrPortFrom(ip.Unmap(), port))
 			}
 			e.dial(f)
 		})
@@ -122,8 +111,8 @@ func (e *engine) connectTimedOut(f *flow) {
 
 // dialAddr is the address a flow is dialing, for errors.
 func dialAddr(f *flow) net.Addr {
-	if len(f.dialing.addrs) > 0 {
-		return net.TCPAddrFromAddrPort(f.dialing.addrs[0])
+	if len(f.attempt.addrs) > 0 {
+		return net.TCPAddrFromAddrPort(f.attempt.addrs[0])
 	}
 	return nil
 }
@@ -143,15 +132,15 @@ func (e *engine) register(f *flow, side int) error {
 // dial starts connecting to the flow's next remote address; when none is
 // left the flow fails with the last error.
 func (e *engine) dial(f *flow) {
-	for len(f.dialing.addrs) > 0 {
-		ap := f.dialing.addrs[0]
+	for len(f.attempt.addrs) > 0 {
+		ap := f.attempt.addrs[0]
 		fd, err := connectNonblock(ap)
 		if err != nil {
-			f.dialing.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
+			f.attempt.lastErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: err}
 			if isResourceError(err) {
 				break
 			}
-			f.dialing.addrs = f.dialing.addrs[1:]
+			f.attempt.addrs = f.attempt.addrs[1:]
 			continue
 		}
 		f.fd[sideRemote] = fd
@@ -161,10 +150,10 @@ func (e *engine) dial(f *flow) {
 		}
 		return
 	}
-	if f.dialing.lastDialErr == nil {
-		f.dialing.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no address to connect to")}
+	if f.attempt.lastErr == nil {
+		f.attempt.lastErr = &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("no address to connect to")}
 	}
-	e.nextBackend(f, f.dialing.lastDialErr)
+	e.nextBackend(f, f.attempt.lastErr)
 }
 
 // connectDone handles the first event of the remote socket: connected, or
@@ -177,9 +166,9 @@ func (e *engine) connectDone(f *flow, events uint32) {
 		}
 		rawClose(f.fd[sideRemote])
 		f.fd[sideRemote] = -1
-		ap := f.dialing.addrs[0]
-		f.dialing.addrs = f.dialing.addrs[1:]
-		f.dialing.lastDialErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
+		ap := f.attempt.addrs[0]
+		f.attempt.addrs = f.attempt.addrs[1:]
+		f.attempt.lastErr = &net.OpError{Op: "dial", Net: "tcp", Addr: net.TCPAddrFromAddrPort(ap), Err: os.NewSyscallError("connect", err)}
 		e.dial(f)
 		return
 	}
@@ -194,19 +183,14 @@ func (e *engine) connectDone(f *flow, events uint32) {
 			return
 		}
 	}
-	f.remote = f.dialing.addrs[0].String()
-	f.dialing = nil
+	f.connected(f.attempt.addrs[0].String())
 	f.timer.Stop()
 	f.timer = nil
-	f.cfg.pool.connected(f.backend)
-	l := f.l
-	l.recovered()
-	l.stats.slots[e.index].total.Add(1)
 	if idle := f.cfg.IdleTimeout; idle > 0 {
-		f.lastActive = e.now
+		f.lastActive = 0
 		e.armTimer(f, idle)
 	}
-	l.relay.emit(Event{Kind: ConnOpened, Time: e.now, Route: l.id, Client: f.client, Remote: f.remote})
+	f.opened(e.now, nil)
 	e.relay(f)
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -114,7 +113,7 @@ type engine struct {
 // engineListener is a route's listening socket as the engine sees it.
 type engineListener struct {
 	id      uint32
-	l       *routeListener
+	l       *tcpRoute
 	sock    *listenSock
 	waiting bool // a back-off timer will call accept
 	queued  bool // in acceptAgain
@@ -123,24 +122,16 @@ type engineListener struct {
 // pipePair is a splice pipe.
 type pipePair struct{ r, w int }
 
-// flow is one relayed connection in the engine.
+// flow is one relayed connection in the engine: its lifecycle
+// (lifecycle.go), and its sockets and directions.
 type flow struct {
-	id    uint32
-	l     *routeListener
-	e     *engine
-	fd    [2]int // client, remote; -1 once closed
-	start time.Time
-
-	cfg            *routeConfig // the route's configuration when the client came
-	client, remote string       // ip:port, for the events (remote: HOST:PORT until connected)
-	// The backend: while connecting, the one being tried (it counts the
-	// flow in its open connections from then until the flow ends, unless
-	// the connect fails).
-	backend *backend
-	// dialing is what the flow needs until its backend answers, nil after
-	// (an idle connection does not carry it); while it is set the flow is
-	// connecting: no Opened or Closed event before.
-	dialing  *flowDial
+	connLife
+	id uint32
+	l  *tcpRoute
+	e  *engine
+	fd [2]int // client, remote; -1 once closed
+	// While connLife.attempt is set the flow is connecting: no Opened or
+	// Closed event before.
 	ended    bool
 	queued   bool // in engine.again
 	canRead  [2]bool
@@ -158,29 +149,13 @@ type flow struct {
 	// watching: a side has ended while its direction holds data that the
 	// other side, drainSide, does not take: the timer checks that it
 	// moves (watchStall, stall.go).
-	watching   bool
-	drainSide  int
-	stall      stallClock // drainSide's progress, while draining or watching
-	dirs       [2]flowDir // client→remote, remote→client
-	reason     error
-	timer      *time.Timer // connect timeout; then onTimer: idle timeout, stall and drain checks
-	lastActive time.Time
-}
-
-// flowDial is a flow's state while it connects.
-type flowDial struct {
-	clientAP       netip.AddrPort // the client: the peer, or what its PROXY header names
-	dstAP          netip.AddrPort // the address it connected to, when a PROXY header named it
-	awaitingHeader bool           // acceptproxy=1: the client's PROXY header is not read yet
-	offset         int            // added to the backends' ports (a port of a range, routeConfig.remoteOffset)
-	// The backends tried (by pool index), the connects that failed, the
-	// attempt (a stale timer or lookup sees that it changed), the addresses
-	// of the backend left to try, the last connect's error.
-	tried       uint64
-	failures    int
-	attempt     uint32
-	addrs       []netip.AddrPort
-	lastDialErr error
+	watching  bool
+	drainSide int8
+	stall     stallClock  // drainSide's progress, while draining or watching
+	dirs      [2]flowDir  // client→remote, remote→client
+	timer     *time.Timer // connect timeout; then onTimer: idle timeout, stall and drain checks
+	// lastActive is when data last moved, as time since connLife.start.
+	lastActive time.Duration
 }
 
 // flowDir is one direction of a flow: bytes read from fd[d] are written to
@@ -188,7 +163,7 @@ type flowDial struct {
 type flowDir struct {
 	pending []byte    // read, not yet written (the peer is slow)
 	pipe    *pipePair // while bulk data is in flight
-	inPipe  int
+	inPipe  int32     // bytes in the pipe, at most spliceChunk (int32: the record stays small)
 	bulk    bool
 	eof     bool // the source ended and the end was passed on
 	dead    bool // the destination is gone (a write failed): nothing moves
@@ -335,7 +310,7 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 		side := int(ev.Pad)
 		if f.draining {
 			switch {
-			case side != f.drainSide:
+			case side != int(f.drainSide):
 			case ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0:
 				e.finish(f, true) // that peer is gone too
 			case ev.Events&unix.EPOLLIN != 0:
@@ -352,9 +327,9 @@ func (e *engine) dispatch(ev unix.EpollEvent) {
 		if ev.Events&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			f.canWrite[side] = true
 		}
-		if f.dialing != nil {
+		if f.attempt != nil {
 			switch {
-			case f.dialing.awaitingHeader && side == sideClient:
+			case f.attempt.awaitingHeader && side == sideClient:
 				e.readHeader(f)
 			case side == sideRemote:
 				e.connectDone(f, ev.Events)
@@ -428,7 +403,7 @@ func (e *engine) newID() uint32 {
 
 // addSockets makes the engine accept the route's clients on its listening
 // sockets socks. It runs in the loop.
-func (e *engine) addSockets(l *routeListener, socks []*listenSock) error {
+func (e *engine) addSockets(l *tcpRoute, socks []*listenSock) error {
 	for i, s := range socks {
 		el := &engineListener{id: e.newID(), l: l, sock: s}
 		// Every engine waits on the socket; exclusive: an incoming client
@@ -578,12 +553,12 @@ func (e *engine) checkIdle(f *flow) {
 	if idle <= 0 {
 		return
 	}
-	quiet := time.Since(f.lastActive)
-	if quiet >= idle {
+	wait, expired := f.idleExpired(time.Since(f.start) - f.lastActive)
+	if expired {
 		e.abort(f, errIdle)
 		return
 	}
-	e.armTimer(f, idle-quiet)
+	e.armTimer(f, wait)
 }
 
 // relay moves what it can in both directions.
@@ -617,7 +592,7 @@ func (e *engine) watchStall(f *flow) {
 		}
 		o := 1 - s
 		mark, _ := e.progress(f, o)
-		f.watching, f.drainSide = true, o
+		f.watching, f.drainSide = true, int8(o)
 		f.stall.start(mark, e.now)
 		e.armTimer(f, stallPoll)
 		return
@@ -630,7 +605,7 @@ func (e *engine) watchStall(f *flow) {
 // goroutine relay's watch ends with its write). The idle timeout still
 // counts meanwhile.
 func (e *engine) checkStall(f *flow) {
-	o := f.drainSide
+	o := int(f.drainSide)
 	if dir := &f.dirs[1-o]; dir.dead || len(dir.pending) == 0 && dir.inPipe == 0 {
 		f.watching = false
 		e.checkIdle(f)
@@ -640,7 +615,7 @@ func (e *engine) checkStall(f *flow) {
 	switch {
 	case f.stall.stalled(mark, e.now):
 		e.abort(f, stallReason(o == sideClient))
-	case f.cfg.IdleTimeout > 0 && e.now.Sub(f.lastActive) >= f.cfg.IdleTimeout:
+	case f.cfg.IdleTimeout > 0 && e.now.Sub(f.start)-f.lastActive >= f.cfg.IdleTimeout:
 		e.abort(f, errIdle)
 	default:
 		f.timer.Reset(stallPoll)
@@ -688,12 +663,12 @@ func (e *engine) move(f *flow, d int) {
 			if !f.canWrite[1-d] {
 				return
 			}
-			nw, err := rawSplice(dir.pipe.r, dst, dir.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			nw, err := rawSplice(dir.pipe.r, dst, int(dir.inPipe), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			n, ok := e.wrote(f, d, nw, err)
 			if !ok {
 				return
 			}
-			dir.inPipe -= n
+			dir.inPipe -= int32(n)
 			continue
 		}
 		if dir.eof || !f.canRead[d] {
@@ -735,10 +710,10 @@ func (e *engine) move(f *flow, d int) {
 			return
 		}
 		if f.timer != nil {
-			f.lastActive = e.now
+			f.lastActive = e.now.Sub(f.start)
 		}
 		if dir.bulk {
-			dir.inPipe = n
+			dir.inPipe = int32(n)
 			if n < engineBufferSize {
 				dir.bulk = false // a trickle: back to read and write
 			}
@@ -831,12 +806,7 @@ func (e *engine) writeFailed(f *flow, d int, err error) {
 func (e *engine) ended(f *flow, d int) {
 	f.dirs[d].eof = true
 	e.putPipe(&f.dirs[d])
-	if f.reason == nil {
-		f.reason = errServerClosed
-		if d == sideClient {
-			f.reason = errClientClosed
-		}
-	}
+	f.endedCleanly(d == sideClient)
 	if f.dirs[1-d].eof {
 		e.finish(f, false)
 		return
@@ -879,7 +849,7 @@ func (e *engine) resetAfterDelivery(f *flow, s int, reason error) {
 // sends is read and dropped: left unread, it would make its close a reset
 // that discards the queue.
 func (e *engine) drainThenClose(f *flow, s int, reason error, reset bool) {
-	f.reason = laterReason(f.reason, reason)
+	f.endWith(reason)
 	o := 1 - s
 	mark, queued := e.progress(f, o)
 	if queued <= 0 {
@@ -889,7 +859,7 @@ func (e *engine) drainThenClose(f *flow, s int, reason error, reset bool) {
 	rawClose(f.fd[s])
 	f.fd[s] = -1
 	f.draining, f.drainReset, f.watching = true, reset, false
-	f.drainSide = o
+	f.drainSide = int8(o)
 	f.stall.start(mark, e.now)
 	e.armTimer(f, drainPoll)
 }
@@ -908,7 +878,7 @@ func (e *engine) discardUnread(f *flow, s int) {
 // drainThenClose. A side that stalls is closed all the same, and the
 // Closed line says so.
 func (e *engine) checkDrain(f *flow) {
-	mark, queued := e.progress(f, f.drainSide)
+	mark, queued := e.progress(f, int(f.drainSide))
 	switch {
 	case queued <= 0:
 		e.finish(f, f.drainReset)
@@ -927,7 +897,7 @@ func (e *engine) abort(f *flow, reason error) {
 	if f.ended {
 		return
 	}
-	f.reason = laterReason(f.reason, reason)
+	f.endWith(reason)
 	e.finish(f, true)
 }
 
@@ -937,11 +907,7 @@ func (e *engine) fail(f *flow, err error) {
 	if f.ended {
 		return
 	}
-	f.reason = err
-	if f.remote == "" { // no backend was tried
-		f.remote = f.cfg.RemoteAddr()
-	}
-	f.l.dialFailed(&f.l.stats.slots[e.index], f.client, f.remote, f.start, err)
+	f.connLife.fail(err)
 	e.finish(f, true)
 }
 
@@ -976,19 +942,14 @@ func (e *engine) finish(f *flow, reset bool) {
 		dir.pending = nil
 	}
 	delete(e.flows, f.id)
-	if f.backend != nil {
-		f.backend.open.Add(-1)
-		f.backend = nil
+	if f.attempt == nil { // it had opened
+		f.slot.sent.Add(f.dirs[0].bytes)
+		f.slot.received.Add(f.dirs[1].bytes)
+		f.closed(traffic{sent: f.dirs[0].bytes, received: f.dirs[1].bytes})
+	} else {
+		f.abandoned()
 	}
-	l := f.l
-	if f.dialing == nil { // it had opened
-		slot := &l.stats.slots[e.index]
-		slot.sent.Add(f.dirs[0].bytes)
-		slot.received.Add(f.dirs[1].bytes)
-		l.relay.emit(Event{Kind: ConnClosed, Time: time.Now(), Route: l.id, Client: f.client, Remote: f.remote,
-			Sent: f.dirs[0].bytes, Received: f.dirs[1].bytes, Duration: time.Since(f.start), Err: f.reason})
-	}
-	l.connDone(f)
+	f.l.connDone(f)
 }
 
 // routeBytes returns, for each route of stats, what the engine has
@@ -1004,7 +965,7 @@ func (e *engine) routeBytes(stats map[int]*routeStats) map[int][2]int64 {
 			sums[id] = [2]int64{slot.sent.Load(), slot.received.Load()}
 		}
 		for _, f := range e.flows {
-			if f.dialing == nil {
+			if f.attempt == nil {
 				b := sums[f.l.id]
 				sums[f.l.id] = [2]int64{b[0] + f.dirs[0].bytes, b[1] + f.dirs[1].bytes}
 			}
@@ -1020,6 +981,10 @@ func (e *engine) routeBytes(stats map[int]*routeStats) map[int][2]int64 {
 		return nil
 	}
 }
+
+// liveBytes is 0: the engine counts its open flows' bytes itself
+// (routeBytes), in its own turn.
+func (f *flow) liveBytes() (sent, received int64) { return 0, 0 }
 
 // abort ends the flow from another goroutine (Stop, Shutdown). The engine
 // outlives every flow, so the submission cannot be refused.

@@ -244,11 +244,11 @@ func mustResolve(t *testing.T, addr string) *net.TCPAddr {
 }
 
 // TestFlowRecordSize: an idle connection on the engine holds its flow
-// record and two sockets; the record stays in the 352-byte size class
-// (what it needs while connecting is a separate flowDial, dropped once
+// record and two sockets; the record stays in the 320-byte size class
+// (what it needs while connecting is a separate connAttempt, dropped once
 // connected).
 func TestFlowRecordSize(t *testing.T) {
-	if n := unsafe.Sizeof(flow{}); n > 352 {
-		t.Errorf("the flow record is %d bytes; it was 336 (idle memory per connection: README, Performance)", n)
+	if n := unsafe.Sizeof(flow{}); n > 320 {
+		t.Errorf("the flow record is %d bytes; it was 312 (idle memory per connection: README, Performance)", n)
 	}
 }

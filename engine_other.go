@@ -23,7 +23,7 @@ func newEngine(index int) (*engine, error) {
 
 func (e *engine) Close() error          { return nil }
 func (e *engine) submit(fn func()) bool { return false }
-func (e *engine) addSockets(l *routeListener, socks []*listenSock) error {
+func (e *engine) addSockets(l *tcpRoute, socks []*listenSock) error {
 	return errors.ErrUnsupported
 }
 

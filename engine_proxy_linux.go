@@ -7,6 +7,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"time"
 
@@ -16,11 +17,11 @@ import (
 // awaitHeader makes a new flow wait for its client's PROXY header, for at
 // most the connect timeout, before a backend is picked.
 func (e *engine) awaitHeader(f *flow) {
-	f.dialing.awaitingHeader = true
+	f.attempt.awaitingHeader = true
 	timeout := f.cfg.connectTimeout()
 	f.timer = time.AfterFunc(timeout, func() {
 		e.submit(func() {
-			if f.dialing != nil && f.dialing.awaitingHeader && !f.ended {
+			if f.attempt != nil && f.attempt.awaitingHeader && !f.ended {
 				e.refuseHeader(f, fmt.Errorf("no PROXY header within %v", timeout))
 			}
 		})
@@ -61,15 +62,10 @@ func (e *engine) readHeader(f *flow) {
 		e.refuseHeader(f, fmt.Errorf("read the PROXY header: %d of %d bytes, %v", got, size, err))
 		return
 	}
-	f.dialing.awaitingHeader = false
+	f.attempt.awaitingHeader = false
 	f.timer.Stop()
 	f.timer = nil
-	if !h.local {
-		f.dialing.clientAP, f.dialing.dstAP = h.src, h.dst
-		f.client = h.src.String()
-	}
-	if why := f.cfg.denies(f.dialing.clientAP.Addr()); why != "" {
-		f.l.refused(f.cfg, &f.l.stats.slots[e.index], f.client, why, refusedByACL)
+	if !f.takeProxyHeader(h) {
 		e.finish(f, true)
 		return
 	}
@@ -79,24 +75,25 @@ func (e *engine) readHeader(f *flow) {
 // refuseHeader refuses a client whose PROXY header is missing or invalid:
 // it is reset without a byte relayed, and reported.
 func (e *engine) refuseHeader(f *flow, why error) {
-	f.dialing.awaitingHeader = false
-	f.l.refused(f.cfg, &f.l.stats.slots[e.index], f.client, why.Error(), refusedByProxy)
+	f.attempt.awaitingHeader = false
+	f.refuse(why.Error(), refusedByProxy)
 	e.finish(f, true)
 }
 
 // sendProxyHeader writes the route's PROXY header to a backend that has
-// just answered, before anything else: the client, and the address it
-// connected to. What the socket does not take now goes first with the
-// client's bytes; it is not counted as relayed.
+// just answered, before anything else. What the socket does not take now
+// goes first with the client's bytes; it is not counted as relayed.
 func (e *engine) sendProxyHeader(f *flow) error {
-	dst := f.dialing.dstAP
-	if !dst.IsValid() {
-		var err error
-		if dst, err = rawGetsockname(f.fd[sideClient]); err != nil {
-			return os.NewSyscallError("getsockname", err)
+	hdr, err := f.proxyHeaderToSend(func() (netip.AddrPort, error) {
+		ap, err := rawGetsockname(f.fd[sideClient])
+		if err != nil {
+			return ap, os.NewSyscallError("getsockname", err)
 		}
+		return ap, nil
+	})
+	if err != nil {
+		return err
 	}
-	hdr := proxyHeaderBytes(f.cfg.Proxy, f.dialing.clientAP, dst)
 	n, err := rawWrite(f.fd[sideRemote], hdr)
 	if err != nil && !errors.Is(err, unix.EAGAIN) {
 		return os.NewSyscallError("write", err)

@@ -99,7 +99,7 @@ func openSock(host string, port int, forEngines bool) (*listenSock, error) {
 
 // openSocks listens on ports of host for route l and starts accepting on
 // them. It returns the ports that failed.
-func (l *routeListener) openSocks(host string, ports []int) map[int]error {
+func (l *tcpRoute) openSocks(host string, ports []int) map[int]error {
 	failed := map[int]error{}
 	var opened []*listenSock
 	for _, port := range ports {
@@ -143,7 +143,7 @@ func (l *routeListener) openSocks(host string, ports []int) map[int]error {
 // clients are refused at once), then every engine forgets it before it is
 // closed, so that none can accept on its number once another file has it.
 // It must not run in an engine's loop.
-func (l *routeListener) closeSocks(socks []*listenSock) {
+func (l *tcpRoute) closeSocks(socks []*listenSock) {
 	for _, s := range socks {
 		if s.ln != nil {
 			s.ln.Close()
@@ -162,7 +162,7 @@ func (l *routeListener) closeSocks(socks []*listenSock) {
 }
 
 // firstAddr is the address of the route's lowest port.
-func (l *routeListener) firstAddr() net.Addr {
+func (l *tcpRoute) firstAddr() net.Addr {
 	var first *listenSock
 	for _, s := range l.socks {
 		if first == nil || s.port < first.port {

@@ -51,11 +51,11 @@ type Relay struct {
 	maxConns atomic.Int64 // SetMaxConns
 
 	mu       sync.Mutex
-	routes   map[int]*routeListener
-	retiring map[*routeListener]struct{} // stopped accepting, connections still running
-	udp      map[int]*udpRoute           // the UDP routes (udp.go)
-	stats    map[int]*routeStats         // by route number, from its first Start on
-	pools    map[int]*backendPool        // each route number's last backends, whose state a restart keeps
+	routes   map[int]*tcpRoute
+	retiring map[*tcpRoute]struct{} // stopped accepting, connections still running
+	udp      map[int]*udpRoute      // the UDP routes (udp.go)
+	stats    map[int]*routeStats    // by route number, from its first Start on
+	pools    map[int]*backendPool   // each route number's last backends, whose state a restart keeps
 	names    dataLogNamer
 	engines  []*engine // created with the first route they run; nil where unsupported
 	noEngine bool      // the engines could not be created: use goroutines
@@ -82,16 +82,8 @@ func (r *Relay) Start(id int, rt Route) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	l := &routeListener{
-		id:     id,
-		stats:  r.statsFor(id),
-		relay:  r,
-		socks:  make(map[int]*listenSock),
-		conns:  make(map[trackedConn]struct{}),
-		ctx:    ctx,
-		cancel: cancel,
-	}
+	l := &tcpRoute{socks: make(map[int]*listenSock), conns: make(map[trackedConn]struct{})}
+	l.init(r, id, false)
 	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
 	// The engines accept and relay the route's clients, on descriptors of
 	// their own: the runtime's poller must not wake up for every client.
@@ -103,14 +95,14 @@ func (r *Relay) Start(id int, rt Route) error {
 		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port))
 	}
 	if len(l.socks) == 0 {
-		cancel()
+		l.stopDials()
 		if len(ports) == 1 {
 			return failed[ports[0]]
 		}
 		return &ListenError{Failed: failed}
 	}
 	if r.routes == nil {
-		r.routes = make(map[int]*routeListener)
+		r.routes = make(map[int]*tcpRoute)
 	}
 	r.routes[id] = l
 	r.pools[id] = l.cfg.Load().pool
@@ -267,7 +259,7 @@ func (r *Relay) retire(id int) (cut func()) {
 	drain, cancel := context.WithCancel(context.Background())
 	l.cancelDrain, l.retired = cancel, make(chan struct{})
 	if r.retiring == nil {
-		r.retiring = make(map[*routeListener]struct{})
+		r.retiring = make(map[*tcpRoute]struct{})
 	}
 	r.retiring[l] = struct{}{}
 	r.mu.Unlock()
@@ -289,7 +281,7 @@ func (r *Relay) Shutdown(ctx context.Context) {
 	r.mu.Lock()
 	routes, engines, udp := r.routes, r.engines, r.udp
 	r.routes, r.engines, r.udp = nil, nil, nil
-	retiring := make([]*routeListener, 0, len(r.retiring))
+	retiring := make([]*tcpRoute, 0, len(r.retiring))
 	for l := range r.retiring {
 		retiring = append(retiring, l)
 	}
@@ -362,13 +354,10 @@ func (r *Relay) emit(e Event) {
 	}
 }
 
-// routeListener is one running TCP route: its listening sockets (one per
+// tcpRoute is one running TCP route: its listening sockets (one per
 // port of a range), who accepts on them, and the connections accepted.
-type routeListener struct {
-	id    int
-	cfg   atomic.Pointer[routeConfig] // for new connections
-	stats *routeStats
-	relay *Relay
+type tcpRoute struct {
+	routeCore
 	// socks are the route's listening sockets by port (listeners.go);
 	// changed under the Relay's lock while the route runs. engines accept
 	// and relay its clients (each those it accepts), or, when nil, an
@@ -377,11 +366,6 @@ type routeListener struct {
 	engines []*engine
 
 	closeOnce sync.Once // closes the listening sockets
-
-	// ctx is cancelled when the route's remaining connections are forced
-	// closed; pending dials use it.
-	ctx    context.Context
-	cancel context.CancelFunc
 
 	// Set by Retire: cancelDrain forces the connections closed; retired is
 	// closed when they all are.
@@ -392,38 +376,13 @@ type routeListener struct {
 	conns   map[trackedConn]struct{}
 	closing bool
 	wg      sync.WaitGroup // the accept loop and every connection
-
-	// An incident: accept or dial errors for lack of resources, since the
-	// last connection relayed; the accept loop waits backoff between
-	// accepts until it ends.
-	incidentErrors    int
-	lastIncidentError time.Time
-	backoff           time.Duration
-	idle              chan struct{} // closed when conns becomes empty while closing
-}
-
-// Back-off bounds: during an incident (too many open files, say) the
-// accept loop waits minAcceptBackoff between accepts, doubling up to
-// maxAcceptBackoff.
-const (
-	minAcceptBackoff = 5 * time.Millisecond
-	maxAcceptBackoff = time.Second
-	// incidentQuiet is how long an incident must go without errors before a
-	// relayed connection ends it.
-	incidentQuiet = time.Second
-)
-
-// nextAcceptBackoff is an accept loop's wait after another error, when it
-// waited d after the one before: doubling from minAcceptBackoff up to
-// maxAcceptBackoff.
-func nextAcceptBackoff(d time.Duration) time.Duration {
-	return min(max(2*d, minAcceptBackoff), maxAcceptBackoff)
+	idle    chan struct{}  // closed when conns becomes empty while closing
 }
 
 // acceptLoop accepts clients on s until it is closed. Errors never end
 // it: it backs off, reports the first error of an incident, and reports the
 // recovery when an accept succeeds again.
-func (l *routeListener) acceptLoop(s *listenSock) {
+func (l *tcpRoute) acceptLoop(s *listenSock) {
 	defer l.wg.Done()
 	for {
 		// While the system is out of resources, accept slowly: each
@@ -431,7 +390,7 @@ func (l *routeListener) acceptLoop(s *listenSock) {
 		if wait := l.incidentBackoff(); wait > 0 {
 			select {
 			case <-time.After(wait):
-			case <-l.ctx.Done():
+			case <-l.dials.Done():
 				return
 			}
 		}
@@ -444,13 +403,16 @@ func (l *routeListener) acceptLoop(s *listenSock) {
 			continue
 		}
 		cfg, slot := l.cfg.Load(), &l.stats.slots[goroutineSlot]
-		if why, kind := l.refusal(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()); why != "" {
+		peer := client.RemoteAddr().(*net.TCPAddr).AddrPort()
+		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+		if why, kind := l.whyRefuse(cfg, peer.Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
-			l.refused(cfg, slot, client.RemoteAddr().String(), why, kind)
+			l.refuse(cfg, slot, peer.String(), why, kind, true)
 			continue
 		}
-		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now(), offset: cfg.remoteOffset(s.port)}
+		c := &relayConn{l: l, clientConn: client}
+		c.begin(&l.routeCore, cfg, slot, peer, time.Now(), cfg.remoteOffset(s.port), &c.dial)
 		if !l.track(c) {
 			client.Close()
 			continue
@@ -461,85 +423,10 @@ func (l *routeListener) acceptLoop(s *listenSock) {
 	}
 }
 
-// The kinds of refusal, for the counters.
-const (
-	refusedByACL   = iota // allow= or deny=
-	refusedByCap          // maxconn= or the relay's cap
-	refusedByProxy        // acceptproxy=1 and no valid PROXY header
-)
-
-// refused counts and reports a client closed at once, and why (refusal).
-func (l *routeListener) refused(cfg *routeConfig, slot *statSlot, client, why string, kind int) {
-	switch kind {
-	case refusedByCap:
-		slot.refusedCap.Add(1)
-	case refusedByProxy:
-		slot.refusedProxy.Add(1)
-	default:
-		slot.refusedACL.Add(1)
-	}
-	l.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: l.id,
-		Client: client, Remote: cfg.RemoteAddr(), Err: errors.New(why)})
-}
-
-// dialFailed reports that no backend could be reached for a client
-// accepted at start (the client has been closed); remote is the last
-// backend tried. Lack of descriptors counts in the route's incident, one
-// report per incident; anything else is a Failed event of its own.
-func (l *routeListener) dialFailed(slot *statSlot, client, remote string, start time.Time, err error) {
-	if isResourceError(err) {
-		l.resourceError(err)
-		return
-	}
-	slot.failed.Add(1)
-	l.relay.emit(Event{Kind: ConnFailed, Time: time.Now(), Route: l.id, Client: client,
-		Remote: remote, Duration: time.Since(start), Err: err})
-}
-
-// resourceError records an error of an incident (accepting failed, or a
-// dial failed for lack of descriptors): the first one of an incident is
-// reported, and the accept loop backs off, doubling, until recovered.
-func (l *routeListener) resourceError(err error) {
-	l.mu.Lock()
-	first := l.incidentErrors == 0
-	l.incidentErrors++
-	l.lastIncidentError = time.Now()
-	l.backoff = nextAcceptBackoff(l.backoff)
-	l.mu.Unlock()
-	if first {
-		l.relay.emit(Event{Kind: AcceptFailed, Time: time.Now(), Route: l.id, Err: err})
-	}
-}
-
-// recovered ends an incident, if there is one and it has been quiet for
-// incidentQuiet, and reports it: a connection has been relayed again. While
-// descriptors run short, some connections get through between errors: they
-// do not end the incident.
-func (l *routeListener) recovered() {
-	l.mu.Lock()
-	n := l.incidentErrors
-	if n > 0 && time.Since(l.lastIncidentError) < incidentQuiet {
-		l.mu.Unlock()
-		return
-	}
-	l.incidentErrors, l.backoff = 0, 0
-	l.mu.Unlock()
-	if n > 0 {
-		l.relay.emit(Event{Kind: AcceptRecovered, Time: time.Now(), Route: l.id, Failures: n})
-	}
-}
-
-// incidentBackoff is how long the accept loop waits before its next accept.
-func (l *routeListener) incidentBackoff() time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.backoff
-}
-
-// refusal says why a newly accepted client is refused by the route's
+// whyRefuse says why a newly accepted client is refused by the route's
 // configuration cfg (access lists, the route's and the relay's connection
 // caps), and the kind of refusal, or "" if it is not.
-func (l *routeListener) refusal(cfg *routeConfig, addr netip.Addr) (why string, kind int) {
+func (l *tcpRoute) whyRefuse(cfg *routeConfig, addr netip.Addr) (why string, kind int) {
 	if why := cfg.admits(addr); why != "" {
 		return why, refusedByACL
 	}
@@ -564,7 +451,7 @@ func (r *Relay) atGlobalCap() string {
 // closeListener stops the route accepting: when it returns, its listening
 // sockets are closed and their ports free (closeSocks). It must not run in
 // an engine's loop, nor under the Relay's lock.
-func (l *routeListener) closeListener() {
+func (l *tcpRoute) closeListener() {
 	l.closeOnce.Do(func() {
 		l.relay.mu.Lock()
 		socks := make([]*listenSock, 0, len(l.socks))
@@ -582,10 +469,14 @@ func (l *routeListener) closeListener() {
 type trackedConn interface {
 	// abort closes the connection at once, from any goroutine.
 	abort(reason error)
+	// liveBytes is what the connection has relayed so far, each way, for
+	// Status: a relayConn's; an engine's flow says 0, as its engine counts
+	// its flows itself (engine.routeBytes).
+	liveBytes() (sent, received int64)
 }
 
 // track registers c as active; it reports false once the route is closing.
-func (l *routeListener) track(c trackedConn) bool {
+func (l *tcpRoute) track(c trackedConn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closing {
@@ -596,7 +487,7 @@ func (l *routeListener) track(c trackedConn) bool {
 }
 
 // connDone is called once per accepted connection, when it is over.
-func (l *routeListener) connDone(c trackedConn) {
+func (l *tcpRoute) connDone(c trackedConn) {
 	l.relay.open.Add(-1)
 	l.untrack(c)
 	l.wg.Done()
@@ -606,18 +497,17 @@ func (l *routeListener) connDone(c trackedConn) {
 // sent and received bytes: they move from its open bytes to its route's
 // counters in one step under the route's byte lock, so that Status counts
 // them once, neither twice nor never.
-func (l *routeListener) connClosed(c *relayConn, sent, received int64) {
+func (l *tcpRoute) connClosed(c *relayConn, t traffic) {
 	l.stats.bytesMu.Lock()
-	slot := &l.stats.slots[goroutineSlot]
-	slot.sent.Add(sent)
-	slot.received.Add(received)
+	c.slot.sent.Add(t.sent)
+	c.slot.received.Add(t.received)
 	l.untrack(c)
 	l.stats.bytesMu.Unlock()
 	l.relay.open.Add(-1)
 	l.wg.Done()
 }
 
-func (l *routeListener) untrack(c trackedConn) {
+func (l *tcpRoute) untrack(c trackedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.conns, c)
@@ -627,7 +517,7 @@ func (l *routeListener) untrack(c trackedConn) {
 	}
 }
 
-func (l *routeListener) active() int {
+func (l *tcpRoute) active() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.conns)
@@ -635,7 +525,7 @@ func (l *routeListener) active() int {
 
 // stop closes the listener, waits for the connections to end until ctx is
 // done, then forces the rest closed and waits for every goroutine to return.
-func (l *routeListener) stop(ctx context.Context) {
+func (l *tcpRoute) stop(ctx context.Context) {
 	l.mu.Lock()
 	l.closing = true
 	idle := make(chan struct{})
@@ -651,7 +541,7 @@ func (l *routeListener) stop(ctx context.Context) {
 	case <-idle:
 	case <-ctx.Done():
 	}
-	l.cancel()
+	l.stopDials()
 	l.mu.Lock()
 	left := make([]trackedConn, 0, len(l.conns))
 	for c := range l.conns {

@@ -126,7 +126,7 @@ func (r *Relay) Status() map[int]RouteStatus {
 	r.mu.Lock()
 	out := make(map[int]RouteStatus, len(r.stats))
 	stats := make(map[int]*routeStats, len(r.stats))
-	listeners := make(map[int][]*routeListener)
+	listeners := make(map[int][]*tcpRoute)
 	for id, st := range r.stats {
 		stats[id] = st
 		rs := RouteStatus{counters: st.sum()}
@@ -219,16 +219,14 @@ func addrString(a net.Addr) string {
 // liveBytes returns the route's open connections, and what those the
 // goroutine relay serves have relayed so far (the engines' own flows are
 // counted by engine.routeBytes).
-func (l *routeListener) liveBytes() (open, sent, received int64) {
+func (l *tcpRoute) liveBytes() (open, sent, received int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c := range l.conns {
 		open++
-		if rc, ok := c.(*relayConn); ok {
-			s, r := rc.relayed()
-			sent += s
-			received += r
-		}
+		s, r := c.liveBytes()
+		sent += s
+		received += r
 	}
 	return open, sent, received
 }
