@@ -46,10 +46,7 @@ type udpKey struct {
 
 // udpRoute is a running UDP route.
 type udpRoute struct {
-	id    int
-	relay *Relay
-	cfg   atomic.Pointer[routeConfig]
-	stats *routeStats
+	routeCore
 
 	mu       sync.Mutex
 	socks    map[int]*udpSock // by port
@@ -72,10 +69,6 @@ type udpRoute struct {
 
 	stopJanitor chan struct{}
 	wg          sync.WaitGroup // the sockets' readers, the janitor, the sessions' goroutines
-	// dials is done when the route stops: a session still resolving its
-	// backend's name gives up.
-	dials     context.Context
-	stopDials context.CancelFunc
 }
 
 // udpSock is one listening socket of a UDP route.
@@ -85,20 +78,19 @@ type udpSock struct {
 	drops socketDrops // the kernel's, on this socket
 }
 
-// udpSession is one client's session.
+// udpSession is one client's session: its lifecycle (lifecycle.go), and
+// its socket.
 type udpSession struct {
-	route    *udpRoute
-	cfg      *routeConfig
-	key      udpKey
-	sock     *udpSock
-	backend  *backend
-	remote   *net.UDPConn // connected to the backend
-	remoteTo string       // the backend's address, ip:port
-	start    time.Time
-	last     atomic.Int64 // Unix nanoseconds of the last datagram either way
-	dlog     *dataLog
-	up, down *dataLogDirection
-	drops    socketDrops // the kernel's, on remote
+	connLife
+	u           *udpRoute
+	dial        connAttempt // connLife.attempt while a backend is tried
+	key         udpKey
+	sock        *udpSock
+	backendConn *net.UDPConn // connected to the backend
+	last        atomic.Int64 // Unix nanoseconds of the last datagram either way
+	dlog        *dataLog
+	up, down    *dataLogDirection
+	drops       socketDrops // the kernel's, on backendConn
 
 	sentDatagrams, sentBytes         atomic.Int64
 	receivedDatagrams, receivedBytes atomic.Int64
@@ -111,11 +103,11 @@ type udpSession struct {
 	closeOnce sync.Once
 
 	// While the backend is being connected: dialing, and the client's
-	// datagrams meanwhile; closed once the session has ended.
+	// datagrams meanwhile; over once the session has ended.
 	dialMu  sync.Mutex
 	dialing bool
 	queued  [][]byte
-	closed  bool
+	over    bool
 }
 
 // startUDP starts UDP route id on the ports of rt; like Start, it returns
@@ -126,10 +118,9 @@ func (r *Relay) startUDP(id int, rt Route) error {
 	if err != nil {
 		return err
 	}
-	u := &udpRoute{id: id, relay: r, stats: r.statsFor(id), socks: make(map[int]*udpSock),
-		sessions: make(map[udpKey]*udpSession), deniedLogged: make(map[netip.Addr]time.Time),
-		stopJanitor: make(chan struct{})}
-	u.dials, u.stopDials = context.WithCancel(context.Background())
+	u := &udpRoute{socks: make(map[int]*udpSock), sessions: make(map[udpKey]*udpSession),
+		deniedLogged: make(map[netip.Addr]time.Time), stopJanitor: make(chan struct{})}
+	u.init(r, id, true)
 	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
 	failed, buf := u.openSocks(host, ports, rcvBufFor(rt))
 	if len(u.socks) == 0 {
@@ -247,15 +238,15 @@ func (sess *udpSession) send(data []byte) {
 	if sess.up != nil {
 		sess.up.packet(data)
 	}
-	n, err := sess.remote.Write(data)
+	n, err := sess.backendConn.Write(data)
 	switch {
 	case err == nil:
 		sess.sentDatagrams.Add(1)
-		sess.count(&sess.sentBytes, &sess.route.stats.slots[goroutineSlot].sent, n)
+		sess.count(&sess.sentBytes, &sess.slot.sent, n)
 	case errors.Is(err, syscall.ECONNREFUSED):
-		sess.route.stats.udp.backendDrops.Add(2)
+		sess.u.stats.udp.backendDrops.Add(2)
 	default:
-		sess.route.stats.udp.backendDrops.Add(1)
+		sess.u.stats.udp.backendDrops.Add(1)
 	}
 }
 
@@ -276,14 +267,14 @@ func (sess *udpSession) queue(data []byte) int {
 	sess.dialMu.Lock()
 	defer sess.dialMu.Unlock()
 	switch {
-	case sess.closed:
+	case sess.over:
 		return ended
 	case !sess.dialing:
 		return connected
 	case len(sess.queued) < maxQueued:
 		sess.queued = append(sess.queued, append([]byte(nil), data...))
 	default:
-		sess.route.stats.udp.queueDrops.Add(1)
+		sess.u.stats.udp.queueDrops.Add(1)
 	}
 	return held
 }
@@ -295,17 +286,14 @@ func (sess *udpSession) queue(data []byte) int {
 // socket's other clients must not wait for it. At the route's session cap,
 // the least recently used session ends for it.
 func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
-	cfg := u.cfg.Load()
+	cfg, slot := u.cfg.Load(), &u.stats.slots[goroutineSlot]
 	if why := cfg.admits(key.client.Addr()); why != "" {
-		u.stats.slots[goroutineSlot].refusedACL.Add(1)
-		if u.shouldLogDenied(key.client.Addr()) {
-			u.relay.emit(Event{Kind: ConnRefused, Time: time.Now(), Route: u.id, Client: key.client.String(),
-				Remote: cfg.RemoteAddr() + "/udp", Err: fmt.Errorf("%s (its datagrams are dropped; logged once a minute)", why)})
-		}
+		u.refuseQuietly(cfg, slot, key.client, why, "its datagrams are dropped", refusedByACL, u.shouldLogDenied(key.client.Addr()))
 		return nil
 	}
 	now := time.Now()
-	sess := &udpSession{route: u, cfg: cfg, key: key, sock: s, start: now, dialing: true}
+	sess := &udpSession{u: u, key: key, sock: s, dialing: true}
+	sess.begin(&u.routeCore, cfg, slot, key.client, now, cfg.remoteOffset(s.port), &sess.dial)
 	sess.last.Store(now.UnixNano())
 	var evicted *udpSession
 	u.mu.Lock()
@@ -322,11 +310,7 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 			u.capLogged = now
 		}
 		u.mu.Unlock()
-		u.stats.slots[goroutineSlot].refusedCap.Add(1)
-		if report {
-			u.relay.emit(Event{Kind: ConnRefused, Time: now, Route: u.id, Client: key.client.String(),
-				Remote: cfg.RemoteAddr() + "/udp", Err: fmt.Errorf("%s (new clients' datagrams are dropped; logged once a minute)", why)})
-		}
+		u.refuseQuietly(cfg, slot, key.client, why, "new clients' datagrams are dropped", refusedByCap, report)
 		return nil
 	} else {
 		u.evictQueue = nil // below the cap: no need to hold on to ended sessions
@@ -339,44 +323,48 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 		u.stats.udp.evicted.Add(1)
 		evicted.end(errEvicted)
 	}
-	go sess.run(cfg.remoteOffset(s.port))
+	go sess.run()
 	return sess
+}
+
+// refuseQuietly counts a client's datagram refused (why), and reports it
+// when report says so: a UDP route logs each client once a minute, as
+// the line says (what, the datagrams' fate).
+func (u *udpRoute) refuseQuietly(cfg *routeConfig, slot *statSlot, client netip.AddrPort, why, what string, kind int, report bool) {
+	line := ""
+	if report { // the line is made only when it is written: this is a flood's path
+		line = fmt.Sprintf("%s (%s; logged once a minute)", why, what)
+	}
+	u.refuse(cfg, slot, client.String(), line, kind, report)
 }
 
 // run connects the session to a backend, sends what the client sent
 // meanwhile, and relays the backend's answers until the session ends. A
 // session no backend could be reached for ends, reported as failed.
-func (sess *udpSession) run(offset int) {
-	u := sess.route
-	remote, b, last, err := u.dialBackend(sess.cfg, sess.key.client.Addr(), offset)
+func (sess *udpSession) run() {
+	u := sess.u
+	remote, err := sess.dialBackend()
 	if err != nil {
-		now := time.Now()
-		if u.dials.Err() == nil { // not a stopping route's
-			if last == "" { // no backend was tried: every one is disabled
-				last = sess.cfg.RemoteAddr()
-			}
-			u.stats.slots[goroutineSlot].failed.Add(1)
-			u.relay.emit(Event{Kind: ConnFailed, Time: now, Route: u.id, Client: sess.key.client.String(),
-				Remote: last + "/udp", Err: err, Duration: now.Sub(sess.start)})
-		} else {
+		sess.fail(err)
+		if u.dials.Err() != nil {
 			err = errStopped
 		}
 		sess.end(err)
 		u.wg.Done()
 		return
 	}
+	sess.connected(remote.RemoteAddr().String())
 	sess.dialMu.Lock()
-	if sess.closed {
+	if sess.over {
 		sess.dialMu.Unlock()
 		remote.Close()
-		b.open.Add(-1)
+		sess.abandoned()
 		u.wg.Done()
 		return
 	}
-	sess.backend, sess.remote, sess.remoteTo = b, remote, remote.RemoteAddr().String()
+	sess.backendConn = remote
 	sess.openLog()
-	u.stats.slots[goroutineSlot].total.Add(1)
-	u.relay.emit(Event{Kind: SessionOpened, Time: sess.start, Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo, DataLog: sess.dlogName()})
+	sess.opened(sess.start, sess.dlog)
 	// Sent under the lock: a datagram that comes now waits, in order.
 	for _, data := range sess.queued {
 		sess.send(data)
@@ -388,72 +376,49 @@ func (sess *udpSession) run(offset int) {
 
 // openLog opens the session's data log, if the route has them.
 func (sess *udpSession) openLog() {
-	u, dir := sess.route, sess.cfg.DataLogDir
-	if dir == "" {
-		return
+	if sess.dlog = sess.openDataLog(sess.start); sess.dlog != nil {
+		sess.up = sess.dlog.datagrams(sess.client, sess.remote)
+		sess.down = sess.dlog.datagrams(sess.remote, sess.client)
 	}
-	client := sess.key.client.String()
-	dlog, err := u.relay.names.create(dir, sess.start)
-	if err != nil {
-		u.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: u.id, Client: client, Remote: sess.remoteTo + "/udp", Err: err})
-		return
-	}
-	sess.dlog = dlog
-	dlog.onError = func(err error) {
-		u.relay.emit(Event{Kind: DataLogFailed, Time: time.Now(), Route: u.id, Client: client, Remote: sess.remoteTo + "/udp", Err: err})
-	}
-	sess.up = dlog.datagrams(client, sess.remoteTo)
-	sess.down = dlog.datagrams(sess.remoteTo, client)
 }
 
-// dialBackend opens a socket connected to a backend for a new session,
-// picked by the route's balance mode; a backend that cannot be reached
-// (its name does not resolve, no route to it) is left for the next one.
-// A backend that does not answer is not a failure: UDP cannot tell. last
-// is the last backend tried, "" for none.
-func (u *udpRoute) dialBackend(cfg *routeConfig, client netip.Addr, offset int) (_ *net.UDPConn, _ *backend, last string, err error) {
-	var tried uint64
-	attempts := 0
+// dialBackend opens a socket connected to a backend for a new session, as
+// the lifecycle picks them; a backend that cannot be reached (its name
+// does not resolve, no route to it) is left for the next one. A backend
+// that does not answer is not a failure: UDP cannot tell.
+func (sess *udpSession) dialBackend() (*net.UDPConn, error) {
+	u := sess.u
 	for {
-		i := cfg.pool.pick(client, tried)
-		if i < 0 {
-			return nil, nil, last, cfg.pool.failure(attempts, err)
+		if _, err := sess.nextBackend(); err != nil {
+			return nil, err
 		}
-		tried |= 1 << i
-		b := cfg.pool.entries[i].b
-		var c net.Conn
-		last = b.addrAt(offset)
 		ctx, cancel := context.WithTimeout(u.dials, DefaultConnectTimeout)
-		c, err = u.buf.Load().dial.DialContext(ctx, "udp", last)
+		c, err := u.buf.Load().dial.DialContext(ctx, "udp", sess.remote)
 		cancel()
 		if err == nil {
-			b.open.Add(1)
-			cfg.pool.connected(b)
-			return c.(*net.UDPConn), b, last, nil
+			return c.(*net.UDPConn), nil
 		}
-		attempts++
-		if u.dials.Err() != nil || isResourceError(err) {
-			return nil, nil, last, err // the route stops, or the system is out of descriptors: not the backend's fault
+		if err := sess.attemptFailed(err); err != nil {
+			return nil, err
 		}
-		cfg.pool.connectFailed(b, err)
 	}
 }
 
 // readReplies relays the backend's datagrams to the client until the
 // session ends.
 func (sess *udpSession) readReplies() {
-	defer sess.route.wg.Done()
+	defer sess.u.wg.Done()
 	client := sess.key.client
 	// An ICMP port unreachable the socket reports is a datagram the
 	// backend's host refused.
-	readDatagrams(sess.remote, &sess.drops, &sess.route.stats.udp.backendDrops, func(data []byte, _ netip.AddrPort) {
+	readDatagrams(sess.backendConn, &sess.drops, &sess.u.stats.udp.backendDrops, func(data []byte, _ netip.AddrPort) {
 		sess.last.Store(time.Now().UnixNano())
 		if sess.down != nil {
 			sess.down.packet(data)
 		}
 		if n, err := sess.sock.conn.WriteToUDPAddrPort(data, client); err == nil {
 			sess.receivedDatagrams.Add(1)
-			sess.count(&sess.receivedBytes, &sess.route.stats.slots[goroutineSlot].received, n)
+			sess.count(&sess.receivedBytes, &sess.slot.received, n)
 		}
 	})
 }
@@ -479,9 +444,9 @@ var (
 // end ends the session: it leaves its route's table (and the relay's
 // open connections), and closes.
 func (sess *udpSession) end(reason error) {
-	u := sess.route
+	u := sess.u
 	sess.dialMu.Lock()
-	remote := sess.remote
+	remote := sess.backendConn
 	sess.dialMu.Unlock()
 	if remote != nil {
 		sess.drops.lookUp(remote) // the socket's last drops, which no datagram has brought
@@ -497,7 +462,7 @@ func (sess *udpSession) end(reason error) {
 	}
 	u.mu.Unlock()
 	if removed {
-		slot := &u.stats.slots[goroutineSlot]
+		slot := sess.slot
 		sess.countMu.Lock()
 		sess.left = true
 		slot.sent.Add(sess.sentBytes.Load())
@@ -517,33 +482,24 @@ func (sess *udpSession) end(reason error) {
 // being connected only says so (run cleans up).
 func (sess *udpSession) close(reason error) {
 	sess.closeOnce.Do(func() {
-		u := sess.route
 		sess.dialMu.Lock()
-		sess.closed = true
+		sess.over = true
 		opened := !sess.dialing
 		held := len(sess.queued)
 		sess.queued = nil
 		sess.dialMu.Unlock()
 		if !opened {
-			u.dropHeld(held, reason)
+			sess.u.dropHeld(held, reason)
 			return
 		}
-		sess.remote.Close()
+		sess.backendConn.Close()
 		if sess.dlog != nil {
 			sess.dlog.Close()
 		}
-		sess.backend.open.Add(-1)
-		u.relay.emit(Event{Kind: SessionClosed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo,
-			Sent: sess.sentBytes.Load(), Received: sess.receivedBytes.Load(), Duration: time.Since(sess.start), Err: reason,
-			SentDatagrams: sess.sentDatagrams.Load(), ReceivedDatagrams: sess.receivedDatagrams.Load()})
+		sess.reason = reason
+		sess.closed(traffic{sent: sess.sentBytes.Load(), received: sess.receivedBytes.Load(),
+			sentDatagrams: sess.sentDatagrams.Load(), receivedDatagrams: sess.receivedDatagrams.Load()})
 	})
-}
-
-func (sess *udpSession) dlogName() string {
-	if sess.dlog == nil {
-		return ""
-	}
-	return sess.dlog.name
 }
 
 // sessionCap is the route's session cap: maxconn=, or the UDP default.

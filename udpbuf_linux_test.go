@@ -169,7 +169,7 @@ func routeSockets(r *Relay) (listening, session *net.UDPConn) {
 	u.mu.Unlock()
 	if sess != nil {
 		sess.dialMu.Lock()
-		session = sess.remote
+		session = sess.backendConn
 		sess.dialMu.Unlock()
 	}
 	return listening, session

@@ -11,12 +11,14 @@ import (
 // route's counters, exactly once, however the two interleave.
 func TestUDPBytesAfterEnd(t *testing.T) {
 	for round := range 200 {
-		u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, relay: &Relay{}}
+		u := &udpRoute{sessions: map[udpKey]*udpSession{}}
+		u.stats, u.relay = &routeStats{}, &Relay{}
 		key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 5000)}
 		// dialing: close has no socket to close (none was connected).
-		sess := &udpSession{route: u, key: key, dialing: true}
+		sess := &udpSession{u: u, key: key, dialing: true}
+		sess.slot = &u.stats.slots[goroutineSlot]
 		u.sessions[key] = sess
-		slot := &u.stats.slots[goroutineSlot]
+		slot := sess.slot
 		var wg sync.WaitGroup
 		const senders, each, size = 4, 50, 10
 		for range senders {
@@ -47,7 +49,8 @@ func TestUDPBytesAfterEnd(t *testing.T) {
 // update took its port from the route opens no session (it would outlive
 // the socket, its answers lost).
 func TestUDPNoSessionOnARemovedPort(t *testing.T) {
-	u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, socks: map[int]*udpSock{}}
+	u := &udpRoute{sessions: map[udpKey]*udpSession{}, socks: map[int]*udpSock{}}
+	u.stats = &routeStats{}
 	u.cfg.Store(&routeConfig{})
 	removed := &udpSock{port: 5300}
 	key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 4000), port: 5300}

@@ -40,9 +40,11 @@ func TestUDPHeldDrops(t *testing.T) {
 		reason                 error
 		capDrops, backendDrops int64
 	}{{errEvicted, maxQueued, 0}, {errUDPIdle, 0, maxQueued}, {fmt.Errorf("no backend"), 0, maxQueued}, {errStopped, 0, 0}} {
-		u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, relay: &Relay{}}
+		u := &udpRoute{sessions: map[udpKey]*udpSession{}}
+		u.stats, u.relay = &routeStats{}, &Relay{}
 		key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 5000)}
-		sess := &udpSession{route: u, key: key, dialing: true}
+		sess := &udpSession{u: u, key: key, dialing: true}
+		sess.slot = &u.stats.slots[goroutineSlot]
 		u.sessions[key] = sess
 		for i := range maxQueued + 6 {
 			if got := sess.queue([]byte{byte(i)}); got != held {
