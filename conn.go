@@ -92,7 +92,7 @@ func (c *relayConn) serve() {
 		h, rest, err := readProxyHeader(c.clientConn, c.cfg.connectTimeout())
 		ok := err == nil
 		if !ok {
-			c.refuse(err.Error(), refusedByProxy)
+			c.turnAway(err.Error(), refusedByProxy)
 		} else {
 			ok = c.takeProxyHeader(h)
 		}

@@ -20,7 +20,7 @@ func (e *engine) newFlow(l *tcpRoute, fd int, client netip.AddrPort, port int) {
 	cfg, slot := l.cfg.Load(), &l.stats.slots[e.index]
 	if why, kind := l.whyRefuse(cfg, client.Addr()); why != "" {
 		closeReset(fd)
-		l.refuse(cfg, slot, client.String(), why, kind, true)
+		l.turnAway(cfg, slot, client.String(), why, kind, true)
 		return
 	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}}

@@ -76,7 +76,7 @@ func (e *engine) readHeader(f *flow) {
 // it is reset without a byte relayed, and reported.
 func (e *engine) refuseHeader(f *flow, why error) {
 	f.attempt.awaitingHeader = false
-	f.refuse(why.Error(), refusedByProxy)
+	f.turnAway(why.Error(), refusedByProxy)
 	e.finish(f, true)
 }
 

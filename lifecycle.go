@@ -85,10 +85,10 @@ func (c *connLife) begin(route *routeCore, cfg *routeConfig, slot *statSlot, pee
 	c.attempt = a
 }
 
-// refuse turns the client away before a backend is tried: counted and
+// turnAway turns the client away before a backend is tried: counted and
 // reported by kind. The relay closes it.
-func (c *connLife) refuse(why string, kind int) {
-	c.route.refuse(c.cfg, c.slot, c.client, why, kind, true)
+func (c *connLife) turnAway(why string, kind int) {
+	c.route.turnAway(c.cfg, c.slot, c.client, why, kind, true)
 }
 
 // takeProxyHeader takes the PROXY header the client sent (acceptproxy=1):
@@ -104,7 +104,7 @@ func (c *connLife) takeProxyHeader(h proxyHeader) bool {
 	c.attempt.clientAP, c.attempt.dstAP = h.src, h.dst
 	c.client = h.src.String()
 	if why := c.cfg.denies(h.src.Addr()); why != "" {
-		c.refuse(why, refusedByACL)
+		c.turnAway(why, refusedByACL)
 		return false
 	}
 	return true

@@ -408,7 +408,7 @@ func (l *tcpRoute) acceptLoop(s *listenSock) {
 		if why, kind := l.whyRefuse(cfg, peer.Addr()); why != "" {
 			client.SetLinger(0)
 			client.Close()
-			l.refuse(cfg, slot, peer.String(), why, kind, true)
+			l.turnAway(cfg, slot, peer.String(), why, kind, true)
 			continue
 		}
 		c := &relayConn{l: l, clientConn: client}

@@ -57,9 +57,9 @@ const (
 	refusedByProxy        // acceptproxy=1 and no valid PROXY header
 )
 
-// refuse counts a client turned away by kind, and reports it, and why,
+// turnAway counts a client turned away by kind, and reports it, and why,
 // unless report is false (a UDP route reports a client once a minute).
-func (r *routeCore) refuse(cfg *routeConfig, slot *statSlot, client, why string, kind int, report bool) {
+func (r *routeCore) turnAway(cfg *routeConfig, slot *statSlot, client, why string, kind int, report bool) {
 	switch kind {
 	case refusedByCap:
 		slot.refusedCap.Add(1)

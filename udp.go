@@ -335,7 +335,7 @@ func (u *udpRoute) refuseQuietly(cfg *routeConfig, slot *statSlot, client netip.
 	if report { // the line is made only when it is written: this is a flood's path
 		line = fmt.Sprintf("%s (%s; logged once a minute)", why, what)
 	}
-	u.refuse(cfg, slot, client.String(), line, kind, report)
+	u.turnAway(cfg, slot, client.String(), line, kind, report)
 }
 
 // run connects the session to a backend, sends what the client sent
