@@ -624,7 +624,7 @@ func TestUpdateKeepsConnectionsAndHealth(t *testing.T) {
 			t.Fatalf("connection before the update: %v, %v", held, err)
 		}
 		// Mark the dead backend down: the connection that tries it first.
-		pool := r.routes[0].cfg.Load().pool
+		pool := r.routes[0].core().cfg.Load().pool
 		pool.connectFailed(pool.entries[1].b, errors.New("test: refused"))
 		if pool.entries[1].b.up.Load() {
 			t.Fatal("the dead backend is not down")
@@ -635,12 +635,12 @@ func TestUpdateKeepsConnectionsAndHealth(t *testing.T) {
 			t.Fatal(err)
 		}
 		rt := spec.Route()
-		rt.ListenAddr = r.routes[0].cfg.Load().ListenAddr
-		rt.DataLogDir = r.routes[0].cfg.Load().DataLogDir
+		rt.ListenAddr = r.routes[0].core().cfg.Load().ListenAddr
+		rt.DataLogDir = r.routes[0].core().cfg.Load().DataLogDir
 		if ok, err := r.Update(0, rt); !ok || err != nil {
 			t.Fatal("Update refused a change of backends")
 		}
-		newPool := r.routes[0].cfg.Load().pool
+		newPool := r.routes[0].core().cfg.Load().pool
 		if newPool.entries[1].b != pool.entries[1].b || newPool.entries[1].b.up.Load() {
 			t.Error("the backend both configurations share lost its state")
 		}

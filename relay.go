@@ -51,14 +51,47 @@ type Relay struct {
 	maxConns atomic.Int64 // SetMaxConns
 
 	mu       sync.Mutex
-	routes   map[int]*tcpRoute
-	retiring map[*tcpRoute]struct{} // stopped accepting, connections still running
-	udp      map[int]*udpRoute      // the UDP routes (udp.go)
-	stats    map[int]*routeStats    // by route number, from its first Start on
-	pools    map[int]*backendPool   // each route number's last backends, whose state a restart keeps
+	routes   map[int]runningRoute
+	retiring map[runningRoute]struct{} // stopped accepting, connections still running
+	stats    map[int]*routeStats       // by route number, from its first Start on
+	pools    map[int]*backendPool      // each route number's last backends, whose state a restart keeps
 	names    dataLogNamer
 	engines  []*engine // created with the first route they run; nil where unsupported
 	noEngine bool      // the engines could not be created: use goroutines
+}
+
+// runningRoute is a route that runs, whatever its protocol: a tcpRoute
+// (relay.go) or a udpRoute (udp.go). The Relay's methods know only this.
+type runningRoute interface {
+	core() *routeCore
+	// firstAddr is the address of its lowest port, nil when it has none.
+	firstAddr() net.Addr
+	// update gives it rt, whose listening sockets are host's ports, and
+	// the backends pool; it reports false, changing nothing, when rt needs
+	// a restart (the route would be left with no socket, say), and the
+	// ports that failed to open. The Relay's lock is held.
+	update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error)
+	// active is its open connections (UDP: sessions).
+	active() int
+	// live is its open connections and what they relayed so far that
+	// Status reads from it, and the kernel's drops on its sockets (UDP).
+	// The route's byte lock is held.
+	live() (open, sent, received, drops int64)
+	// lookUp refreshes what live reads from the system, before the byte
+	// lock is taken (UDP: its sockets' drops).
+	lookUp()
+	// rcvBuf is the receive buffer its sockets got (UDP), or 0.
+	rcvBuf() int
+	// stop stops accepting at once, lets its connections finish until ctx
+	// is done, then closes the rest, and returns when all are closed.
+	stop(ctx context.Context)
+	// retire stops accepting at once (its ports are free when it returns)
+	// and lets its connections run until they end, or until cut, which
+	// it returns (nil: none is left); done runs once they all have.
+	retire(done func()) (cut func())
+	// awaitRetired waits, after retire, until its connections have ended,
+	// and cuts them when ctx is done first.
+	awaitRetired(ctx context.Context)
 }
 
 // SetMaxConns caps the open connections of all routes together; zero means
@@ -72,16 +105,45 @@ func (r *Relay) SetMaxConns(n int) { r.maxConns.Store(int64(n)) }
 func (r *Relay) Start(id int, rt Route) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, ok := r.routes[id]; ok || r.udp[id] != nil {
+	if _, ok := r.routes[id]; ok {
 		return fmt.Errorf("route %d is already running", id)
-	}
-	if rt.Proto == "udp" {
-		return r.startUDP(id, rt)
 	}
 	host, ports, err := listenPorts(rt)
 	if err != nil {
 		return err
 	}
+	route, failed := newRunningRoute(r, id, rt, host, ports)
+	if route == nil {
+		if len(ports) == 1 {
+			return failed[ports[0]]
+		}
+		return &ListenError{Failed: failed}
+	}
+	if r.routes == nil {
+		r.routes = make(map[int]runningRoute)
+	}
+	r.routes[id] = route
+	pool := route.core().cfg.Load().pool
+	r.pools[id] = pool
+	pool.startChecks()
+	if len(failed) > 0 {
+		return &ListenError{Failed: failed}
+	}
+	return nil
+}
+
+// newRunningRoute starts route id on host's ports, by its protocol: the one
+// place that chooses. It returns nil when no port could be listened on,
+// and the ports that failed. r.mu is held.
+func newRunningRoute(r *Relay, id int, rt Route, host string, ports []int) (runningRoute, map[int]error) {
+	if rt.Proto == "udp" {
+		return startUDP(r, id, rt, host, ports)
+	}
+	return startTCP(r, id, rt, host, ports)
+}
+
+// startTCP starts TCP route id (Start).
+func startTCP(r *Relay, id int, rt Route, host string, ports []int) (runningRoute, map[int]error) {
 	l := &tcpRoute{socks: make(map[int]*listenSock), conns: make(map[trackedConn]struct{})}
 	l.init(r, id, false)
 	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
@@ -96,21 +158,9 @@ func (r *Relay) Start(id int, rt Route) error {
 	}
 	if len(l.socks) == 0 {
 		l.stopDials()
-		if len(ports) == 1 {
-			return failed[ports[0]]
-		}
-		return &ListenError{Failed: failed}
+		return nil, failed
 	}
-	if r.routes == nil {
-		r.routes = make(map[int]*tcpRoute)
-	}
-	r.routes[id] = l
-	r.pools[id] = l.cfg.Load().pool
-	l.cfg.Load().pool.startChecks()
-	if len(failed) > 0 {
-		return &ListenError{Failed: failed}
-	}
-	return nil
+	return l, failed
 }
 
 // statsFor returns the counters of route number id, made on first use.
@@ -137,59 +187,66 @@ func newRouteConfig(rt Route, pool *backendPool, first int) *routeConfig {
 // health and their counts. A range's ports that rt drops close, ports it
 // adds (and ports that failed before) open: the error is a *ListenError for
 // those that failed again. It reports false, changing nothing, when the
-// route is not running or rt needs other listeners (another local address,
-// or a data log turned on or off): then Retire it and Start it again.
+// route is not running or rt needs other listeners (another protocol or
+// local address, or a data log turned on or off): then Retire it and
+// Start it again.
 func (r *Relay) Update(id int, rt Route) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if u := r.udp[id]; u != nil {
-		return r.updateUDP(u, rt)
-	}
-	l, ok := r.routes[id]
-	if !ok || rt.Proto == "udp" {
+	route, ok := r.routes[id]
+	if !ok {
 		return false, nil
 	}
-	old := l.cfg.Load()
+	old := route.core().cfg.Load()
 	host, ports, ok := updatedPorts(old, rt)
-	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") {
+	if !ok || (rt.Proto == "udp") != (old.Proto == "udp") {
 		return false, nil
 	}
 	rt.ListenAddr = net.JoinHostPort(host, strconv.Itoa(ports[0]))
-	// Ports the route gains, or that could not be listened on before,
-	// open first; then the ports it no longer has close; the others are
-	// not touched. A route that would be left with no socket is not
-	// changed: it is restarted instead.
-	gone, missing := portChanges(l.socks, ports)
-	failed := l.openSocks(host, missing)
-	if len(l.socks) == len(gone) {
+	pool := newBackendPool(id, rt, old.pool, r.emit)
+	ok, failed := route.update(rt, host, ports, pool)
+	if !ok {
 		return false, nil
 	}
-	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0])
 	old.pool.stop()
-	l.cfg.Store(cfg)
-	r.pools[id] = cfg.pool
-	cfg.pool.startChecks()
-	var goneSocks []*listenSock
-	for _, port := range gone {
-		goneSocks = append(goneSocks, l.socks[port])
-		delete(l.socks, port)
-	}
-	l.closeSocks(goneSocks)
+	r.pools[id] = pool
+	pool.startChecks()
 	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}
 	}
 	return true, nil
 }
 
+// update is Update for a TCP route (a data log turned on or off needs a
+// restart): ports the route gains, or that could
+// not be listened on before, open first; then the ports it no longer has
+// close; the others are not touched. A route that would be left with no
+// socket is not changed: it is restarted instead.
+func (l *tcpRoute) update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error) {
+	if (rt.DataLogDir == "") != (l.cfg.Load().DataLogDir == "") {
+		return false, nil // the engines relay the route, or goroutines: see enginesFor
+	}
+	gone, missing := portChanges(l.socks, ports)
+	failed := l.openSocks(host, missing)
+	if len(l.socks) == len(gone) {
+		return false, nil
+	}
+	l.cfg.Store(newRouteConfig(rt, pool, ports[0]))
+	var goneSocks []*listenSock
+	for _, port := range gone {
+		goneSocks = append(goneSocks, l.socks[port])
+		delete(l.socks, port)
+	}
+	l.closeSocks(goneSocks)
+	return true, failed
+}
+
 // Addr returns the address route id listens on, or nil if it is not running.
 func (r *Relay) Addr(id int) net.Addr {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if l, ok := r.routes[id]; ok {
-		return l.firstAddr()
-	}
-	if u := r.udp[id]; u != nil {
-		return u.firstAddr()
+	if route, ok := r.routes[id]; ok {
+		return route.firstAddr()
 	}
 	return nil
 }
@@ -199,31 +256,23 @@ func (r *Relay) Active() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := 0
-	for _, l := range r.routes {
-		n += l.active()
-	}
-	for _, u := range r.udp {
-		open, _, _, _ := u.status()
-		n += int(open)
+	for _, route := range r.routes {
+		n += route.active()
 	}
 	return n
 }
 
 // Stop stops route id: it stops accepting at once, lets the route's
-// connections finish until ctx is done, then closes what is left. Stopping a
-// route that is not running does nothing.
+// connections finish until ctx is done, then closes what is left (a UDP
+// session cannot outlive its listening socket: it ends at once). Stopping
+// a route that is not running does nothing.
 func (r *Relay) Stop(ctx context.Context, id int) {
 	r.mu.Lock()
-	l, ok := r.routes[id]
+	route, ok := r.routes[id]
 	delete(r.routes, id)
-	u := r.udp[id]
-	delete(r.udp, id)
 	r.mu.Unlock()
 	if ok {
-		l.stop(ctx)
-	}
-	if u != nil {
-		u.stop() // a UDP session cannot outlive its listening socket
+		route.stop(ctx)
 	}
 }
 
@@ -244,74 +293,41 @@ func (r *Relay) RetireWithin(id int, drain time.Duration) {
 // at once, or nil when there is nothing left to close.
 func (r *Relay) retire(id int) (cut func()) {
 	r.mu.Lock()
-	if u := r.udp[id]; u != nil {
-		delete(r.udp, id)
-		r.mu.Unlock()
-		u.stop() // its sessions' answers go out by its socket: they end too
-		return nil
-	}
-	l, ok := r.routes[id]
+	route, ok := r.routes[id]
 	if !ok {
 		r.mu.Unlock()
 		return nil
 	}
 	delete(r.routes, id)
-	drain, cancel := context.WithCancel(context.Background())
-	l.cancelDrain, l.retired = cancel, make(chan struct{})
 	if r.retiring == nil {
-		r.retiring = make(map[*tcpRoute]struct{})
+		r.retiring = make(map[runningRoute]struct{})
 	}
-	r.retiring[l] = struct{}{}
+	r.retiring[route] = struct{}{}
 	r.mu.Unlock()
-
-	l.closeListener()
-	go func() {
-		l.stop(drain)
+	return route.retire(func() {
 		r.mu.Lock()
-		delete(r.retiring, l)
+		delete(r.retiring, route)
 		r.mu.Unlock()
-		close(l.retired)
-	}()
-	return cancel
+	})
 }
 
 // Shutdown stops every route as Stop does, all at the same time, and the
 // connections of retired routes too.
 func (r *Relay) Shutdown(ctx context.Context) {
 	r.mu.Lock()
-	routes, engines, udp := r.routes, r.engines, r.udp
-	r.routes, r.engines, r.udp = nil, nil, nil
-	retiring := make([]*tcpRoute, 0, len(r.retiring))
-	for l := range r.retiring {
-		retiring = append(retiring, l)
+	routes, engines := r.routes, r.engines
+	r.routes, r.engines = nil, nil
+	retiring := make([]runningRoute, 0, len(r.retiring))
+	for route := range r.retiring {
+		retiring = append(retiring, route)
 	}
 	r.mu.Unlock()
 	var wg sync.WaitGroup
-	for _, l := range routes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.stop(ctx)
-		}()
+	for _, route := range routes {
+		wg.Go(func() { route.stop(ctx) })
 	}
-	for _, u := range udp {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			u.stop()
-		}()
-	}
-	for _, l := range retiring {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case <-ctx.Done():
-				l.cancelDrain()
-				<-l.retired
-			case <-l.retired:
-			}
-		}()
+	for _, route := range retiring {
+		wg.Go(func() { route.awaitRetired(ctx) })
 	}
 	wg.Wait()
 	for _, e := range engines {
@@ -447,6 +463,35 @@ func (r *Relay) atGlobalCap() string {
 	}
 	return ""
 }
+
+// retire stops the route accepting now and lets its connections run until
+// they end, or until the cut it returns; done runs when they all have.
+func (l *tcpRoute) retire(done func()) (cut func()) {
+	drain, cancel := context.WithCancel(context.Background())
+	l.cancelDrain, l.retired = cancel, make(chan struct{})
+	l.closeListener()
+	go func() {
+		l.stop(drain)
+		done()
+		close(l.retired)
+	}()
+	return cancel
+}
+
+// awaitRetired waits until the connections of the retired route have
+// ended, cutting them when ctx is done first.
+func (l *tcpRoute) awaitRetired(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+		l.cancelDrain()
+		<-l.retired
+	case <-l.retired:
+	}
+}
+
+func (l *tcpRoute) core() *routeCore { return &l.routeCore }
+func (l *tcpRoute) lookUp()          {}
+func (l *tcpRoute) rcvBuf() int      { return 0 }
 
 // closeListener stops the route accepting: when it returns, its listening
 // sockets are closed and their ports free (closeSocks). It must not run in

@@ -147,10 +147,8 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 func (r *Relay) SetBackendDisabled(id int, addr string, disabled bool) (open int64, enabled int, err error) {
 	r.mu.Lock()
 	var pool *backendPool
-	if l, ok := r.routes[id]; ok {
-		pool = l.cfg.Load().pool
-	} else if u := r.udp[id]; u != nil {
-		pool = u.cfg.Load().pool
+	if route, ok := r.routes[id]; ok {
+		pool = route.core().cfg.Load().pool
 	}
 	r.mu.Unlock()
 	if pool == nil {

@@ -126,35 +126,30 @@ func (r *Relay) Status() map[int]RouteStatus {
 	r.mu.Lock()
 	out := make(map[int]RouteStatus, len(r.stats))
 	stats := make(map[int]*routeStats, len(r.stats))
-	listeners := make(map[int][]*tcpRoute)
+	routes := make(map[int][]runningRoute) // running and retired
 	for id, st := range r.stats {
 		stats[id] = st
 		rs := RouteStatus{counters: st.sum()}
-		if l, ok := r.routes[id]; ok {
-			rs.Listening, rs.Addr = true, addrString(l.firstAddr())
-			rs.Backends = l.cfg.Load().pool.status()
-		}
-		if u := r.udp[id]; u != nil {
-			rs.Listening, rs.Addr = true, addrString(u.firstAddr())
-			rs.Backends = u.cfg.Load().pool.status()
-			rs.RcvBuf = u.granted()
+		if route, ok := r.routes[id]; ok {
+			rs.Listening, rs.Addr = true, addrString(route.firstAddr())
+			rs.Backends = route.core().cfg.Load().pool.status()
+			rs.RcvBuf = route.rcvBuf()
 		}
 		out[id] = rs
 	}
-	for id, l := range r.routes {
-		listeners[id] = append(listeners[id], l)
+	for id, route := range r.routes {
+		routes[id] = append(routes[id], route)
 	}
-	for l := range r.retiring {
-		listeners[l.id] = append(listeners[l.id], l)
-	}
-	udp := make(map[int]*udpRoute, len(r.udp))
-	for id, u := range r.udp {
-		udp[id] = u
+	for route := range r.retiring {
+		id := route.core().id
+		routes[id] = append(routes[id], route)
 	}
 	engines := r.engines
 	r.mu.Unlock()
-	for _, u := range udp {
-		u.lookUpDrops()
+	for _, rr := range routes {
+		for _, route := range rr {
+			route.lookUp()
+		}
 	}
 
 	for id, st := range stats {
@@ -162,15 +157,11 @@ func (r *Relay) Status() map[int]RouteStatus {
 		st.bytesMu.Lock()
 		slot := &st.slots[goroutineSlot]
 		rs.Sent, rs.Received = slot.sent.Load(), slot.received.Load()
-		for _, l := range listeners[id] {
-			open, sent, received := l.liveBytes()
-			rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
-		}
 		// The drops of a UDP route's sockets that have closed, and of
 		// those open, like its bytes.
 		rs.QueueDrops = st.udp.queueDrops.Load()
-		if u := udp[id]; u != nil {
-			open, sent, received, drops := u.status()
+		for _, route := range routes[id] {
+			open, sent, received, drops := route.live()
 			rs.Open, rs.Sent, rs.Received = rs.Open+open, rs.Sent+sent, rs.Received+received
 			rs.QueueDrops += drops
 		}
@@ -216,10 +207,10 @@ func addrString(a net.Addr) string {
 	return a.String()
 }
 
-// liveBytes returns the route's open connections, and what those the
+// live returns the route's open connections, and what those the
 // goroutine relay serves have relayed so far (the engines' own flows are
-// counted by engine.routeBytes).
-func (l *tcpRoute) liveBytes() (open, sent, received int64) {
+// counted by engine.routeBytes); a TCP route drops nothing.
+func (l *tcpRoute) live() (open, sent, received, drops int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for c := range l.conns {
@@ -228,7 +219,7 @@ func (l *tcpRoute) liveBytes() (open, sent, received int64) {
 		sent += s
 		received += r
 	}
-	return open, sent, received
+	return open, sent, received, 0
 }
 
 // status returns the pool's backends as they are now.

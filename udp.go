@@ -110,14 +110,9 @@ type udpSession struct {
 	over    bool
 }
 
-// startUDP starts UDP route id on the ports of rt; like Start, it returns
-// a *ListenError when some ports of a range failed, and runs on the
-// others.
-func (r *Relay) startUDP(id int, rt Route) error {
-	host, ports, err := listenPorts(rt)
-	if err != nil {
-		return err
-	}
+// startUDP starts UDP route id on host's ports (Start); it returns nil
+// when no port could be listened on, and the ports that failed.
+func startUDP(r *Relay, id int, rt Route, host string, ports []int) (runningRoute, map[int]error) {
 	u := &udpRoute{socks: make(map[int]*udpSock), sessions: make(map[udpKey]*udpSession),
 		deniedLogged: make(map[netip.Addr]time.Time), stopJanitor: make(chan struct{})}
 	u.init(r, id, true)
@@ -125,26 +120,15 @@ func (r *Relay) startUDP(id int, rt Route) error {
 	failed, buf := u.openSocks(host, ports, rcvBufFor(rt))
 	if len(u.socks) == 0 {
 		u.stopDials()
-		if len(ports) == 1 {
-			return failed[ports[0]]
-		}
-		return &ListenError{Failed: failed}
+		return nil, failed
 	}
 	if ports[0] == 0 {
 		u.cfg.Store(newRouteConfig(rt, u.cfg.Load().pool, u.firstPort())) // port 0: the one the system chose
 	}
-	if r.udp == nil {
-		r.udp = make(map[int]*udpRoute)
-	}
-	r.udp[id] = u
-	r.pools[id] = u.cfg.Load().pool
 	u.useBuf(buf)
 	u.wg.Add(1)
 	go u.janitor()
-	if len(failed) > 0 {
-		return &ListenError{Failed: failed}
-	}
-	return nil
+	return u, failed
 }
 
 // openSocks listens on the ports, each with a receive buffer of rcvbuf
@@ -576,8 +560,9 @@ func (u *udpRoute) janitor() {
 }
 
 // stop closes the route's sockets and ends every session ("relay
-// stopped"), and waits for its goroutines.
-func (u *udpRoute) stop() {
+// stopped") at once, whatever ctx: a session's answers go out by its
+// route's socket. It waits for the route's goroutines.
+func (u *udpRoute) stop(context.Context) {
 	u.mu.Lock()
 	if u.closing {
 		u.mu.Unlock()
@@ -632,7 +617,7 @@ func (u *udpRoute) update(rt Route, host string, ports []int, pool *backendPool)
 	goneSet := make(map[int]bool, len(gone))
 	for _, s := range socks {
 		goneSet[s.port] = true
-		u.retire(s)
+		u.retireSock(s)
 	}
 	var orphans []*udpSession
 	for _, sess := range u.sessions {
@@ -682,7 +667,7 @@ func (u *udpRoute) closeSocks(socks []*udpSock) {
 	u.stats.bytesMu.Lock()
 	u.mu.Lock()
 	for _, s := range socks {
-		u.retire(s)
+		u.retireSock(s)
 	}
 	u.mu.Unlock()
 	u.stats.bytesMu.Unlock()
@@ -691,19 +676,19 @@ func (u *udpRoute) closeSocks(socks []*udpSock) {
 	}
 }
 
-// retire takes socket s out of the route: its drops move to the route's
+// retireSock takes socket s out of the route: its drops move to the route's
 // counters in the same step (under the route's byte lock and u.mu, both
 // held), so that Status counts them once.
-func (u *udpRoute) retire(s *udpSock) {
+func (u *udpRoute) retireSock(s *udpSock) {
 	if u.socks[s.port] == s {
 		delete(u.socks, s.port)
 		u.stats.udp.queueDrops.Add(s.drops.total())
 	}
 }
 
-// status returns the route's live numbers: its sessions, their bytes, and
+// live returns the route's live numbers: its sessions, their bytes, and
 // the kernel's drops on its sockets and theirs.
-func (u *udpRoute) status() (open, sent, received, drops int64) {
+func (u *udpRoute) live() (open, sent, received, drops int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, s := range u.sessions {
@@ -718,29 +703,28 @@ func (u *udpRoute) status() (open, sent, received, drops int64) {
 	return open, sent, received, drops
 }
 
-// granted is the receive buffer the route's sockets got.
-func (u *udpRoute) granted() int { return u.buf.Load().granted }
+// rcvBuf is the receive buffer the route's sockets got.
+func (u *udpRoute) rcvBuf() int { return u.buf.Load().granted }
 
-// updateUDP is Update for a UDP route. r.mu is held.
-func (r *Relay) updateUDP(u *udpRoute, rt Route) (bool, error) {
-	old := u.cfg.Load()
-	host, ports, ok := updatedPorts(old, rt)
-	if !ok || rt.Proto != "udp" {
-		return false, nil
-	}
-	rt.ListenAddr = net.JoinHostPort(host, fmt.Sprint(ports[0]))
-	pool := newBackendPool(u.id, rt, old.pool, r.emit)
-	ok, failed := u.update(rt, host, ports, pool)
-	if !ok {
-		return false, nil
-	}
-	old.pool.stop()
-	r.pools[u.id] = pool
-	if len(failed) > 0 {
-		return true, &ListenError{Failed: failed}
-	}
-	return true, nil
+func (u *udpRoute) core() *routeCore { return &u.routeCore }
+
+// active is the route's sessions.
+func (u *udpRoute) active() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.sessions)
 }
+
+// retire stops the route: its sessions cannot outlive its sockets, as
+// their answers go out by them.
+func (u *udpRoute) retire(done func()) (cut func()) {
+	u.stop(context.Background())
+	done()
+	return nil
+}
+
+// awaitRetired has nothing to wait for: retire ended every session.
+func (u *udpRoute) awaitRetired(context.Context) {}
 
 // firstAddr is the address of the route's lowest port.
 func (u *udpRoute) firstAddr() net.Addr {

@@ -194,7 +194,9 @@ func TestUDPThousandClients(t *testing.T) {
 				msg := fmt.Sprintf("client %d message %d", i, j)
 				got, err := exchangeDatagramRetry(c, []byte(msg))
 				if err != nil || string(got) != msg {
-					bad.Add(1)
+					if bad.Add(1) == 1 {
+						t.Logf("client %d: %q, %v", i, got, err)
+					}
 					return
 				}
 			}

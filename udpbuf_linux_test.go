@@ -158,7 +158,7 @@ func TestUDPRcvBufUpdate(t *testing.T) {
 // of one of its sessions (nil if none is connected).
 func routeSockets(r *Relay) (listening, session *net.UDPConn) {
 	r.mu.Lock()
-	u := r.udp[0]
+	u := r.routes[0].(*udpRoute)
 	r.mu.Unlock()
 	u.mu.Lock()
 	listening = u.socks[firstKey(u.socks)].conn

@@ -75,13 +75,13 @@ func (u *udpRoute) dropHeld(n int, reason error) {
 	}
 }
 
-// lookUpDrops reads the kernel's drop counts of the route's listening
+// lookUp reads the kernel's drop counts of the route's listening
 // sockets as they are now: a datagram brings the count of its socket, so
 // without this the drops at the end of a burst would show only with the
 // next datagram. (Sessions' sockets bring theirs with the backends'
 // answers, and are read when they end: a lookup per session on every
 // status would cost as many system calls as sessions.)
-func (u *udpRoute) lookUpDrops() {
+func (u *udpRoute) lookUp() {
 	u.mu.Lock()
 	socks := make([]*udpSock, 0, len(u.socks))
 	for _, s := range u.socks {
