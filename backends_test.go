@@ -187,16 +187,15 @@ func whichBackend(addr, src string) (string, error) {
 }
 
 // startBackendRoute starts route 0 of a new relay from a route's text
-// form, given after "LOCALPORT" (the relay listens on 127.0.0.1:0), in
-// mode "plain" (the Linux engine) or "data-logged" (the goroutine relay),
-// and records its events. It returns the relay's address.
-func startBackendRoute(t *testing.T, mode, text string) (*Relay, string, *eventRecorder) {
+// form, given after "LOCALPORT" (the relay listens on 127.0.0.1:0), on
+// the relay kind, and records its events. It returns the relay's address.
+func startBackendRoute(t *testing.T, kind relayKind, text string) (*Relay, string, *eventRecorder) {
 	t.Helper()
-	return startRouteOn(t, mode, "127.0.0.1:0", text)
+	return startRouteOn(t, kind, "127.0.0.1:0", text)
 }
 
 // startRouteOn is startBackendRoute listening on listen.
-func startRouteOn(t *testing.T, mode, listen, text string) (*Relay, string, *eventRecorder) {
+func startRouteOn(t *testing.T, kind relayKind, listen, text string) (*Relay, string, *eventRecorder) {
 	t.Helper()
 	spec, err := ParseRouteSpec("1 " + text)
 	if err != nil {
@@ -204,11 +203,8 @@ func startRouteOn(t *testing.T, mode, listen, text string) (*Relay, string, *eve
 	}
 	rt := spec.Route()
 	rt.ListenAddr = listen
-	if mode == "data-logged" {
-		rt.DataLogDir = tempDir(t)
-	}
 	rec := &eventRecorder{}
-	r := &Relay{Events: rec.record}
+	r := kind.newRelay(rec.record)
 	if err := r.Start(0, rt); err != nil {
 		t.Fatal(err)
 	}
@@ -218,13 +214,6 @@ func startRouteOn(t *testing.T, mode, listen, text string) (*Relay, string, *eve
 		r.Shutdown(ctx)
 	})
 	return r, r.Addr(0).String(), rec
-}
-
-// backendModes runs test in both relay modes.
-func backendModes(t *testing.T, test func(t *testing.T, mode string)) {
-	for _, mode := range []string{"plain", "data-logged"} {
-		t.Run(mode, func(t *testing.T) { test(t, mode) })
-	}
 }
 
 // countBackends makes n connections, workers at a time, and counts which
@@ -257,9 +246,9 @@ func countBackends(addr string, n, workers int) (map[string]int, error) {
 // TestRoundRobinSpreads: 3,000 connections over 3 backends, each within 5%
 // of a third.
 func TestRoundRobinSpreads(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b, c := newTestBackend(t, "A"), newTestBackend(t, "B"), newTestBackend(t, "C")
-		_, addr, _ := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s,%s", a.port, b.addr(), c.addr()))
+		_, addr, _ := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s,%s", a.port, b.addr(), c.addr()))
 		total := 3000
 		if runtime.GOOS == "windows" {
 			total = 600 // a connection costs 5 ms under wine
@@ -279,9 +268,9 @@ func TestRoundRobinSpreads(t *testing.T) {
 // TestLeastConnAvoidsBusyBackend: a backend that holds long connections
 // gets no new clients until the others have as many.
 func TestLeastConnAvoidsBusyBackend(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b := newTestBackend(t, "A"), newTestBackend(t, "B")
-		_, addr, _ := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s balance=leastconn", a.port, b.addr()))
+		_, addr, _ := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s balance=leastconn", a.port, b.addr()))
 		var held []*backendConn
 		defer func() {
 			for _, c := range held {
@@ -328,9 +317,9 @@ func TestLeastConnAvoidsBusyBackend(t *testing.T) {
 // and when one backend dies only its own clients move.
 func TestSourceKeepsClients(t *testing.T) {
 	needLoopbackAliases(t)
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		backends := []*testBackend{newTestBackend(t, "A"), newTestBackend(t, "B"), newTestBackend(t, "C")}
-		_, addr, _ := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s,%s balance=source", backends[0].port, backends[1].addr(), backends[2].addr()))
+		_, addr, _ := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s,%s balance=source", backends[0].port, backends[1].addr(), backends[2].addr()))
 		clients := make([]string, 40)
 		before := map[string]string{}
 		for i := range clients {
@@ -374,9 +363,9 @@ func TestSourceKeepsClients(t *testing.T) {
 // TestFirstSticksUntilItDies: balance=first sends everything to the first
 // backend, to the second while it is down, and back once checks see it up.
 func TestFirstSticksUntilItDies(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b := newTestBackend(t, "A"), newTestBackend(t, "B")
-		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s balance=first check=100ms rise=2 fall=2", a.port, b.addr()))
+		_, addr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s balance=first check=100ms rise=2 fall=2", a.port, b.addr()))
 		for range 20 {
 			if name, err := whichBackend(addr, ""); err != nil || name != "A" {
 				t.Fatalf("with A up: %s, %v; want A", name, err)
@@ -406,10 +395,10 @@ func TestFirstSticksUntilItDies(t *testing.T) {
 // checks later it is down, and rise checks after it returns it is up and
 // takes clients again.
 func TestBackendDiesUnderLoad(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b, c := newTestBackend(t, "A"), newTestBackend(t, "B"), newTestBackend(t, "C")
 		const interval, fall, rise = 200 * time.Millisecond, 3, 2
-		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s,%s check=%v fall=%d rise=%d", a.port, b.addr(), c.addr(), interval, fall, rise))
+		_, addr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s,%s check=%v fall=%d rise=%d", a.port, b.addr(), c.addr(), interval, fall, rise))
 		stop := make(chan struct{})
 		var connectFailures, cutOnB, cutElsewhere atomic.Int64
 		var wg sync.WaitGroup
@@ -524,9 +513,9 @@ func (r *eventRecorder) first(kind EventKind) Event {
 // TestBackupsOnlyWhenAllDown: backups take no client while a primary is
 // up, all of them when every primary is down, and give them back.
 func TestBackupsOnlyWhenAllDown(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b, spare := newTestBackend(t, "A"), newTestBackend(t, "B"), newTestBackend(t, "S")
-		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s backup=%s check=100ms fall=1 rise=1", a.port, b.addr(), spare.addr()))
+		_, addr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s backup=%s check=100ms fall=1 rise=1", a.port, b.addr(), spare.addr()))
 		counts, err := countBackends(addr, 100, 4)
 		if err != nil || counts["S"] != 0 || counts["A"] != 50 || counts["B"] != 50 {
 			t.Fatalf("with both primaries up: %v, %v; want A and B 50 each", counts, err)
@@ -556,9 +545,9 @@ func TestBackupsOnlyWhenAllDown(t *testing.T) {
 // try them all (a check can be wrong), and a client fails only when none
 // answers.
 func TestAllBackendsDown(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b := newTestBackend(t, "A"), newTestBackend(t, "B")
-		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d backup=%s fall=1", a.port, b.addr()))
+		_, addr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d backup=%s fall=1", a.port, b.addr()))
 		a.kill()
 		b.kill()
 		if _, err := whichBackend(addr, ""); err == nil {
@@ -579,11 +568,11 @@ func TestAllBackendsDown(t *testing.T) {
 // TestRetryDeliversEarlyBytes: a client that speaks first, before its
 // first backend refused, is relayed to the second backend with those bytes.
 func TestRetryDeliversEarlyBytes(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		dead := freePort(t)
 		ln := newLocalListener(t)
 		serveEach(ln, echo)
-		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=127.0.0.1:%d balance=first", dead, portOf(ln.Addr())))
+		_, addr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=127.0.0.1:%d balance=first", dead, portOf(ln.Addr())))
 		c := dialTCP(t, addr)
 		defer c.Close()
 		msg := []byte("EHLO early.example\r\n")
@@ -607,10 +596,10 @@ func TestRetryDeliversEarlyBytes(t *testing.T) {
 // backend, new ones go to the new set, and a backend both sets share keeps
 // its health.
 func TestUpdateKeepsConnectionsAndHealth(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		a, b, c := newTestBackend(t, "A"), newTestBackend(t, "B"), newTestBackend(t, "C")
 		dead := freePort(t)
-		r, addr, _ := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=127.0.0.1:%d balance=first fall=1", a.port, dead))
+		r, addr, _ := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=127.0.0.1:%d balance=first fall=1", a.port, dead))
 		held, err := dialBackend(addr, "")
 		if err != nil || held.backend != "A" {
 			t.Fatalf("first connection: %v, %v", held, err)

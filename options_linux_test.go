@@ -72,8 +72,8 @@ func TestConnectTimeoutMovesToNextBackend(t *testing.T) {
 	hang := unansweringServer(t)
 	ln := newLocalListener(t)
 	serveEach(ln, echo)
-	backendModes(t, func(t *testing.T, mode string) {
-		_, addr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d also=%s balance=first connect=300ms fall=1", hang, ln.Addr()))
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		_, addr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d also=%s balance=first connect=300ms fall=1", hang, ln.Addr()))
 		for i := range 2 {
 			c := dialTCP(t, addr)
 			c.Write([]byte("early"))

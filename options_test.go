@@ -312,9 +312,9 @@ func TestSamePortTwoAddresses(t *testing.T) {
 func TestAllowOnDualStackListener(t *testing.T) {
 	ln := newLocalListener(t)
 	serveEach(ln, echo)
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		for _, opt := range []string{"allow=127.0.0.1", "deny=127.0.0.2"} {
-			r, _, _ := startRouteOn(t, mode, ":0", fmt.Sprintf("127.0.0.1 %d %s", portOf(ln.Addr()), opt))
+			r, _, _ := startRouteOn(t, kind, ":0", fmt.Sprintf("127.0.0.1 %d %s", portOf(ln.Addr()), opt))
 			if addr := "127.0.0.1:" + strconv.Itoa(portOf(r.Addr(0))); !relays(addr) {
 				t.Errorf("%s on every interface refuses 127.0.0.1", opt)
 			}

@@ -18,7 +18,7 @@ import (
 // engine (Linux routes without a data log) and the goroutine relay (routes
 // with a data log, and every route on Windows).
 
-// relayModes starts route 0 of a new relay to remote in each mode and runs
+// relayModes starts route 0 of a new relay to remote on each relay and runs
 // the test against its address.
 func relayModes(t *testing.T, remoteHost string, remotePort int, test func(t *testing.T, addr string)) {
 	relayModesWith(t, remoteHost, remotePort, func(t *testing.T, _ *Relay, addr string) { test(t, addr) })
@@ -26,20 +26,15 @@ func relayModes(t *testing.T, remoteHost string, remotePort int, test func(t *te
 
 // relayModesWith is relayModes for a test that needs the relay too.
 func relayModesWith(t *testing.T, remoteHost string, remotePort int, test func(t *testing.T, r *Relay, addr string)) {
-	for _, mode := range []string{"plain", "data-logged"} {
-		t.Run(mode, func(t *testing.T) {
-			r := &Relay{}
-			defer r.Shutdown(context.Background())
-			rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: remoteHost, RemotePort: remotePort}
-			if mode == "data-logged" {
-				rt.DataLogDir = tempDir(t)
-			}
-			if err := r.Start(0, rt); err != nil {
-				t.Fatal(err)
-			}
-			test(t, r, r.Addr(0).String())
-		})
-	}
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		r := kind.newRelay(nil)
+		defer r.Shutdown(context.Background())
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: remoteHost, RemotePort: remotePort}
+		if err := r.Start(0, rt); err != nil {
+			t.Fatal(err)
+		}
+		test(t, r, r.Addr(0).String())
+	})
 }
 
 // TestServerSpeaksFirst: an SMTP-like dialogue: the server's banner comes

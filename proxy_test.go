@@ -61,7 +61,7 @@ func TestProxySendsHeaders(t *testing.T) {
 	for _, version := range []string{proxyV1, proxyV2} {
 		for _, fam := range families {
 			t.Run(version+"/"+fam.name, func(t *testing.T) {
-				backendModes(t, func(t *testing.T, mode string) {
+				forRelays(t, func(t *testing.T, kind relayKind) {
 					payload := "hello after the header"
 					ln := newLocalListener(t)
 					got := make(chan []byte, 1)
@@ -77,10 +77,7 @@ func TestProxySendsHeaders(t *testing.T) {
 					}
 					rt := spec.Route()
 					rt.ListenAddr = fam.listen
-					if mode == "data-logged" {
-						rt.DataLogDir = tempDir(t)
-					}
-					r := &Relay{}
+					r := kind.newRelay(nil)
 					if err := r.Start(0, rt); err != nil {
 						t.Fatal(err)
 					}
@@ -108,8 +105,8 @@ func TestProxySendsHeaders(t *testing.T) {
 
 // startProxyRoute starts route 0 of a new relay from a route's text form
 // (after LOCALPORT) on 127.0.0.1:0 and records its events.
-func startProxyRoute(t *testing.T, mode, text string) (*Relay, string, *eventRecorder) {
-	return startBackendRoute(t, mode, text)
+func startProxyRoute(t *testing.T, kind relayKind, text string) (*Relay, string, *eventRecorder) {
+	return startBackendRoute(t, kind, text)
 }
 
 // TestChainKeepsTheClient: relaytcp with proxy=v2 in front of relaytcp
@@ -117,11 +114,11 @@ func startProxyRoute(t *testing.T, mode, text string) (*Relay, string, *eventRec
 // client (deny=), passes it on in its own proxy=v1 header, and relays.
 func TestChainKeepsTheClient(t *testing.T) {
 	needLoopbackAliases(t)
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		final := newProxyBackend(t)
-		_, bAddr, bEvents := startProxyRoute(t, mode, fmt.Sprintf("127.0.0.1 %d acceptproxy=1 proxy=v1 allow=127.0.0.1 deny=127.0.0.5", portOf(final.ln.Addr())))
+		_, bAddr, bEvents := startProxyRoute(t, kind, fmt.Sprintf("127.0.0.1 %d acceptproxy=1 proxy=v1 allow=127.0.0.1 deny=127.0.0.5", portOf(final.ln.Addr())))
 		bPort := netip.MustParseAddrPort(bAddr).Port()
-		_, aAddr, _ := startProxyRoute(t, mode, fmt.Sprintf("127.0.0.1 %d proxy=v2", bPort))
+		_, aAddr, _ := startProxyRoute(t, kind, fmt.Sprintf("127.0.0.1 %d proxy=v2", bPort))
 
 		// 127.0.0.6 gets through; B logs it and names it to the backend.
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.6")}, Timeout: 5 * time.Second}
@@ -187,9 +184,9 @@ func (r *eventRecorder) countClient(kind EventKind, client string) int {
 // oversized headers, and a header sent too slowly, are refused without a
 // byte relayed; a valid one, and v2's LOCAL, are relayed.
 func TestAcceptProxyRefusesBadHeaders(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		backend := newTestBackend(t, "B")
-		_, addr, rec := startProxyRoute(t, mode, fmt.Sprintf("127.0.0.1 %d acceptproxy=1 connect=500ms", backend.port))
+		_, addr, rec := startProxyRoute(t, kind, fmt.Sprintf("127.0.0.1 %d acceptproxy=1 connect=500ms", backend.port))
 		bad := []struct {
 			name, send string
 			close      bool

@@ -68,7 +68,7 @@ func TestRangeSpecs(t *testing.T) {
 // freeRange finds n consecutive ports that a route can listen on, below
 // the ephemeral range, and starts route 0 of a relay on them with the
 // route text after the local side; it returns the relay and the first port.
-func freeRange(t *testing.T, mode string, n int, rest string) (*Relay, int, *eventRecorder) {
+func freeRange(t *testing.T, kind relayKind, n int, rest string) (*Relay, int, *eventRecorder) {
 	t.Helper()
 	for range 20 {
 		first := 20000 + rand.IntN(12000-n)
@@ -77,11 +77,8 @@ func freeRange(t *testing.T, mode string, n int, rest string) (*Relay, int, *eve
 			t.Fatal(err)
 		}
 		rt := spec.Route()
-		if mode == "data-logged" {
-			rt.DataLogDir = tempDir(t)
-		}
 		rec := &eventRecorder{}
-		r := &Relay{Events: rec.record}
+		r := kind.newRelay(rec.record)
 		err = r.Start(0, rt)
 		if err == nil {
 			t.Cleanup(func() {
@@ -111,7 +108,7 @@ func rangeSize() int {
 // to one remote port sends every port there.
 func TestRangeRelaysEachPortToItsPort(t *testing.T) {
 	n := rangeSize()
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		var remoteFirst int
 		var servers map[int]*testBackend
 		for attempt := 0; ; attempt++ {
@@ -137,7 +134,7 @@ func TestRangeRelaysEachPortToItsPort(t *testing.T) {
 				t.Fatalf("no free remote ports: %v", lastErr)
 			}
 		}
-		r, first, rec := freeRange(t, mode, n, fmt.Sprintf("127.0.0.1 %d-%d", remoteFirst, remoteFirst+n-1))
+		r, first, rec := freeRange(t, kind, n, fmt.Sprintf("127.0.0.1 %d-%d", remoteFirst, remoteFirst+n-1))
 		for _, off := range []int{0, n / 2, n - 1} {
 			addr := "127.0.0.1:" + strconv.Itoa(first+off)
 			name, err := whichBackend(addr, "")
@@ -161,9 +158,9 @@ func TestRangeRelaysEachPortToItsPort(t *testing.T) {
 			t.Errorf("the failure does not name the remote port: %v", rec.events)
 		}
 	})
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		b := newTestBackend(t, "ONE")
-		_, first, _ := freeRange(t, mode, 10, fmt.Sprintf("127.0.0.1 %d", b.port))
+		_, first, _ := freeRange(t, kind, 10, fmt.Sprintf("127.0.0.1 %d", b.port))
 		for _, off := range []int{0, 9} {
 			if name, err := whichBackend("127.0.0.1:"+strconv.Itoa(first+off), ""); err != nil || name != "ONE" {
 				t.Errorf("port %d: %q, %v", first+off, name, err)
@@ -175,7 +172,7 @@ func TestRangeRelaysEachPortToItsPort(t *testing.T) {
 // TestRangeWithATakenPort: a port of the range that is taken is reported
 // (and named) while the others run; once it is free, an update opens it.
 func TestRangeWithATakenPort(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		b := newTestBackend(t, "B")
 		var r *Relay
 		var first int
@@ -188,10 +185,7 @@ func TestRangeWithATakenPort(t *testing.T) {
 			}
 			spec, _ := ParseRouteSpec(fmt.Sprintf("127.0.0.1:%d-%d 127.0.0.1 %d", first, first+9, b.port))
 			rt := spec.Route()
-			if mode == "data-logged" {
-				rt.DataLogDir = tempDir(t)
-			}
-			r = &Relay{}
+			r = kind.newRelay(nil)
 			err = r.Start(0, rt)
 			var le *ListenError
 			if errors.As(err, &le) && len(le.Failed) == 1 && le.Failed[first+3] != nil {
@@ -215,9 +209,6 @@ func TestRangeWithATakenPort(t *testing.T) {
 		taken.Close()
 		spec, _ := ParseRouteSpec(fmt.Sprintf("127.0.0.1:%d-%d 127.0.0.1 %d", first, first+9, b.port))
 		rt := spec.Route()
-		if mode == "data-logged" {
-			rt.DataLogDir = tempDir(t)
-		}
 		if ok, err := r.Update(0, rt); !ok || err != nil {
 			t.Fatalf("update after the port was freed: %v, %v", ok, err)
 		}
@@ -231,17 +222,14 @@ func TestRangeWithATakenPort(t *testing.T) {
 // opens and closes only the ports that changed; a connection on a port that
 // stays, and one on a port that goes, go on.
 func TestRangeUpdateTouchesOnlyChangedPorts(t *testing.T) {
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		ln := newLocalListener(t)
 		serveEach(ln, echo)
-		r, first, _ := freeRange(t, mode, 20, fmt.Sprintf("127.0.0.1 %d", portOf(ln.Addr())))
+		r, first, _ := freeRange(t, kind, 20, fmt.Sprintf("127.0.0.1 %d", portOf(ln.Addr())))
 		update := func(last int) {
 			t.Helper()
 			spec, _ := ParseRouteSpec(fmt.Sprintf("127.0.0.1:%d-%d 127.0.0.1 %d", first, last, portOf(ln.Addr())))
 			rt := spec.Route()
-			if mode == "data-logged" {
-				rt.DataLogDir = tempDir(t)
-			}
 			if ok, err := r.Update(0, rt); !ok || err != nil {
 				// A port the range gains may be taken: not the point here.
 				var le *ListenError

@@ -84,12 +84,12 @@ http {
 	waitListening(t, "127.0.0.1:"+strconv.Itoa(port))
 	for _, version := range []string{proxyV1, proxyV2} {
 		t.Run(version, func(t *testing.T) {
-			backendModes(t, func(t *testing.T, mode string) {
-				_, addr, _ := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d proxy=%s", port, version))
+			forRelays(t, func(t *testing.T, kind relayKind) {
+				_, addr, _ := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d proxy=%s", port, version))
 				c := dialTCP(t, addr)
 				defer c.Close()
 				client := c.LocalAddr().(*net.TCPAddr)
-				path := "/" + version + "-" + mode
+				path := "/" + version + "-" + string(kind)
 				fmt.Fprintf(c, "GET %s HTTP/1.0\r\nHost: test\r\n\r\n", path)
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				resp, err := io.ReadAll(c)
@@ -118,9 +118,9 @@ http {
 // not HAProxy, in both relays.
 func TestHAProxyInFrontOfAcceptProxy(t *testing.T) {
 	needLoopbackAliases(t)
-	backendModes(t, func(t *testing.T, mode string) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
 		backend := newTestBackend(t, "B")
-		_, relayAddr, rec := startBackendRoute(t, mode, fmt.Sprintf("127.0.0.1 %d acceptproxy=1 allow=127.0.0.1", backend.port))
+		_, relayAddr, rec := startBackendRoute(t, kind, fmt.Sprintf("127.0.0.1 %d acceptproxy=1 allow=127.0.0.1", backend.port))
 		front := freePort(t)
 		dir := t.TempDir()
 		conf := filepath.Join(dir, "haproxy.cfg")

@@ -505,26 +505,21 @@ func TestControlOpenBeforeStarted(t *testing.T) {
 // TestStatusBytesAfterShutdown: what a route relayed stays in its status
 // once the relay has stopped (its engines gone), in both relays.
 func TestStatusBytesAfterShutdown(t *testing.T) {
-	for _, mode := range []struct {
-		name     string
-		noEngine bool
-	}{{"engine", false}, {"goroutine", true}} {
-		t.Run(mode.name, func(t *testing.T) {
-			echo := echoServer(t)
-			r := &Relay{noEngine: mode.noEngine}
-			addr := startRoute(t, r, 0, echo.Addr())
-			roundTrip(t, addr, "hello")
-			var before RouteStatus
-			if !eventually(5*time.Second, func() bool { before = r.Status()[0]; return before.Open == 0 }) {
-				t.Fatalf("the connection is still open: %+v", before)
-			}
-			if before.Sent != 5 || before.Received != 5 {
-				t.Fatalf("before shutdown: sent %d received %d; want 5 and 5", before.Sent, before.Received)
-			}
-			r.Shutdown(context.Background())
-			if after := r.Status()[0]; after.Sent != 5 || after.Received != 5 {
-				t.Errorf("after shutdown: sent %d received %d; want 5 and 5", after.Sent, after.Received)
-			}
-		})
-	}
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		echo := echoServer(t)
+		r := kind.newRelay(nil)
+		addr := startRoute(t, r, 0, echo.Addr())
+		roundTrip(t, addr, "hello")
+		var before RouteStatus
+		if !eventually(5*time.Second, func() bool { before = r.Status()[0]; return before.Open == 0 }) {
+			t.Fatalf("the connection is still open: %+v", before)
+		}
+		if before.Sent != 5 || before.Received != 5 {
+			t.Fatalf("before shutdown: sent %d received %d; want 5 and 5", before.Sent, before.Received)
+		}
+		r.Shutdown(context.Background())
+		if after := r.Status()[0]; after.Sent != 5 || after.Received != 5 {
+			t.Errorf("after shutdown: sent %d received %d; want 5 and 5", after.Sent, after.Received)
+		}
+	})
 }
