@@ -103,11 +103,13 @@ type udpSession struct {
 	closeOnce sync.Once
 
 	// While the backend is being connected: dialing, and the client's
-	// datagrams meanwhile; over once the session has ended.
+	// datagrams meanwhile; over once the session has ended, failed when
+	// no backend could be connected.
 	dialMu  sync.Mutex
 	dialing bool
 	queued  [][]byte
 	over    bool
+	failed  bool
 }
 
 // startUDP starts UDP route id on host's ports (Start); it returns nil
@@ -251,6 +253,11 @@ func (sess *udpSession) queue(data []byte) int {
 	sess.dialMu.Lock()
 	defer sess.dialMu.Unlock()
 	switch {
+	case sess.over && sess.failed:
+		// No backend could be connected: the datagram goes where the
+		// ones it held went, not to a new session that would fail again.
+		sess.u.dropHeld(1, sess.reason)
+		return held
 	case sess.over:
 		return ended
 	case !sess.dialing:
@@ -329,6 +336,9 @@ func (sess *udpSession) run() {
 	u := sess.u
 	remote, err := sess.dialBackend()
 	if err != nil {
+		sess.dialMu.Lock()
+		sess.failed = true
+		sess.dialMu.Unlock()
 		sess.fail(err)
 		if u.dials.Err() != nil {
 			err = errStopped
@@ -467,7 +477,7 @@ func (sess *udpSession) end(reason error) {
 func (sess *udpSession) close(reason error) {
 	sess.closeOnce.Do(func() {
 		sess.dialMu.Lock()
-		sess.over = true
+		sess.over, sess.reason = true, reason
 		opened := !sess.dialing
 		held := len(sess.queued)
 		sess.queued = nil
@@ -480,7 +490,6 @@ func (sess *udpSession) close(reason error) {
 		if sess.dlog != nil {
 			sess.dlog.Close()
 		}
-		sess.reason = reason
 		sess.closed(traffic{sent: sess.sentBytes.Load(), received: sess.receivedBytes.Load(),
 			sentDatagrams: sess.sentDatagrams.Load(), receivedDatagrams: sess.receivedDatagrams.Load()})
 	})
