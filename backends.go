@@ -285,3 +285,35 @@ func (p *backendPool) failure(attempts int, last error) error {
 	}
 	return last
 }
+
+// SetBackendDisabled disables (or enables again) the backend addr of
+// running route id, and returns its open connections and how many of the
+// route's backends are enabled now. A disabled backend is never picked for
+// a new connection.
+func (r *Relay) SetBackendDisabled(id int, addr string, disabled bool) (open int64, enabled int, err error) {
+	r.mu.Lock()
+	var pool *backendPool
+	if route, ok := r.routes[id]; ok {
+		pool = route.core().cfg.Load().pool
+	}
+	r.mu.Unlock()
+	if pool == nil {
+		return 0, 0, errors.New("not running")
+	}
+	var names []string
+	found := false
+	for _, e := range pool.entries {
+		if strings.EqualFold(e.b.addr, addr) {
+			e.b.disabled.Store(disabled)
+			open, found = e.b.open.Load(), true
+		}
+		if !e.b.disabled.Load() {
+			enabled++
+		}
+		names = append(names, e.b.addr)
+	}
+	if !found {
+		return 0, 0, fmt.Errorf("no backend %s (its backends: %s)", addr, strings.Join(names, ", "))
+	}
+	return open, enabled, nil
+}

@@ -238,8 +238,7 @@ func liveStatus(m serviceManager) (*ServiceStatus, error) {
 // stoppedStatus is the JSON status of a service that does not run: its
 // configuration, nothing listening.
 func stoppedStatus(m serviceManager, cfg *Config) *ServiceStatus {
-	version, commit := buildVersion()
-	st := &ServiceStatus{Service: serviceName, State: m.Status(), Version: version, Commit: commit, Routes: []RouteReport{}}
+	st := newServiceStatus(serviceName, m.Status(), time.Time{})
 	for n, r := range cfg.Routes {
 		st.Routes = append(st.Routes, routeReport(n, r, RouteStatus{}, "the service is not running"))
 	}

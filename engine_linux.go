@@ -21,7 +21,7 @@ import (
 // TCP_NODELAY and keepalive setsockopts, registering and unregistering with
 // the runtime's poller) and for the goroutine hand-offs between accept, dial
 // and copy: about 30 system calls and several thread wake-ups per relayed
-// connection, where HAProxy needs about 19 (../shared/PERFORMANCE-FACTS.md).
+// connection, where HAProxy needs about 19 (perf stat on scripts/bench.sh).
 // The engine does what HAProxy does: the listening sockets, the clients and
 // the remote sockets are registered edge-triggered in one epoll set, and one
 // goroutine accepts, connects, reads and writes with non-blocking system

@@ -34,8 +34,8 @@ const (
 	BackendDown
 	// BackendUp: a backend that was down passed Checks checks in a row.
 	BackendUp
-	// BackendDisabled: an administrator took a backend out; its Checks
-	// open connections finish. BackendEnabled: put back.
+	// BackendDisabled: an administrator took a backend out; its Open
+	// connections finish. BackendEnabled: put back.
 	BackendDisabled
 	BackendEnabled
 	// SessionOpened: a UDP client's first datagram opened its session to
@@ -43,7 +43,7 @@ const (
 	// stopped), with its datagrams and bytes each way.
 	SessionOpened
 	SessionClosed
-	// SessionsEvicting: a UDP route has Failures (its cap) sessions and
+	// SessionsEvicting: a UDP route has Cap (its cap) sessions and
 	// ends the least recently used for new clients; once per incident.
 	SessionsEvicting
 	// BufferCapped: a UDP route's sockets got a smaller receive buffer
@@ -62,8 +62,10 @@ type Event struct {
 	Sent     int64  // bytes relayed from the client to the remote side
 	Received int64  // bytes relayed from the remote side to the client
 	Duration time.Duration
-	Failures int // AcceptRecovered: how many accepts failed in the incident
-	Checks   int // BackendDown, BackendUp: the checks in a row that decided it
+	Failures int   // AcceptRecovered: how many accepts failed in the incident
+	Checks   int   // BackendDown, BackendUp: the checks in a row that decided it
+	Cap      int   // SessionsEvicting: the route's session cap
+	Open     int64 // BackendDisabled: the backend's open connections, which finish
 	// SessionClosed: the datagrams relayed each way.
 	SentDatagrams, ReceivedDatagrams int64
 	DataLog                          string // ConnOpened: the data log file, if any
@@ -103,7 +105,7 @@ func (e Event) Message() string {
 	case BackendUp:
 		return fmt.Sprintf("Backend %s of route %d is up (%s)", e.Remote, e.Route, plural(e.Checks, "good check"))
 	case BackendDisabled:
-		return fmt.Sprintf("Backend %s of route %d is disabled: it gets no new connections; %s finish", e.Remote, e.Route, plural(e.Checks, "open connection"))
+		return fmt.Sprintf("Backend %s of route %d is disabled: it gets no new connections; %s finish", e.Remote, e.Route, plural(int(e.Open), "open connection"))
 	case BackendEnabled:
 		return fmt.Sprintf("Backend %s of route %d is enabled", e.Remote, e.Route)
 	case SessionOpened:
@@ -115,7 +117,7 @@ func (e Event) Message() string {
 	case BufferCapped:
 		return fmt.Sprintf("Route %d: %v", e.Route, e.Err)
 	case SessionsEvicting:
-		return fmt.Sprintf("Route %d has its maximum of %d UDP sessions: the least recently used ones end for new clients", e.Route, e.Failures)
+		return fmt.Sprintf("Route %d has its maximum of %d UDP sessions: the least recently used ones end for new clients", e.Route, e.Cap)
 	case DataLogFailed:
 		return fmt.Sprintf("DataLogError %s to %s: %v", e.Client, e.Remote, e.Err)
 	}

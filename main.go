@@ -185,9 +185,9 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	if opts.metricsAddr != "" {
 		started := time.Now()
 		status := func() *ServiceStatus {
-			version, commit := buildVersion()
-			return &ServiceStatus{Service: "relaytcp", State: "Running", Version: version, Commit: commit, Started: started,
-				UptimeSeconds: time.Since(started).Seconds(), Routes: []RouteReport{routeReport(0, spec, relay.Status()[0], "")}}
+			st := newServiceStatus("relaytcp", "Running", started)
+			st.Routes = append(st.Routes, routeReport(0, spec, relay.Status()[0], ""))
+			return st
 		}
 		m, err := serveMetrics(opts.metricsAddr, status)
 		if err != nil {

@@ -32,6 +32,19 @@ type ServiceStatus struct {
 	ConfigError string `json:"config_error,omitempty"`
 }
 
+// newServiceStatus is the status of the service called name in state,
+// as this build reports it: running since started (zero: it does not
+// run), with no routes yet. Every status starts here: the service's, the
+// status command's of a stopped service, the command-line relay's metrics.
+func newServiceStatus(name, state string, started time.Time) *ServiceStatus {
+	version, commit := buildVersion()
+	st := &ServiceStatus{Service: name, State: state, Version: version, Commit: commit, Routes: []RouteReport{}}
+	if !started.IsZero() {
+		st.Started, st.UptimeSeconds = started, time.Since(started).Seconds()
+	}
+	return st
+}
+
 // RouteReport is one configured route: its configuration and what it is
 // doing.
 type RouteReport struct {

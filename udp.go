@@ -519,7 +519,7 @@ func (u *udpRoute) reportEviction(max int) {
 	first := now.Sub(u.lastEviction) >= evictionQuiet
 	u.lastEviction = now
 	if first {
-		u.relay.emit(Event{Kind: SessionsEvicting, Time: now, Route: u.id, Failures: max})
+		u.relay.emit(Event{Kind: SessionsEvicting, Time: now, Route: u.id, Cap: max})
 	}
 }
 

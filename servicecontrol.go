@@ -6,9 +6,7 @@ package main
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -47,9 +45,8 @@ func (s *service) setMetrics(addr string) {
 func (s *service) status() *ServiceStatus {
 	v := s.view.Load()
 	live := s.relay.Status()
-	version, commit := buildVersion()
-	st := &ServiceStatus{Service: serviceName, State: "Running", Version: version, Commit: commit, Started: s.started,
-		UptimeSeconds: time.Since(s.started).Seconds(), Reloads: s.reloads.Load(), Routes: []RouteReport{}}
+	st := newServiceStatus(serviceName, "Running", s.started)
+	st.Reloads = s.reloads.Load()
 	for n, r := range v.config.Routes {
 		var rs RouteStatus
 		if id, ok := v.ids[r.key()]; ok {
@@ -129,7 +126,7 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 	}
 	e := Event{Kind: BackendEnabled, Time: time.Now(), Route: id, Remote: addr}
 	if disable {
-		e.Kind, e.Checks = BackendDisabled, int(open)
+		e.Kind, e.Open = BackendDisabled, open
 	}
 	s.event(e)
 	e.Route = n
@@ -138,36 +135,4 @@ func (s *service) setBackend(req controlRequest) (string, error) {
 		msg += fmt.Sprintf(" (no backend of route %d is enabled now: its new clients are refused)", n)
 	}
 	return msg, nil
-}
-
-// SetBackendDisabled disables (or enables again) the backend addr of
-// running route id, and returns its open connections and how many of the
-// route's backends are enabled now. A disabled backend is never picked for
-// a new connection.
-func (r *Relay) SetBackendDisabled(id int, addr string, disabled bool) (open int64, enabled int, err error) {
-	r.mu.Lock()
-	var pool *backendPool
-	if route, ok := r.routes[id]; ok {
-		pool = route.core().cfg.Load().pool
-	}
-	r.mu.Unlock()
-	if pool == nil {
-		return 0, 0, errors.New("not running")
-	}
-	var names []string
-	found := false
-	for _, e := range pool.entries {
-		if strings.EqualFold(e.b.addr, addr) {
-			e.b.disabled.Store(disabled)
-			open, found = e.b.open.Load(), true
-		}
-		if !e.b.disabled.Load() {
-			enabled++
-		}
-		names = append(names, e.b.addr)
-	}
-	if !found {
-		return 0, 0, fmt.Errorf("no backend %s (its backends: %s)", addr, strings.Join(names, ", "))
-	}
-	return open, enabled, nil
 }
