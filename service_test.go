@@ -416,7 +416,9 @@ func TestServiceLiveReconfig(t *testing.T) {
 	}
 	dc.Close()
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.wait(t, 20*time.Second)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("the service exited with %d; want 0\n%s", code, p.output())
+	}
 }
 
 // TestServiceRetentionAndGlobalCap: logretention deletes old logs at start
@@ -457,7 +459,9 @@ func TestServiceRetentionAndGlobalCap(t *testing.T) {
 	}
 	first.Close()
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.wait(t, 20*time.Second)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("the service exited with %d; want 0\n%s", code, p.output())
+	}
 }
 
 func TestPruneLogs(t *testing.T) {
@@ -594,11 +598,17 @@ func TestServiceRetriesRoutesThatCouldNotStart(t *testing.T) {
 	if !eventually(5*time.Second, func() bool { return relays(addr) }) {
 		t.Fatalf("the route did not start once its port was free:\n%s", log.w.(*syncWriter).String())
 	}
+	// The route relays before the service writes its ready line: wait for
+	// the line, then count.
+	ready := fmt.Sprintf("ready to get data from local port %d ", port)
+	if !eventually(5*time.Second, func() bool { return strings.Contains(log.w.(*syncWriter).String(), ready) }) {
+		t.Fatalf("no ready line for the retried route:\n%s", log.w.(*syncWriter).String())
+	}
 	text := log.w.(*syncWriter).String()
 	if n := strings.Count(text, fmt.Sprintf("couldn't bound port %d", port)); n != 1 {
 		t.Errorf("%d bind errors reported; want 1 (retries are quiet):\n%s", n, text)
 	}
-	if n := strings.Count(text, fmt.Sprintf("ready to get data from local port %d ", port)); n != 1 {
+	if n := strings.Count(text, ready); n != 1 {
 		t.Errorf("%d ready events for the retried route; want 1:\n%s", n, text)
 	}
 }
@@ -654,7 +664,9 @@ func TestServiceRanges(t *testing.T) {
 	p.waitStderr(t, fmt.Sprintf("RelayTCPsvc[101] Information: The Relay TCP Service is ready to get data from local ports %d-%d and relay to", first, first+4))
 	roundTrip(t, "127.0.0.1:"+strconv.Itoa(first+4), "last port")
 	st := startProc(t, dir, "status", "-config", conf)
-	st.wait(t, 20*time.Second)
+	if code := st.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("status exited with %d; want 0\n%s", code, st.output())
+	}
 	if want := fmt.Sprintf("Route 0 : From local address 127.0.0.1 ports %d-%d to IP 127.0.0.1 port %d : listening (not on port %d (address already in use)), 0 open, 1 total",
 		first, first+4, portOf(echoLn.Addr()), first+2); !strings.Contains(st.output(), want) {
 		t.Errorf("status lacks %q:\n%s", want, st.output())
@@ -678,7 +690,9 @@ func TestServiceRanges(t *testing.T) {
 	}
 	held.Close()
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.wait(t, 20*time.Second)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("the service exited with %d; want 0\n%s", code, p.output())
+	}
 }
 
 // TestServiceUDP: the service runs a TCP and a UDP route on one port; the
@@ -702,13 +716,17 @@ func TestServiceUDP(t *testing.T) {
 	}
 	roundTrip(t, addr, "and TCP")
 	st := startProc(t, dir, "status", "-config", conf)
-	st.wait(t, 20*time.Second)
+	if code := st.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("status exited with %d; want 0\n%s", code, st.output())
+	}
 	if want := fmt.Sprintf("Route 1 : From local address 127.0.0.1 port %d/udp to IP 127.0.0.1 port %d (idle=10m) : listening, 1 open, 1 total, 0 refused, 0 failed, sent 4 B, received 6 B, 0 datagrams dropped\n",
 		port, srv.port()); !strings.Contains(st.output(), want) {
 		t.Errorf("status lacks %q:\n%s", want, st.output())
 	}
 	js := startProc(t, dir, "status", "-config", conf, "-json")
-	js.wait(t, 20*time.Second)
+	if code := js.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("status -json exited with %d; want 0\n%s", code, js.output())
+	}
 	var status ServiceStatus
 	if err := json.Unmarshal([]byte(strings.Join(js.stdoutLines(), "\n")), &status); err != nil || len(status.Routes) != 2 ||
 		status.Routes[0].UDPReport != nil || status.Routes[1].UDPReport == nil ||
@@ -724,7 +742,9 @@ func TestServiceUDP(t *testing.T) {
 		t.Errorf("connection log:\n%s", data)
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.wait(t, 20*time.Second)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Errorf("the service exited with %d; want 0\n%s", code, p.output())
+	}
 	data, _ := os.ReadFile(coLog)
 	if !strings.Contains(string(data), "sent 1 datagram 4 bytes received 1 datagram 6 bytes") || !strings.Contains(string(data), "(relay stopped)") {
 		t.Errorf("the session's end is not logged with its counts:\n%s", data)
