@@ -138,15 +138,14 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, "RelayTCP v%s - Relay of TCP/IP sessions\n", v)
 
 	spec := opts.routeSpec()
-	// A route works while one of its backends resolves: the others get
-	// their chance with every connection.
-	bad := spec.unresolvable(context.Background())
-	if len(bad) == len(spec.backendAddrs()) {
-		fmt.Fprintf(stderr, "I can't resolve %s (%v)\n", bad[0].host, bad[0].err)
+	if err := spec.resolveBackends(context.Background(), func(b hostError, fatal bool) {
+		if fatal {
+			fmt.Fprintf(stderr, "I can't resolve %s (%v)\n", b.host, b.err)
+		} else {
+			fmt.Fprintf(stderr, "I can't resolve %s (%v): relaying to the other backends\n", b.host, b.err)
+		}
+	}); err != nil {
 		return exitResolve
-	}
-	for _, b := range bad {
-		fmt.Fprintf(stderr, "I can't resolve %s (%v): relaying to the other backends\n", b.host, b.err)
 	}
 
 	out, errs := newLineQueue(stdout, "\n"), newLineQueue(stderr, "\n")
@@ -168,17 +167,18 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 	if opts.dataLog {
 		route.DataLogDir = "."
 	}
-	var partial *ListenError
-	if err := relay.Start(0, route); errors.As(err, &partial) && relay.Addr(0) != nil {
-		// A range that runs on its other ports.
+	running, partial, err := startOn(relay, 0, route)
+	switch {
+	case partial != nil:
+		if !running {
+			out.Close()
+		}
 		fmt.Fprintf(stderr, "Not bound to %s !\n", partial.Ports())
-	} else if errors.As(err, &partial) {
-		out.Close()
-		fmt.Fprintf(stderr, "Not bound to %s !\n", partial.Ports())
-		return exitBind
-	} else if err != nil {
+	case err != nil:
 		out.Close()
 		fmt.Fprintf(stderr, "Not bound to %s ! (%s)\n", spec.localPorts(), bindReason(err))
+	}
+	if !running {
 		return exitBind
 	}
 

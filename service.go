@@ -315,15 +315,14 @@ func (s *service) startRoute(r RouteSpec, quiet bool) (why string) {
 		s.nextID++
 		s.ids[r.key()] = id
 	}
-	err := s.relay.Start(id, rt)
-	var partial *ListenError
+	running, partial, err := startOn(s.relay, id, rt)
 	switch {
-	case errors.As(err, &partial) && s.relay.Addr(id) != nil:
+	case running && partial != nil:
 		// A range that runs on some of its ports: the others are named,
 		// and tried again with the route's retries.
 		s.partial[r.key()] = partial
 		log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), remote))
-	case errors.As(err, &partial):
+	case partial != nil:
 		log.Error(eventRoute, fmt.Sprintf(msgNotBoundPorts, partial.Ports(), remote))
 		return "could not listen on " + partial.Ports()
 	case err != nil && isResourceError(err):
@@ -362,13 +361,14 @@ func (s *service) retryPorts() {
 // does not is reported (event 101, through log), as an error when it was
 // the only one (then why says so), else as a warning.
 func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why string) {
-	bad := r.unresolvable(s.lookups)
-	if len(bad) == len(r.backendAddrs()) {
-		log.Error(eventRoute, fmt.Sprintf(msgNoResolve, bad[0].host, bad[0].err))
-		return Route{}, fmt.Sprintf("cannot resolve %s: %v", bad[0].host, bad[0].err)
-	}
-	for _, b := range bad {
-		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.localPorts(), b.err))
+	if err := r.resolveBackends(s.lookups, func(b hostError, fatal bool) {
+		if fatal {
+			log.Error(eventRoute, fmt.Sprintf(msgNoResolve, b.host, b.err))
+		} else {
+			log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.localPorts(), b.err))
+		}
+	}); err != nil {
+		return Route{}, err.Error()
 	}
 	rt = r.Route()
 	if s.debug {
