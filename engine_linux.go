@@ -612,14 +612,17 @@ func (e *engine) checkStall(f *flow) {
 		return
 	}
 	mark, _ := e.progress(f, o)
-	switch {
-	case f.stall.stalled(mark, e.now):
+	if f.stall.stalled(mark, e.now) {
 		e.abort(f, stallReason(o == sideClient))
-	case f.cfg.IdleTimeout > 0 && e.now.Sub(f.start)-f.lastActive >= f.cfg.IdleTimeout:
-		e.abort(f, errIdle)
-	default:
-		f.timer.Reset(stallPoll)
+		return
 	}
+	if f.cfg.IdleTimeout > 0 {
+		if _, expired := f.idleExpired(e.now.Sub(f.start) - f.lastActive); expired {
+			e.abort(f, errIdle)
+			return
+		}
+	}
+	f.timer.Reset(stallPoll)
 }
 
 // progress returns a count that grows while the flow moves toward its side
