@@ -198,6 +198,7 @@ func lifeNoBackendTCP(t *testing.T, kind relayKind) {
 }
 
 func lifeNoBackendUDP(t *testing.T) {
+	needUDP(t)
 	// A link-local address without its interface cannot be connected to.
 	r, addr, rec := startUDPRoute(t, "fe80::1 9 also=[fe80::1]:10 balance=first", "")
 	udpClient(t, addr).Write([]byte("anyone?"))

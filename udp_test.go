@@ -64,16 +64,7 @@ type udpEchoServer struct {
 }
 
 func newUDPEchoServer(t testing.TB, prefix string) *udpEchoServer {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil && runtime.GOOS == "windows" && strings.Contains(err.Error(), "wsaioctl") {
-		// Go's net package turns off SIO_UDP_CONNRESET and SIO_UDP_NETRESET
-		// on every UDP socket; wine 8 does not implement the second
-		// (WSAEOPNOTSUPP), so no Go program has UDP under wine 8.
-		t.Skipf("no UDP sockets for Go programs here (wine 8 lacks SIO_UDP_NETRESET): %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := listenUDPOrSkip(t)
 	// A burst of 1,000 clients must not overflow the test's own server:
 	// the relay passes it on at once (the system caps this at
 	// net.core.rmem_max).
@@ -116,6 +107,26 @@ func startUDPRoute(t testing.TB, text string, dataLogDir string) (*Relay, string
 	t.Cleanup(func() { r.Shutdown(context.Background()) })
 	return r, r.Addr(0).String(), rec
 }
+
+// listenUDPOrSkip listens on a loopback UDP port, or skips the test where
+// Go programs have no UDP sockets.
+func listenUDPOrSkip(t testing.TB) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil && runtime.GOOS == "windows" && strings.Contains(err.Error(), "wsaioctl") {
+		// Go's net package turns off SIO_UDP_CONNRESET and SIO_UDP_NETRESET
+		// on every UDP socket; wine 8 does not implement the second
+		// (WSAEOPNOTSUPP), so no Go program has UDP under wine 8.
+		t.Skipf("no UDP sockets for Go programs here (wine 8 lacks SIO_UDP_NETRESET): %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// needUDP skips the test where Go programs have no UDP sockets.
+func needUDP(t testing.TB) { listenUDPOrSkip(t).Close() }
 
 // udpClient is a client socket that sends to addr.
 func udpClient(t testing.TB, addr string) *net.UDPConn {
@@ -400,6 +411,7 @@ func TestUDPUpdate(t *testing.T) {
 // connected is logged with the last backend tried, as TCP's Failed line
 // is, not the route's first backend.
 func TestUDPFailureNamesLastBackend(t *testing.T) {
+	needUDP(t)
 	// A link-local address without its interface cannot be connected to:
 	// both backends fail at once, in the written order.
 	r, addr, rec := startUDPRoute(t, "fe80::1 9 also=[fe80::1]:10 balance=first", "")
