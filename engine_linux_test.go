@@ -249,6 +249,6 @@ func mustResolve(t *testing.T, addr string) *net.TCPAddr {
 // connected).
 func TestFlowRecordSize(t *testing.T) {
 	if n := unsafe.Sizeof(flow{}); n > 352 {
-		t.Errorf("the flow record is %d bytes; it was 336 (idle memory per connection: README, Performance)", n)
+		t.Errorf("the flow record is %d bytes; it was 336 (idle memory per connection: docs/performance.md)", n)
 	}
 }
