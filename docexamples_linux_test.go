@@ -10,6 +10,9 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +49,42 @@ import (
 
 // docPortRe finds the ports the docs may use, to be replaced by free ones.
 var docPortRe = regexp.MustCompile(`\b(808[0-9]|1808[0-9]|9155|5353)\b`)
+
+// docRangeRe finds a range of those ports (8080-8082).
+var docRangeRe = regexp.MustCompile(`\b(808[0-9]|1808[0-9])-(808[0-9]|1808[0-9])\b`)
+
+// freePortRange returns the first of n TCP ports in a row that were all
+// free a moment ago (listening on each, UDP too, then closing them).
+func freePortRange(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 100; try++ {
+		base := 20000 + rand.IntN(10000)
+		var open []io.Closer
+		ok := true
+		for p := base; p < base+n && ok; p++ {
+			ln, err := net.Listen("tcp", ":"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			open = append(open, ln)
+			pc, err := net.ListenPacket("udp", ":"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				break
+			}
+			open = append(open, pc)
+		}
+		for _, c := range open {
+			c.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatalf("no %d free ports in a row in 100 tries", n)
+	return 0
+}
 
 // docBlock is one fenced block of a page.
 type docBlock struct {
@@ -491,8 +530,24 @@ func runDocPage(t *testing.T, bin string, blocks []*docBlock) int {
 	if len(runnable) == 0 {
 		return 0
 	}
-	// The page's ports, free ones in their place.
+	// The page's ports, free ones in their place: a range first (free
+	// ports in a row), then single ports.
 	ports := map[string]string{}
+	for _, b := range runnable {
+		for _, c := range b.commands() {
+			for _, r := range docRangeRe.FindAllStringSubmatch(c.text, -1) {
+				first, _ := strconv.Atoi(r[1])
+				last, _ := strconv.Atoi(r[2])
+				if ports[r[1]] != "" || last < first {
+					continue
+				}
+				base := freePortRange(t, last-first+1)
+				for p := first; p <= last; p++ {
+					ports[strconv.Itoa(p)] = strconv.Itoa(base + p - first)
+				}
+			}
+		}
+	}
 	for _, b := range runnable {
 		for _, c := range b.commands() {
 			for _, p := range docPortRe.FindAllString(c.text, -1) {
@@ -526,7 +581,17 @@ func runDocPage(t *testing.T, bin string, blocks []*docBlock) int {
 			}
 			if c.background {
 				service := strings.Contains(c.text, "relaytcp service")
-				if !eventually(30*time.Second, func() bool { return listens(pid, service) }) {
+				gone := false
+				eventually(30*time.Second, func() bool {
+					if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+						gone = true
+					}
+					return gone || listens(pid, service)
+				})
+				switch {
+				case gone:
+					t.Fatalf("%s:%d: %s: the background command (pid %d) ended; the page printed:\n%s", b.file, c.line, c.text, pid, sh.printed(0))
+				case !listens(pid, service):
 					t.Fatalf("%s:%d: %s: the background command (pid %d) did not listen within 30 s; the page printed:\n%s", b.file, c.line, c.text, pid, sh.printed(0))
 				}
 			}
