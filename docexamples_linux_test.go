@@ -618,3 +618,65 @@ func runDocPage(t *testing.T, bin string, blocks []*docBlock) int {
 	}
 	return len(runnable)
 }
+
+// TestDocLinePattern: what a doc line matches: numbers, versions and
+// durations may differ, "..." is any text, words and punctuation may not.
+func TestDocLinePattern(t *testing.T) {
+	cases := []struct {
+		doc, printed string
+		match        bool
+	}{
+		{"RelayTCP v0.0.0-20261202070319-c6820720ea58 - Relay of TCP/IP sessions", "RelayTCP v0.0.0-dev - Relay of TCP/IP sessions", true},
+		{"RelayTCP v0.0.0-20261202070319-c6820720ea58 - Relay of TCP/IP sessions", "RelayTCP v1.2.3 - Relay of TCP/IP sessions", true},
+		{"RelayTCP v0.0.0-dev - Relay of TCP/IP sessions", "RelayTCP v0.0.0-dev - Relay of UDP sessions", false},
+		{"2026/12/02 13:15:01 Closed 127.0.0.1:50312 to 127.0.0.1:18080 sent 78 received 209 bytes in 3ms (server closed)",
+			"2026/12/03 01:02:03 Closed 127.0.0.1:41000 to 127.0.0.1:33333 sent 80 received 2100 bytes in 1.5s (server closed)", true},
+		{"2026/12/02 13:15:01 Closed 127.0.0.1:50312 to 127.0.0.1:18080 sent 78 received 209 bytes in 3ms (server closed)",
+			"2026/12/03 01:02:03 Closed 127.0.0.1:41000 to 127.0.0.1:33333 sent 80 received 2100 bytes in 1.5s (client closed)", false},
+		{"... in 2ms (...)", "Closed x in 1m0.001s (idle)", true},
+		{"Uptime  : 26h3m12s since 2026/11/30 08:12:40, 3 reloads", "Uptime  : 1s since 2026/12/02 13:15:02, 3 reloads", true},
+		{"Status  : Running", "Status : Running", false},
+		{"Status  : Running", "Status  : Running (systemd)", false},
+		{"hello through the relay", "hello through the relay", true},
+	}
+	for _, c := range cases {
+		if got := docLinePattern(c.doc).MatchString(c.printed); got != c.match {
+			t.Errorf("doc %q, printed %q: match %v; want %v", c.doc, c.printed, got, c.match)
+		}
+	}
+}
+
+// TestParseDocBlocks: fences, their languages, "not run" marks, and which
+// text block is a shell block's output.
+func TestParseDocBlocks(t *testing.T) {
+	page := "# Page\n\n```sh\necho a\nsleep 1 &   # a server\nfalse     # exit 1\n```\n\nprints:\n\n```text\na\n```\n\n" +
+		"<!-- not run: needs root -->\n```sh\nrm -rf /\n```\n\nA long paragraph that ends in a full stop.\n\n```text\nnot an output\n```\n\n" +
+		"```console\n$ echo b\nb\n```\n\n```cmd\nnet start RelayTCPsvc\n```\n"
+	blocks, err := parseDocBlocks("page.md", []byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(blocks) != 6 {
+		t.Fatalf("%d blocks; want 6", len(blocks))
+	}
+	sh := blocks[0]
+	if got := strings.Join(sh.expect, "|"); got != "a" {
+		t.Errorf("the sh block's output: %q; want a", got)
+	}
+	cmds := sh.commands()
+	if len(cmds) != 3 || cmds[0].background || !cmds[1].background || cmds[2].exit != 1 {
+		t.Errorf("commands: %+v", cmds)
+	}
+	if blocks[2].skip != "needs root" {
+		t.Errorf("not run: %q", blocks[2].skip)
+	}
+	if len(blocks[2].expect) != 0 || blocks[3].lang != "text" {
+		t.Errorf("the text block after prose ending in a full stop is nobody's output")
+	}
+	if got := strings.Join(blocks[4].expect, "|"); got != "b" {
+		t.Errorf("console output: %q", got)
+	}
+	if _, err := parseDocBlocks("bad.md", []byte("```\nls\n```\n")); err == nil || !strings.Contains(err.Error(), "without a language") {
+		t.Errorf("a fence without a language: %v", err)
+	}
+}
