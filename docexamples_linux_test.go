@@ -680,3 +680,60 @@ func TestParseDocBlocks(t *testing.T) {
 		t.Errorf("a fence without a language: %v", err)
 	}
 }
+
+// docLinkRe finds a Markdown link to a local page, with its anchor.
+var docLinkRe = regexp.MustCompile(`\]\(([^)#:\s]*\.md|[^)#:\s]*\.png)?(#[^)\s]*)?\)`)
+
+// docAnchor is GitHub's anchor of a heading: lower case, punctuation
+// dropped, spaces as hyphens.
+func docAnchor(heading string) string {
+	var sb strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			sb.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127:
+			sb.WriteRune(r)
+		}
+	}
+	return sb.String()
+}
+
+// TestDocLinks: every link from README.md and docs/*.md to a page, an
+// image or a heading of the docs leads somewhere.
+func TestDocLinks(t *testing.T) {
+	anchors := map[string]map[string]bool{}
+	pages := docPages(t)
+	for _, p := range pages {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		anchors[p] = map[string]bool{}
+		fenced := false
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(strings.TrimSpace(l), "```") {
+				fenced = !fenced
+			}
+			if !fenced && strings.HasPrefix(l, "#") {
+				anchors[p][docAnchor(strings.TrimLeft(l, "#"))] = true
+			}
+		}
+	}
+	for _, p := range pages {
+		data, _ := os.ReadFile(p)
+		for _, m := range docLinkRe.FindAllStringSubmatch(string(data), -1) {
+			target, anchor := p, strings.TrimPrefix(m[2], "#")
+			if m[1] != "" {
+				target = filepath.Clean(filepath.Join(filepath.Dir(p), m[1]))
+				if _, err := os.Stat(target); err != nil {
+					t.Errorf("%s: a link to %s, which does not exist", p, m[1])
+					continue
+				}
+			}
+			if anchor != "" && anchors[target] != nil && !anchors[target][anchor] {
+				t.Errorf("%s: a link to %s#%s, a heading that does not exist", p, target, anchor)
+			}
+		}
+	}
+}
