@@ -492,29 +492,39 @@ func TestDocExamples(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(bin, "relaytcp"), []byte(wrapper), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	var mu sync.Mutex // guards skipped and ran: the pages run in parallel
 	var skipped []string
 	ran := 0
-	for _, page := range docPages(t) {
-		t.Run(page, func(t *testing.T) {
-			data, err := os.ReadFile(page)
-			if err != nil {
-				t.Fatal(err)
-			}
-			blocks, err := parseDocBlocks(page, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, b := range blocks {
-				switch {
-				case docWindowsSet[b.lang]:
-					skipped = append(skipped, fmt.Sprintf("%s:%d (```%s: Windows)", b.file, b.line, b.lang))
-				case (b.lang == "sh" || b.lang == "console") && b.skip != "":
-					skipped = append(skipped, fmt.Sprintf("%s:%d (%s)", b.file, b.line, b.skip))
+	t.Run("pages", func(t *testing.T) {
+		for _, page := range docPages(t) {
+			t.Run(page, func(t *testing.T) {
+				// Each page has its own shell, directory and ports.
+				t.Parallel()
+				data, err := os.ReadFile(page)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			ran += runDocPage(t, bin, blocks)
-		})
-	}
+				blocks, err := parseDocBlocks(page, data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range blocks {
+					mu.Lock()
+					switch {
+					case docWindowsSet[b.lang]:
+						skipped = append(skipped, fmt.Sprintf("%s:%d (```%s: Windows)", b.file, b.line, b.lang))
+					case (b.lang == "sh" || b.lang == "console") && b.skip != "":
+						skipped = append(skipped, fmt.Sprintf("%s:%d (%s)", b.file, b.line, b.skip))
+					}
+					mu.Unlock()
+				}
+				n := runDocPage(t, bin, blocks)
+				mu.Lock()
+				ran += n
+				mu.Unlock()
+			})
+		}
+	})
 	t.Logf("%d blocks run; %d not run:\n  %s", ran, len(skipped), strings.Join(skipped, "\n  "))
 }
 
