@@ -45,6 +45,7 @@ type relayConn struct {
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
 	slot       *statSlot   // the route's counters this connection adds to
+	hold       *clientHold // its place under the per-client limits (clientlimits.go); often nil
 
 	mu      sync.Mutex
 	remote  *net.TCPConn
@@ -307,7 +308,9 @@ func (h *halfConn) copy() {
 			return
 		}
 	}
-	if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
+	if p := h.conn.route.stats.limits.pacer(h.dir()); p != nil { // limits: rate=, connrate= (bandwidth.go)
+		err = h.copyPaced(p)
+	} else if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
 		var n int64
 		n, err = io.Copy(h.dst, h.src)
 		h.bytes.Add(n)
@@ -445,7 +448,7 @@ func (c *relayConn) closeReason() error {
 // recording every chunk read in the data log (if any) before it is written
 // on, calling touch, and adding what it wrote to copied as it goes (status
 // shows it live).
-func copyChunks(write func([]byte) (int, error), src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
+func copyChunks(write func([]byte) (int, error), src io.Reader, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
 	size := 32 << 10 // as io.Copy's
 	if dlog != nil {
 		size = 64 << 10 // fewer, bigger entries in the data log
@@ -524,4 +527,15 @@ func (h *halfConn) checkStall() {
 		return
 	}
 	h.stallTimer.Reset(stallPoll)
+}
+
+// held is the connection's place under the per-client limits.
+func (c *relayConn) held() *clientHold { return c.hold }
+
+// dir is the direction's index for the bandwidth caps (bandwidth.go).
+func (h *halfConn) dir() int {
+	if h.fromClient {
+		return dirSent
+	}
+	return dirReceived
 }

@@ -82,6 +82,10 @@ type Route struct {
 	// RcvBuf is the receive buffer of a UDP route's sockets in bytes; zero
 	// means defaultRcvBuf (udpbuf.go).
 	RcvBuf int
+
+	// Limits are the per-client limits and the bandwidth caps
+	// (limitoptions.go); the zero value is none.
+	Limits
 }
 
 // routeConfig is what a running route relays its new connections with:
@@ -165,6 +169,7 @@ type Relay struct {
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
+	clients  globalClients // SetClientMaxConns: the global clientmaxconn (clientlimits.go)
 
 	mu       sync.Mutex
 	routes   map[int]*routeListener
@@ -209,6 +214,7 @@ func (r *Relay) Start(id int, rt Route) error {
 		cancel: cancel,
 	}
 	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	l.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	// The engines accept and relay the route's clients, on descriptors of
 	// their own: the runtime's poller must not wake up for every client.
 	l.engines = r.enginesFor(rt)
@@ -275,8 +281,8 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	}
 	old := l.cfg.Load()
 	host, ports, ok := updatedPorts(old, rt)
-	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") {
-		return false, nil
+	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") || (l.engines != nil && rt.paced()) {
+		return false, nil // limits: a cap moves the route off the engines (bandwidth.go)
 	}
 	rt.ListenAddr = net.JoinHostPort(host, strconv.Itoa(ports[0]))
 	// Ports the route gains, or that could not be listened on before,
@@ -291,6 +297,7 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0])
 	old.pool.stop()
 	l.cfg.Store(cfg)
+	l.stats.limits.set(rt.Limits) // limits: open connections go on under the new figures
 	r.pools[id] = cfg.pool
 	cfg.pool.startChecks()
 	var goneSocks []*listenSock
@@ -448,7 +455,7 @@ func (r *Relay) Shutdown(ctx context.Context) {
 // goroutines relay them: where the platform has no engine, and for routes
 // with a data log. r.mu is held.
 func (r *Relay) enginesFor(rt Route) []*engine {
-	if rt.DataLogDir != "" || r.noEngine {
+	if rt.DataLogDir != "" || r.noEngine || rt.paced() { // limits: paced routes are relayed by goroutines (bandwidth.go)
 		return nil
 	}
 	if r.engines == nil {
@@ -566,8 +573,15 @@ func (l *routeListener) acceptLoop(s *listenSock) {
 			l.refused(cfg, slot, client.RemoteAddr().String(), why, kind)
 			continue
 		}
-		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now(), offset: cfg.remoteOffset(s.port)}
+		hold, ok := l.admit(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort()) // limits: per client (clientlimits.go)
+		if !ok {
+			client.SetLinger(0)
+			client.Close()
+			continue
+		}
+		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now(), offset: cfg.remoteOffset(s.port), hold: hold}
 		if !l.track(c) {
+			hold.release()
 			client.Close()
 			continue
 		}
@@ -698,6 +712,9 @@ func (l *routeListener) closeListener() {
 type trackedConn interface {
 	// abort closes the connection at once, from any goroutine.
 	abort(reason error)
+	// held is the client's place under the per-client limits, given
+	// back when the connection is done (clientlimits.go); often nil.
+	held() *clientHold
 }
 
 // track registers c as active; it reports false once the route is closing.
@@ -713,6 +730,7 @@ func (l *routeListener) track(c trackedConn) bool {
 
 // connDone is called once per accepted connection, when it is over.
 func (l *routeListener) connDone(c trackedConn) {
+	c.held().release()
 	l.relay.open.Add(-1)
 	l.untrack(c)
 	l.wg.Done()
@@ -723,6 +741,7 @@ func (l *routeListener) connDone(c trackedConn) {
 // counters in one step under the route's byte lock, so that Status counts
 // them once, neither twice nor never.
 func (l *routeListener) connClosed(c *relayConn, sent, received int64) {
+	c.held().release()
 	l.stats.bytesMu.Lock()
 	slot := &l.stats.slots[goroutineSlot]
 	slot.sent.Add(sent)

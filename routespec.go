@@ -54,6 +54,10 @@ type RouteSpec struct {
 	// bytes (udpbuf.go); 0 is defaultRcvBuf.
 	RcvBuf int
 
+	// Limits are the fair-share options (limitoptions.go): clientmaxconn=,
+	// clientprefix4=, clientprefix6=, clientrate=, rate=, connrate=.
+	Limits
+
 	// Disabled is disabled=1: the route is switched off (routedisable.go).
 	// It keeps its line, its options and its port in the configuration,
 	// and the service listens on nothing for it.
@@ -61,7 +65,7 @@ type RouteSpec struct {
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, disabled"
+const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, " + limitOptionNames + ", disabled"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -201,6 +205,9 @@ func (r *RouteSpec) setOption(key, value string) error {
 		}
 		r.RcvBuf = n
 	default:
+		if isLimitOption(key) { // limitoptions.go
+			return r.Limits.set(key, value)
+		}
 		return fmt.Errorf("unknown option %q (options: %s)", key+"=", routeOptionNames)
 	}
 	return nil
@@ -329,7 +336,7 @@ func (r RouteSpec) limitOptions() []string {
 	if r.RcvBuf > 0 {
 		opts = append(opts, "rcvbuf="+formatRcvBuf(r.RcvBuf))
 	}
-	return opts
+	return append(opts, r.Limits.text()...)
 }
 
 // shortDuration writes an option's duration as people write it, without
@@ -384,6 +391,7 @@ func (r RouteSpec) Route() Route {
 		Rise:           r.Rise,
 		Fall:           r.Fall,
 		RcvBuf:         r.RcvBuf,
+		Limits:         r.Limits,
 	}
 }
 

@@ -41,6 +41,9 @@ type routeStats struct {
 	// set, and while Status reads both.
 	bytesMu sync.Mutex
 	udp     udpCounters
+	// limits are the route's per-client limits and bandwidth caps, with
+	// their refusal counts (clientlimits.go, bandwidth.go).
+	limits routeLimiter
 }
 
 // udpCounters are what only a UDP route counts (udp.go): datagrams it did
