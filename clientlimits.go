@@ -23,7 +23,6 @@ package main
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -346,20 +345,4 @@ func (u *udpRoute) admit(cfg *routeConfig, client netip.AddrPort) (*clientHold, 
 			Remote: cfg.RemoteAddr() + "/udp", Err: r.message("its datagrams are")})
 	}
 	return nil, false
-}
-
-// limitReport formats refusal counts by limit for the status line:
-// "clientmaxconn 4, clientrate 40".
-func limitReport(n [limitKinds]int64) string {
-	s := ""
-	for i, v := range n {
-		if v == 0 {
-			continue
-		}
-		if s != "" {
-			s += ", "
-		}
-		s += limitNames[i] + " " + strconv.FormatInt(v, 10)
-	}
-	return s
 }

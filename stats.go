@@ -101,7 +101,8 @@ type RouteStatus struct {
 	Open      int64
 	counters
 	Backends []BackendStatus
-	RcvBuf   int // UDP: the receive buffer its sockets got, in bytes
+	RcvBuf   int         // UDP: the receive buffer its sockets got, in bytes
+	Limits   limitStatus // refusals by client limit, throughput under a cap (limitstatus.go)
 }
 
 // BackendStatus is one backend of a route as its balancing sees it.
@@ -132,7 +133,7 @@ func (r *Relay) Status() map[int]RouteStatus {
 	listeners := make(map[int][]*routeListener)
 	for id, st := range r.stats {
 		stats[id] = st
-		rs := RouteStatus{counters: st.sum()}
+		rs := RouteStatus{counters: st.sum(), Limits: st.limits.status()}
 		if l, ok := r.routes[id]; ok {
 			rs.Listening, rs.Addr = true, addrString(l.firstAddr())
 			rs.Backends = l.cfg.Load().pool.status()
