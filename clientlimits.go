@@ -58,6 +58,7 @@ const (
 // connections and their buckets. The zero value has no limits.
 type routeLimiter struct {
 	figures atomic.Pointer[Limits] // nil: none
+	clock   func() time.Time       // nil: time.Now (tests set it)
 
 	mu        sync.Mutex
 	clients   map[netip.Prefix]*clientEntry
@@ -88,6 +89,14 @@ func (lim *routeLimiter) set(l Limits) {
 		return
 	}
 	lim.figures.Store(&l)
+}
+
+// now is the limiter's clock.
+func (lim *routeLimiter) now() time.Time {
+	if lim.clock != nil {
+		return lim.clock()
+	}
+	return time.Now()
 }
 
 // limits returns the route's figures, zero when it has none.
@@ -128,7 +137,7 @@ func (h *clientHold) release() {
 		return
 	}
 	if h.key.IsValid() {
-		h.lim.forget(h.key, time.Now())
+		h.lim.forget(h.key, h.lim.now())
 	}
 	if h.gkey.IsValid() {
 		h.global.mu.Lock()
@@ -322,7 +331,7 @@ func (lim *routeLimiter) refusedBy() [limitKinds]int64 {
 // (counted and, once a minute per client, logged) and false. The caller
 // closes a refused client.
 func (l *routeListener) admit(cfg *routeConfig, client netip.AddrPort) (*clientHold, bool) {
-	h, r := l.stats.limits.admit(&l.relay.clients, client.Addr(), time.Now())
+	h, r := l.stats.limits.admit(&l.relay.clients, client.Addr(), l.stats.limits.now())
 	if r == nil {
 		return h, true
 	}
@@ -336,7 +345,7 @@ func (l *routeListener) admit(cfg *routeConfig, client netip.AddrPort) (*clientH
 // admit is admission by client for a new session of a UDP route: as the
 // TCP routes', its datagram dropped when refused.
 func (u *udpRoute) admit(cfg *routeConfig, client netip.AddrPort) (*clientHold, bool) {
-	h, r := u.stats.limits.admit(&u.relay.clients, client.Addr(), time.Now())
+	h, r := u.stats.limits.admit(&u.relay.clients, client.Addr(), u.stats.limits.now())
 	if r == nil {
 		return h, true
 	}
