@@ -169,7 +169,9 @@ type Relay struct {
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
-	clients  globalClients // SetClientMaxConns: the global clientmaxconn (clientlimits.go)
+	// clients counts each client's open connections for the global
+	// clientmaxconn (SetClientMaxConns, clientlimits.go).
+	clients globalClients
 
 	mu       sync.Mutex
 	routes   map[int]*routeListener

@@ -106,7 +106,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration, control s
 		started: time.Now(), config: cfg, stopAsked: make(chan struct{})}
 	s.lookups, s.stopLookups = context.WithCancel(context.Background())
 	s.relay.SetMaxConns(cfg.MaxConn)
-	s.relay.SetClientMaxConns(cfg.ClientMaxConn) // clientlimits.go
+	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
@@ -428,7 +428,7 @@ func (s *service) apply(cfg *Config) {
 		delete(s.partial, local)
 	}
 	s.relay.SetMaxConns(cfg.MaxConn)
-	s.relay.SetClientMaxConns(cfg.ClientMaxConn) // clientlimits.go
+	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.connLog.guard.check() // a reload also repairs a removed log directory
 	if settingsChanged {
 		s.closeLogs()
