@@ -331,6 +331,7 @@ func (lim *routeLimiter) refusedBy() [limitKinds]int64 {
 // (counted and, once a minute per client, logged) and false. The caller
 // closes a refused client.
 func (l *routeListener) admit(cfg *routeConfig, client netip.AddrPort) (*clientHold, bool) {
+	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 	h, r := l.stats.limits.admit(&l.relay.clients, client.Addr(), l.stats.limits.now())
 	if r == nil {
 		return h, true
