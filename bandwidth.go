@@ -60,12 +60,16 @@ func (l Limits) chunk() int {
 	return int(min(max(r/20, minChunk), maxChunk))
 }
 
+// burst is what a full bucket holds under l: four chunks.
+func (l Limits) burst() int64 { return 4 * int64(l.chunk()) }
+
 // pacer paces one direction of a connection (or UDP session) of a route
 // with a cap.
 type pacer struct {
-	lim  *routeLimiter
-	dir  int
-	conn byteBucket // connrate=
+	lim     *routeLimiter
+	dir     int
+	conn    byteBucket // connrate=
+	started time.Time  // when wait last let the direction through
 }
 
 // pacer returns the pacer of direction dir of a new connection, or nil
@@ -77,57 +81,55 @@ func (lim *routeLimiter) pacer(dir int) *pacer {
 	return &pacer{lim: lim, dir: dir}
 }
 
-// wait waits until the connection and its route may move bytes again,
-// and returns how many at most; it returns early, with 0, once stopped
-// reports true.
+// wait waits until the connection may move bytes again under its own cap,
+// then for its turn under the route's, and returns how many at most; it
+// returns early, with 0, once stopped reports true.
 func (p *pacer) wait(stopped func() bool) int {
 	for {
 		l := p.lim.limits()
 		if !l.paced() {
 			return maxChunk // the caps were lifted by a reload
 		}
-		now := time.Now()
-		var d time.Duration
 		if l.ConnRate > 0 {
-			d = p.conn.owed(now)
+			if d := p.conn.owed(time.Now()); d > 0 {
+				if stopped() {
+					return 0
+				}
+				time.Sleep(min(d, pollPaced))
+				continue
+			}
 		}
-		if l.Rate > 0 {
-			d = max(d, p.lim.band.bucket[p.dir].owed(now))
-		}
-		if d == 0 {
-			return l.chunk()
-		}
-		if stopped() {
+		if l.Rate > 0 && !p.lim.band.bucket[p.dir].wait(pollPaced, stopped) {
 			return 0
 		}
-		time.Sleep(min(d, pollPaced))
+		p.started = time.Now()
+		return l.chunk()
 	}
 }
 
-// charge charges n bytes moved to the connection's and the route's
-// buckets, and counts them in the route's throughput.
+// charge charges n bytes moved since wait let them through to the
+// connection's and the route's buckets, and counts them in the route's
+// throughput.
 func (p *pacer) charge(n int) {
 	if n <= 0 {
 		return
 	}
-	l, now := p.lim.limits(), time.Now()
-	burst := int64(l.chunk())
+	l := p.lim.limits()
 	if l.ConnRate > 0 {
-		p.conn.charge(n, now, l.ConnRate, burst)
+		p.conn.charge(n, p.started, l.ConnRate, l.burst())
 	}
 	if l.Rate > 0 {
-		p.lim.band.bucket[p.dir].charge(n, now, l.Rate, burst)
+		p.lim.band.bucket[p.dir].charge(n, p.started, l.Rate, l.burst())
 	}
-	p.lim.band.through[p.dir].add(n, now)
+	p.lim.band.through[p.dir].add(n, time.Now())
 }
 
 // pass reports whether a datagram of n bytes goes (and charges it), or
 // is dropped over a cap (and counts it).
 func (p *pacer) pass(n int) bool {
 	l, now := p.lim.limits(), time.Now()
-	burst := int64(l.chunk())
-	if (l.ConnRate > 0 && !p.conn.take(n, now, l.ConnRate, burst)) ||
-		(l.Rate > 0 && !p.lim.band.bucket[p.dir].take(n, now, l.Rate, burst)) {
+	if (l.ConnRate > 0 && !p.conn.take(n, now, l.ConnRate, l.burst())) ||
+		(l.Rate > 0 && !p.lim.band.bucket[p.dir].take(n, now, l.Rate, l.burst())) {
 		p.lim.band.rateDrops.Add(1)
 		return false
 	}

@@ -41,28 +41,103 @@ func (b *clientRate) allow(now time.Time, interval time.Duration, burst int) boo
 func (b *clientRate) full(now time.Time) bool { return !b.tat.After(now) }
 
 // byteBucket is a bandwidth bucket: rate bytes a second, holding up to a
-// burst. Users charge it with what they moved (after moving it), and wait
-// (owed) before moving more while it is in debt: so a reader that finds
-// nothing to read costs nothing, and the bytes moved by any time t stay
-// within burst + rate*t + the last chunk. The zero value is full; it is
-// safe for concurrent use.
+// burst. Users wait until it is out of debt, move a chunk, and charge it
+// with what they moved, from when they were let through (started): so a
+// reader that finds nothing to read costs nothing, a late wake-up costs
+// no bandwidth, and the bytes moved by any time t stay within
+// burst + rate*t + the chunks in flight.
+//
+// Several users of one bucket (a route's connections under rate=) are let
+// through in turn: one that finds the bucket in debt, or others already
+// waiting, takes a ticket, and tickets go in order. Without the turns, the
+// connections that wake first after each debt would take every chunk.
+// The zero value is full and has nobody waiting; it is safe for concurrent
+// use.
 type byteBucket struct {
-	mu  sync.Mutex
-	tat time.Time // when the bucket is out of debt
+	mu         sync.Mutex
+	tat        time.Time // when the bucket is out of debt
+	next, head uint64    // the next ticket to give, the one whose turn it is
+	gone       map[uint64]bool
+	turn       chan struct{} // closed when head moves on
 }
 
-// owed is how long a user must wait at now before moving more bytes.
+// owed is how long a user must wait at now before moving more bytes,
+// turns aside.
 func (b *byteBucket) owed(now time.Time) time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return max(b.tat.Sub(now), 0)
 }
 
-// charge takes n bytes at now from a bucket of rate bytes a second that
-// holds burst bytes at most.
-func (b *byteBucket) charge(n int, now time.Time, rate, burst int64) {
+// wait waits until the bucket is out of debt and it is the caller's turn;
+// it reports false, having given its turn up, once stopped reports true
+// (checked at least every poll).
+func (b *byteBucket) wait(poll time.Duration, stopped func() bool) bool {
 	b.mu.Lock()
-	b.tat = b.add(n, now, rate, burst)
+	if b.head == b.next && !b.tat.After(time.Now()) {
+		b.mu.Unlock()
+		return true // nobody waits, no debt
+	}
+	ticket := b.next
+	b.next++
+	for {
+		for b.gone[b.head] {
+			delete(b.gone, b.head)
+			b.head++
+		}
+		var wake <-chan struct{}
+		d := poll
+		if ticket == b.head {
+			owed := b.tat.Sub(time.Now())
+			if owed <= 0 {
+				b.advance()
+				b.mu.Unlock()
+				return true
+			}
+			d = min(owed, poll)
+		} else {
+			if b.turn == nil {
+				b.turn = make(chan struct{})
+			}
+			wake = b.turn
+		}
+		b.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-wake:
+			t.Stop()
+		}
+		b.mu.Lock()
+		if stopped() {
+			if ticket == b.head {
+				b.advance()
+			} else {
+				if b.gone == nil {
+					b.gone = make(map[uint64]bool)
+				}
+				b.gone[ticket] = true
+			}
+			b.mu.Unlock()
+			return false
+		}
+	}
+}
+
+// advance passes the turn on. b.mu is held.
+func (b *byteBucket) advance() {
+	b.head++
+	if b.turn != nil {
+		close(b.turn)
+		b.turn = nil
+	}
+}
+
+// charge charges n bytes moved since started to a bucket of rate bytes a
+// second that holds burst bytes at most.
+func (b *byteBucket) charge(n int, started time.Time, rate, burst int64) {
+	b.mu.Lock()
+	b.tat = b.add(n, started, rate, burst)
 	b.mu.Unlock()
 }
 
@@ -78,9 +153,10 @@ func (b *byteBucket) take(n int, now time.Time, rate, burst int64) bool {
 	return true
 }
 
-// add is the bucket's tat once n more bytes are charged. b.mu is held.
-func (b *byteBucket) add(n int, now time.Time, rate, burst int64) time.Time {
-	floor := now.Add(-bytesTime(burst, rate)) // a full bucket
+// add is the bucket's tat once n more bytes are charged, moved from
+// started on. b.mu is held.
+func (b *byteBucket) add(n int, started time.Time, rate, burst int64) time.Time {
+	floor := started.Add(-bytesTime(burst, rate)) // a full bucket
 	tat := b.tat
 	if tat.Before(floor) {
 		tat = floor
