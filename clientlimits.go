@@ -329,8 +329,19 @@ func (lim *routeLimiter) refusedBy() [limitKinds]int64 {
 // admit is admission by client for a new connection of a TCP route, in
 // either relay: it returns the client's hold, or reports the refusal
 // (counted and, once a minute per client, logged) and false. The caller
-// closes a refused client.
+// closes a refused client. On an acceptproxy=1 route the client is the
+// one its PROXY header names: admit lets every connection through, and
+// admitNamed admits it once its header is read.
 func (l *routeListener) admit(cfg *routeConfig, client netip.AddrPort) (*clientHold, bool) {
+	if cfg.AcceptProxy {
+		return nil, true
+	}
+	return l.admitNamed(cfg, client)
+}
+
+// admitNamed is admit for the client a PROXY header named (or, for a
+// LOCAL header, the proxy itself).
+func (l *routeListener) admitNamed(cfg *routeConfig, client netip.AddrPort) (*clientHold, bool) {
 	client = netip.AddrPortFrom(client.Addr().Unmap(), client.Port())
 	h, r := l.stats.limits.admit(&l.relay.clients, client.Addr(), l.stats.limits.now())
 	if r == nil {

@@ -142,6 +142,13 @@ func (c *relayConn) serve() {
 			l.connDone(c)
 			return
 		}
+		var admitted bool
+		if c.hold, admitted = l.admitNamed(c.cfg, c.clientAP); !admitted { // limits: per client (clientlimits.go)
+			c.client.SetLinger(0)
+			c.client.Close()
+			l.connDone(c)
+			return
+		}
 		early = rest
 	}
 	remote, err := c.dialBackend()

@@ -302,6 +302,7 @@ func isAdmitted(t *testing.T, c *net.TCPConn) bool {
 // in; a closed connection frees its place; refusals are counted and
 // logged once.
 func TestClientMaxConnRefusesFourth(t *testing.T) {
+	needLoopbackAliases(t)
 	limitRelays(t, func(t *testing.T, r *Relay) {
 		echo := echoServer(t)
 		var mu sync.Mutex
@@ -388,6 +389,7 @@ func TestClientMaxConnIPv6(t *testing.T) {
 // connections opened as fast as possible, about the burst (5) plus the
 // rate for the time they took get through.
 func TestClientRateRefusesFlood(t *testing.T) {
+	needLoopbackAliases(t)
 	limitRelays(t, func(t *testing.T, r *Relay) {
 		echo := echoServer(t)
 		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(echo.Addr()),
@@ -420,6 +422,7 @@ func TestClientRateRefusesFlood(t *testing.T) {
 // TestRefusalLogUnderFlood: a flood of refused connections over real
 // sockets is logged once, not once per refusal.
 func TestRefusalLogUnderFlood(t *testing.T) {
+	needLoopbackAliases(t)
 	limitRelays(t, func(t *testing.T, r *Relay) {
 		echo := echoServer(t)
 		var mu sync.Mutex
@@ -549,3 +552,42 @@ func TestRateLiveReload(t *testing.T) {
 
 // writeFileForTest writes a file for a test.
 func writeFileForTest(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+// readFileForTest reads a file for a test.
+func readFileForTest(path string) ([]byte, error) { return os.ReadFile(path) }
+
+// TestClientMaxConnBehindProxy: on an acceptproxy=1 route the per-client
+// limits count the client each PROXY header names, not the proxy.
+func TestClientMaxConnBehindProxy(t *testing.T) {
+	limitRelays(t, func(t *testing.T, r *Relay) {
+		echo := echoServer(t)
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(echo.Addr()), AcceptProxy: true,
+			Limits: Limits{ClientMaxConn: 1}}
+		if err := r.Start(1, rt); err != nil {
+			t.Fatal(err)
+		}
+		defer r.Shutdown(t.Context())
+		addr := r.Addr(1).String()
+		dst := netip.MustParseAddrPort(addr)
+		via := func(client string) *net.TCPConn {
+			c := dialTCP(t, addr)
+			c.Write(proxyHeaderBytes(proxyV1, netip.MustParseAddrPort(client), dst))
+			return c
+		}
+		first := via("10.0.0.5:1000")
+		defer first.Close()
+		if !isAdmitted(t, first) {
+			t.Fatal("the first client behind the proxy was refused")
+		}
+		second := via("10.0.0.5:1001")
+		defer second.Close()
+		if isAdmitted(t, second) {
+			t.Fatal("a second connection of 10.0.0.5 got through clientmaxconn=1")
+		}
+		other := via("10.0.0.6:1000")
+		defer other.Close()
+		if !isAdmitted(t, other) {
+			t.Fatal("another client behind the same proxy was refused")
+		}
+	})
+}
