@@ -36,9 +36,6 @@ const (
 	limitKinds
 )
 
-// limitNames are the limits by kind as status, JSON and metrics name them.
-var limitNames = [limitKinds]string{"clientmaxconn", "clientrate", "global_clientmaxconn"}
-
 const (
 	// refusalLogEvery bounds how often one client's refusals on a route
 	// are logged.
@@ -110,10 +107,9 @@ func (lim *routeLimiter) limits() Limits {
 // globalClients counts every client's open connections across the routes
 // for the service's clientmaxconn (Relay.SetClientMaxConns).
 type globalClients struct {
-	max       atomic.Int64
-	mu        sync.Mutex
-	open      map[netip.Prefix]int
-	lastSweep time.Time
+	max  atomic.Int64
+	mu   sync.Mutex
+	open map[netip.Prefix]int // clients with open connections only
 }
 
 // SetClientMaxConns caps the open connections of one client across all
@@ -187,7 +183,7 @@ func (lim *routeLimiter) admit(global *globalClients, addr netip.Addr, now time.
 	h := &clientHold{lim: lim, global: global}
 	if gmax > 0 {
 		h.gkey = clientKey(addr, defaultClientPrefix4, defaultClientPrefix6)
-		if !global.acquire(h.gkey, gmax, now) {
+		if !global.acquire(h.gkey, gmax) {
 			return nil, lim.refuse(byGlobalClient, h.gkey, now,
 				fmt.Sprintf("client %s has the global clientmaxconn of %d open connections", h.gkey, gmax))
 		}
@@ -300,7 +296,7 @@ func (r *refusal) message(what string) error {
 }
 
 // acquire counts a connection of client key, unless it has max already.
-func (g *globalClients) acquire(key netip.Prefix, max int, now time.Time) bool {
+func (g *globalClients) acquire(key netip.Prefix, max int) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.open == nil {
