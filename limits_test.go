@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -590,4 +591,64 @@ func TestClientMaxConnBehindProxy(t *testing.T) {
 			t.Fatal("another client behind the same proxy was refused")
 		}
 	})
+}
+
+// TestByteBucketTurns: users of a bucket in debt go in turn, and one that
+// gives its turn up (its connection aborted) holds nobody up, whether the
+// turn was its own or still to come.
+func TestByteBucketTurns(t *testing.T) {
+	var b byteBucket
+	b.charge(300, time.Now(), 1000, 0) // 0.3 s of debt at 1,000 bytes a second
+	var stopA, stopB atomic.Bool
+	results := make(chan string, 3)
+	waiter := func(name string, stop *atomic.Bool) {
+		if b.wait(20*time.Millisecond, stop.Load) {
+			results <- name + " through"
+		} else {
+			results <- name + " gave up"
+		}
+	}
+	tickets := func(n uint64) bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.next == n
+	}
+	go waiter("A", &stopA)
+	eventually(5*time.Second, func() bool { return tickets(1) })
+	go waiter("B", &stopB)
+	eventually(5*time.Second, func() bool { return tickets(2) })
+	go waiter("C", new(atomic.Bool))
+	eventually(5*time.Second, func() bool { return tickets(3) })
+	stopB.Store(true) // B's turn is still to come
+	var got []string
+	for range 3 {
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stuck after %v", got)
+		}
+	}
+	if fmt.Sprint(got) != "[B gave up A through C through]" {
+		t.Errorf("got %v; want B to give up, then A and C through in turn", got)
+	}
+	b.charge(300, time.Now(), 1000, 0)
+	stopA.Store(true)
+	go waiter("A", &stopA) // its own turn
+	go func() {
+		eventually(5*time.Second, func() bool { return tickets(4) })
+		waiter("D", new(atomic.Bool))
+	}()
+	got = nil
+	for range 2 {
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stuck after %v", got)
+		}
+	}
+	if fmt.Sprint(got) != "[A gave up D through]" {
+		t.Errorf("got %v; want A to give up its turn and D through", got)
+	}
 }

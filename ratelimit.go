@@ -108,8 +108,9 @@ func (b *byteBucket) wait(poll time.Duration, stopped func() bool) bool {
 		case <-wake:
 			t.Stop()
 		}
+		gaveUp := stopped()
 		b.mu.Lock()
-		if stopped() {
+		if gaveUp {
 			if ticket == b.head {
 				b.advance()
 			} else {
