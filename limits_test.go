@@ -652,3 +652,22 @@ func TestByteBucketTurns(t *testing.T) {
 		t.Errorf("got %v; want A to give up its turn and D through", got)
 	}
 }
+
+// TestRateWithDataLog: a data-logged route (which copies chunk by chunk,
+// as on Windows) honours rate= too.
+func TestRateWithDataLog(t *testing.T) {
+	r := &Relay{}
+	sink := sinkServer(t)
+	dir := tempDir(t)
+	rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), DataLogDir: dir, Limits: Limits{Rate: 1 << 20}}
+	if err := r.Start(1, rt); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(t.Context())
+	if took := sendThrough(t, r.Addr(1).String(), 3<<20); took < 1800*time.Millisecond {
+		t.Errorf("3 MiB took %v under rate=1M with a data log; want at least about 2 s", took)
+	}
+	if !eventually(5*time.Second, func() bool { return r.Status()[1].Sent == 3<<20 }) {
+		t.Errorf("sent %d bytes; want all of %d", r.Status()[1].Sent, 3<<20)
+	}
+}
