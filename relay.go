@@ -82,6 +82,10 @@ type Route struct {
 	// RcvBuf is the receive buffer of a UDP route's sockets in bytes; zero
 	// means defaultRcvBuf (udpbuf.go).
 	RcvBuf int
+
+	// TLS are the route's TLS options (tlsoptions.go); a route that uses
+	// them is relayed by the goroutine relay (tlsroute.go).
+	TLS TLSOptions
 }
 
 // routeConfig is what a running route relays its new connections with:
@@ -90,7 +94,8 @@ type Route struct {
 type routeConfig struct {
 	Route
 	pool      *backendPool
-	firstPort int // the route's first local port: a port's offset in a range counts from it
+	firstPort int       // the route's first local port: a port's offset in a range counts from it
+	tls       *routeTLS // the route's TLS (tlsroute.go); nil without
 }
 
 // remoteOffset is the offset that a connection to local port adds to the
@@ -198,6 +203,10 @@ func (r *Relay) Start(id int, rt Route) error {
 	if err != nil {
 		return err
 	}
+	rtls, err := newRouteTLS(rt.TLS, r.tlsReporter(id)) // tlsroute.go
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &routeListener{
 		id:     id,
@@ -208,7 +217,7 @@ func (r *Relay) Start(id int, rt Route) error {
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]).withTLS(rtls))
 	// The engines accept and relay the route's clients, on descriptors of
 	// their own: the runtime's poller must not wake up for every client.
 	l.engines = r.enginesFor(rt)
@@ -216,7 +225,7 @@ func (r *Relay) Start(id int, rt Route) error {
 	if first := l.firstAddr(); first != nil && ports[0] == 0 {
 		// Port 0: the one the system chose (a configuration is never
 		// changed once its accept loops may read it).
-		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port))
+		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port).withTLS(rtls))
 	}
 	if len(l.socks) == 0 {
 		cancel()
@@ -275,7 +284,7 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	}
 	old := l.cfg.Load()
 	host, ports, ok := updatedPorts(old, rt)
-	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") {
+	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") || rt.TLS != old.TLS { // TLS: tlsroute.go
 		return false, nil
 	}
 	rt.ListenAddr = net.JoinHostPort(host, strconv.Itoa(ports[0]))
@@ -288,7 +297,7 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	if len(l.socks) == len(gone) {
 		return false, nil
 	}
-	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0])
+	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0]).withTLS(old.tls)
 	old.pool.stop()
 	l.cfg.Store(cfg)
 	r.pools[id] = cfg.pool
@@ -448,7 +457,7 @@ func (r *Relay) Shutdown(ctx context.Context) {
 // goroutines relay them: where the platform has no engine, and for routes
 // with a data log. r.mu is held.
 func (r *Relay) enginesFor(rt Route) []*engine {
-	if rt.DataLogDir != "" || r.noEngine {
+	if rt.DataLogDir != "" || rt.usesGoroutines() || r.noEngine { // usesGoroutines: tlsroute.go
 		return nil
 	}
 	if r.engines == nil {

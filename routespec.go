@@ -54,6 +54,9 @@ type RouteSpec struct {
 	// bytes (udpbuf.go); 0 is defaultRcvBuf.
 	RcvBuf int
 
+	// TLS options (tlsoptions.go, issue 23).
+	TLSOptions
+
 	// Disabled is disabled=1: the route is switched off (routedisable.go).
 	// It keeps its line, its options and its port in the configuration,
 	// and the service listens on nothing for it.
@@ -61,7 +64,7 @@ type RouteSpec struct {
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, disabled"
+const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, " + tlsOptionNames + ", disabled"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -107,6 +110,9 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 		return RouteSpec{}, err
 	}
 	if err := r.checkUDP(); err != nil {
+		return RouteSpec{}, err
+	}
+	if err := r.checkTLS(); err != nil { // tlsoptions.go
 		return RouteSpec{}, err
 	}
 	return r, nil
@@ -201,6 +207,9 @@ func (r *RouteSpec) setOption(key, value string) error {
 		}
 		r.RcvBuf = n
 	default:
+		if handled, err := r.setTLSOption(key, value); handled { // tlsoptions.go
+			return err
+		}
 		return fmt.Errorf("unknown option %q (options: %s)", key+"=", routeOptionNames)
 	}
 	return nil
@@ -296,6 +305,7 @@ func (r RouteSpec) Options() []string {
 		opts = append(opts, "proto="+r.Proto)
 	}
 	opts = append(append(opts, r.backendOptions()...), r.limitOptions()...)
+	opts = append(opts, r.tlsOptions()...) // tlsoptions.go
 	if r.Disabled {
 		opts = append(opts, "disabled=1")
 	}
@@ -384,6 +394,7 @@ func (r RouteSpec) Route() Route {
 		Rise:           r.Rise,
 		Fall:           r.Fall,
 		RcvBuf:         r.RcvBuf,
+		TLS:            r.TLSOptions,
 	}
 }
 

@@ -41,6 +41,7 @@ type routeStats struct {
 	// set, and while Status reads both.
 	bytesMu sync.Mutex
 	udp     udpCounters
+	tls     tlsCounters // TLS handshakes (tlsroute.go)
 }
 
 // udpCounters are what only a UDP route counts (udp.go): datagrams it did
