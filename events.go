@@ -52,10 +52,11 @@ const (
 	BufferCapped
 	// TLSFailed: a TLS handshake with a client, or an SNI route's
 	// ClientHello, failed (Err says why); the client was closed.
-	// TLSCertFailed: a route's changed certificate could not be loaded
-	// and the one before is kept (tlscert.go).
+	// TLSWarning: a route's changed certificate could not be loaded and
+	// the one before is kept (tlscert.go), or a route starts with
+	// backendtls=noverify (Err says which).
 	TLSFailed
-	TLSCertFailed
+	TLSWarning
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -130,7 +131,7 @@ func (e Event) Message() string {
 		return fmt.Sprintf("Route %d has its maximum of %d UDP sessions: the least recently used ones end for new clients", e.Route, e.Failures)
 	case TLSFailed:
 		return fmt.Sprintf("TLS failed %s to %s: %v", e.Client, e.Remote, e.Err)
-	case TLSCertFailed:
+	case TLSWarning:
 		return fmt.Sprintf("Route %d: %v", e.Route, e.Err)
 	case DataLogFailed:
 		return fmt.Sprintf("DataLogError %s to %s: %v", e.Client, e.Remote, e.Err)

@@ -209,6 +209,8 @@ func (s *service) event(e Event) {
 		go s.log.Warning(eventBackend, e.Message())
 	case BackendUp, BackendDisabled, BackendEnabled:
 		go s.log.Info(eventBackend, e.Message())
+	case TLSWarning: // a certificate that did not reload, backendtls=noverify: tlsroute.go
+		go s.log.Warning(eventRoute, e.Message())
 	}
 }
 

@@ -7,6 +7,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"sync/atomic"
@@ -61,6 +62,9 @@ func newRouteTLS(o TLSOptions, report func(error)) (*routeTLS, error) {
 			}
 			t.server.ClientCAs, t.server.ClientAuth = pool, tls.RequireAndVerifyClientCert
 		}
+	}
+	if o.BackendTLS == "noverify" && report != nil {
+		report(errors.New("backendtls=noverify: the backends' certificates are not verified, so anyone on the path can pose as a backend"))
 	}
 	if o.BackendTLS != "" {
 		t.sessions = tls.NewLRUClientSessionCache(64)
@@ -119,7 +123,7 @@ func (c *routeConfig) withTLS(t *routeTLS) *routeConfig {
 // be reloaded.
 func (r *Relay) tlsReporter(id int) func(error) {
 	return func(err error) {
-		r.emit(Event{Kind: TLSCertFailed, Time: time.Now(), Route: id, Err: err})
+		r.emit(Event{Kind: TLSWarning, Time: time.Now(), Route: id, Err: err})
 	}
 }
 
