@@ -47,6 +47,12 @@ func (c *Config) conflict(r RouteSpec, n int) error {
 		if !old.overlaps(r) {
 			continue
 		}
+		if shared, err := sniShares(old, r); shared { // a port shared by sni=: sniroute.go
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch {
 		case old.BindAddr == r.BindAddr && old.LocalPort == r.LocalPort && old.LocalPortEnd == r.LocalPortEnd:
 			return fmt.Errorf("local port %s is already used by route %d", r.key(), i)

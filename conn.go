@@ -47,6 +47,7 @@ type relayConn struct {
 	// name an SNI route was picked by (sniroute.go).
 	clientTLS, remoteTLS *tls.Conn
 	sniName              string
+	peeked               []byte // an SNI route's ClientHello, relayed first
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
 	slot       *statSlot   // the route's counters this connection adds to
@@ -132,7 +133,7 @@ func (c *relayConn) serve() {
 	l := c.route
 	clientAddr := c.client.RemoteAddr().String()
 	c.clientAP = c.client.RemoteAddr().(*net.TCPAddr).AddrPort()
-	var early []byte // the client's bytes that came with its PROXY header
+	early := c.peeked // the ClientHello an SNI route read, or the bytes that came with a PROXY header
 	if c.cfg.AcceptProxy {
 		h, rest, err := readProxyHeader(c.client, c.cfg.connectTimeout())
 		why, kind := "", refusedByProxy

@@ -84,8 +84,11 @@ type Route struct {
 	RcvBuf int
 
 	// TLS are the route's TLS options (tlsoptions.go); a route that uses
-	// them is relayed by the goroutine relay (tlsroute.go).
-	TLS TLSOptions
+	// them is relayed by the goroutine relay (tlsroute.go). SNIShared
+	// marks a route without sni= on a port that routes with sni= share:
+	// it is the port's default (sniroute.go).
+	TLS       TLSOptions
+	SNIShared bool
 }
 
 // routeConfig is what a running route relays its new connections with:
@@ -175,6 +178,7 @@ type Relay struct {
 	routes   map[int]*routeListener
 	retiring map[*routeListener]struct{} // stopped accepting, connections still running
 	udp      map[int]*udpRoute           // the UDP routes (udp.go)
+	sni      map[string]*sniGroup        // ports shared by sni=, by address (sniroute.go)
 	stats    map[int]*routeStats         // by route number, from its first Start on
 	pools    map[int]*backendPool        // each route number's last backends, whose state a restart keeps
 	names    dataLogNamer
@@ -198,6 +202,9 @@ func (r *Relay) Start(id int, rt Route) error {
 	}
 	if rt.Proto == "udp" {
 		return r.startUDP(id, rt)
+	}
+	if rt.TLS.SNI != "" || rt.SNIShared {
+		return r.startSNI(id, rt) // a port shared by sni=: sniroute.go
 	}
 	host, ports, err := listenPorts(rt)
 	if err != nil {
@@ -279,7 +286,7 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 		return r.updateUDP(u, rt)
 	}
 	l, ok := r.routes[id]
-	if !ok || rt.Proto == "udp" {
+	if !ok || rt.Proto == "udp" || l.sni != nil { // sni: restarted, sniroute.go
 		return false, nil
 	}
 	old := l.cfg.Load()
@@ -500,6 +507,9 @@ type routeListener struct {
 	// accept loop per socket does.
 	socks   map[int]*listenSock
 	engines []*engine
+	// sni is the port the route shares by sni= (sniroute.go), whose
+	// socket is the group's; nil for a route with sockets of its own.
+	sni *sniGroup
 
 	closeOnce sync.Once // closes the listening sockets
 
@@ -698,6 +708,7 @@ func (l *routeListener) closeListener() {
 		}
 		l.relay.mu.Unlock()
 		l.closeSocks(socks)
+		l.leaveSNI()             // sniroute.go
 		l.cfg.Load().pool.stop() // no new connection needs the checks
 	})
 }

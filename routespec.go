@@ -280,7 +280,7 @@ func (r RouteSpec) listen() string {
 
 // key identifies the route among the configuration's: its local side, and
 // its protocol (a TCP and a UDP route may share a port).
-func (r RouteSpec) key() string { return r.Local() + r.protoSuffix() }
+func (r RouteSpec) key() string { return r.Local() + r.protoSuffix() + r.sniKey() /* sniroute.go */ }
 
 // localPorts names the route's local ports for messages: "port 155",
 // "ports 8000-8099", "port 53/udp".

@@ -372,6 +372,7 @@ func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why stri
 		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.localPorts(), b.err))
 	}
 	rt = r.Route()
+	rt.SNIShared = s.config != nil && sharesPortBySNI(s.config.Routes, r) // sniroute.go
 	if s.debug {
 		rt.DataLogDir = s.logDir
 	}

@@ -200,6 +200,9 @@ func (r RouteSpec) checkTLS() error {
 	if o.BackendTLS == "noverify" && (o.BackendCA != "" || o.BackendSNI != "") {
 		return fmt.Errorf("backendtls=noverify does not verify: backendca= and backendsni= need backendtls=1")
 	}
+	if o.SNI != "" && r.AcceptProxy {
+		return fmt.Errorf("option sni= does not go with acceptproxy=1 (the ClientHello is read first)")
+	}
 	if o.SNI != "" && r.LocalPortEnd != 0 {
 		return fmt.Errorf("option sni= applies to a single local port, not the range %s", r.Local())
 	}

@@ -57,7 +57,7 @@ step "short fuzz runs, a fixed number each (the seed corpus in testdata/fuzz run
 fuzz_log=$(mktemp)
 # A count of runs rather than a time: at a time limit the engine sometimes
 # fails with "context deadline exceeded" while a worker is mid-run.
-for spec in FuzzParseRouteSpec:200000x FuzzParseConfig:30000x FuzzParseArgs:200000x FuzzParseProxyHeader:100000x; do
+for spec in FuzzParseRouteSpec:200000x FuzzParseConfig:30000x FuzzParseArgs:200000x FuzzParseProxyHeader:100000x FuzzClientHello:100000x; do
 	target=${spec%%:*} runs=${spec#*:}
 	for attempt in 1 2; do
 		if go test -run XXX -fuzz "^$target\$" -fuzztime "$runs" . >"$fuzz_log" 2>&1; then
