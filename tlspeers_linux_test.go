@@ -2,11 +2,13 @@ package main
 
 // TLS routes with real peers from Debian's packages: openssl s_client and
 // curl against a terminating route, stunnel4 as the client in front of
-// one and as the TLS server behind an originating one. scripts/test.sh
+// one and as the TLS server behind an originating one, HAProxy's
+// req.ssl_sni as the reference for the ClientHello reader. scripts/test.sh
 // installs them; without them these tests skip.
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -183,5 +185,126 @@ func TestStunnelServerBehindBackendTLS(t *testing.T) {
 	c2.Close()
 	if !eventually(5*time.Second, func() bool { return strings.Contains(q.output(), "wrong name") }) {
 		t.Errorf("no wrong-name failure logged:\n%s", q.output())
+	}
+}
+
+// captureWith returns the first bytes (up to the end of its ClientHello)
+// that a client program sends to a local port: run is given the port.
+func captureWith(t *testing.T, run func(port int)) []byte {
+	t.Helper()
+	ln := newLocalListener(t)
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		hello, _, _ := readClientHello(c, 10*time.Second)
+		got <- hello
+	}()
+	go run(portOf(ln.Addr()))
+	select {
+	case h := <-got:
+		return h
+	case <-time.After(15 * time.Second):
+		t.Fatal("no ClientHello captured")
+		return nil
+	}
+}
+
+// TestSNIAgainstHAProxy: on the same ClientHellos (Go's, openssl's and
+// curl's, with and without a name, written at once or a byte at a time),
+// the ClientHello reader finds the server name HAProxy's req.ssl_sni finds.
+func TestSNIAgainstHAProxy(t *testing.T) {
+	needTool(t, "haproxy")
+	openssl, curl := needTool(t, "openssl"), needTool(t, "curl")
+	syslog, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syslog.Close()
+	front := freePort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "haproxy.cfg")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`global
+  maxconn 100
+  log %s format raw local0
+defaults
+  mode tcp
+  log global
+  retries 0
+  timeout connect 1s
+  timeout client 10s
+  timeout server 10s
+frontend f
+  bind 127.0.0.1:%d
+  tcp-request inspect-delay 5s
+  tcp-request content set-var(sess.sni) req.ssl_sni
+  tcp-request content accept if { req.ssl_hello_type 1 }
+  log-format "sni=[%%[var(sess.sni)]]"
+  default_backend b
+backend b
+  server nowhere 127.0.0.1:%d
+`, syslog.LocalAddr(), front, freePort(t))), 0o644)
+	startPeer(t, "haproxy", "-db", "-f", conf)
+	frontAddr := "127.0.0.1:" + strconv.Itoa(front)
+	waitListening(t, frontAddr)
+	drain := func() {
+		buf := make([]byte, 4096)
+		for {
+			syslog.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, _, err := syslog.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}
+	drain() // waitListening's connection
+
+	samples := map[string][]byte{
+		"go tls 1.3": captureHello(t, &tls.Config{ServerName: "go13.example.com", InsecureSkipVerify: true}),
+		"go tls 1.2": captureHello(t, &tls.Config{ServerName: "Go12.Example.com", MaxVersion: tls.VersionTLS12, InsecureSkipVerify: true}),
+		"go no name": captureHello(t, &tls.Config{ServerName: "127.0.0.1", InsecureSkipVerify: true}),
+		"openssl": captureWith(t, func(port int) {
+			runTool(t, "", openssl, "s_client", "-connect", "127.0.0.1:"+strconv.Itoa(port), "-servername", "ossl.example.net")
+		}),
+		"openssl no sn": captureWith(t, func(port int) {
+			runTool(t, "", openssl, "s_client", "-connect", "127.0.0.1:"+strconv.Itoa(port), "-noservername")
+		}),
+		"curl": captureWith(t, func(port int) {
+			runTool(t, "", curl, "-sk", "--max-time", "5", "--resolve", "curl.example.org:"+strconv.Itoa(port)+":127.0.0.1", "https://curl.example.org:"+strconv.Itoa(port)+"/")
+		}),
+	}
+	for name, hello := range samples {
+		for _, oneByte := range []bool{false, true} {
+			ours, _, err := parseClientHello(hello)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			c := dialTCP(t, frontAddr)
+			if oneByte {
+				slowWriter{c}.Write(hello)
+			} else {
+				c.Write(hello)
+			}
+			buf := make([]byte, 4096)
+			syslog.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, _, err := syslog.ReadFrom(buf)
+			c.Close()
+			if err != nil {
+				t.Fatalf("%s: no log line from HAProxy: %v", name, err)
+			}
+			line := strings.TrimSpace(string(buf[:n]))
+			theirs := strings.TrimSuffix(strings.TrimPrefix(line, "sni=["), "]")
+			if theirs == "-" { // HAProxy's log for an empty value
+				theirs = ""
+			}
+			if !strings.EqualFold(theirs, ours) {
+				t.Errorf("%s (1-byte writes %v): HAProxy's req.ssl_sni %q, ours %q", name, oneByte, theirs, ours)
+			}
+			t.Logf("%s: %q", name, ours)
+			drain()
+		}
 	}
 }
