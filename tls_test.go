@@ -488,3 +488,75 @@ func writeAtomic(t testing.TB, path string, data []byte) {
 		t.Fatal(err)
 	}
 }
+
+// TestTLSCertSwapUnderLoad: certificates renewed on disk while clients
+// keep connecting (and one connection stays open) fail no connection, and
+// the new certificate is presented in the end.
+func TestTLSCertSwapUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir, "ca")
+	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "gen-0"})
+	backend := echoServer(t)
+	r, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s", portOf(backend.Addr()), cert, key))
+	client := &tls.Config{RootCAs: ca.pool(), ServerName: "127.0.0.1"}
+
+	// A connection open across every swap.
+	long, err := tls.Dial("tcp", addr, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer long.Close()
+	long.SetDeadline(time.Now().Add(30 * time.Second))
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	var done [4]int
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; n < 2000; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := tlsRoundTrip(t, addr, client, "load"); err != nil {
+					errs <- err
+					return
+				}
+				done[i]++
+			}
+		}()
+	}
+	for gen := 1; gen <= 3; gen++ {
+		time.Sleep(1200 * time.Millisecond)
+		certPEM, keyPEM := ca.issuePEM(t, certSpec{cn: fmt.Sprintf("gen-%d", gen)})
+		writeAtomic(t, key, keyPEM)
+		writeAtomic(t, cert, certPEM)
+		io.WriteString(long, "still here")
+		if _, err := io.ReadFull(long, make([]byte, 10)); err != nil {
+			t.Fatalf("the open connection broke at swap %d: %v", gen, err)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a connection failed during the swaps: %v", err)
+	}
+	total := done[0] + done[1] + done[2] + done[3]
+	if total < 20 {
+		t.Errorf("only %d connections during the swaps", total)
+	}
+	st, err := tlsRoundTrip(t, addr, client, "x")
+	if err != nil || st.PeerCertificates[0].Subject.CommonName != "gen-3" {
+		t.Fatalf("after the swaps: %v, %v; want gen-3", err, st.PeerCertificates)
+	}
+	if failed := r.stats[1].tls.failed.Load(); failed != 0 {
+		t.Errorf("%d handshakes failed", failed)
+	}
+	t.Logf("%d connections, %d warnings (a pair caught half-written keeps the old one)", total, log.count(TLSWarning))
+}
