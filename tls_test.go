@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -559,4 +560,17 @@ func TestTLSCertSwapUnderLoad(t *testing.T) {
 		t.Errorf("%d handshakes failed", failed)
 	}
 	t.Logf("%d connections, %d warnings (a pair caught half-written keeps the old one)", total, log.count(TLSWarning))
+}
+
+// TestTLSCommandLineBadCertificate: the command-line relay refuses a
+// certificate it cannot load as a bad argument, naming the file.
+func TestTLSCommandLineBadCertificate(t *testing.T) {
+	dir := tempDir(t)
+	p := startProc(t, dir, strconv.Itoa(freePort(t)), "127.0.0.1", "80", "-tls", "missing.crt,missing.key")
+	if code := p.wait(t, 20*time.Second); code != exitUsage {
+		t.Fatalf("exit code %d; want %d\n%s", code, exitUsage, p.output())
+	}
+	if !strings.Contains(p.output(), "relaytcp: tls=missing.crt,missing.key: certificate: open missing.crt") {
+		t.Errorf("output lacks the file's error:\n%s", p.output())
+	}
 }
