@@ -429,6 +429,7 @@ func (s *service) apply(cfg *Config) {
 		delete(s.routes, local)
 		delete(s.partial, local)
 	}
+	s.restartSNIChanges(cfg) // tlsservice.go
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.connLog.guard.check() // a reload also repairs a removed log directory
 	if settingsChanged {

@@ -204,7 +204,7 @@ func TestTLSArgs(t *testing.T) {
 // ECDSA and Ed25519 certificates, relays the plaintext to the backend,
 // and logs version, cipher suite and server name.
 func TestTLSTerminates(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	backend := echoServer(t)
 	for _, keyType := range []string{"rsa", "ecdsa", "ed25519"} {
@@ -234,7 +234,7 @@ func TestTLSTerminates(t *testing.T) {
 
 // TestTLSMin13: tlsmin=1.3 refuses a TLS 1.2 client, and logs why.
 func TestTLSMin13(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
 	backend := echoServer(t)
@@ -254,7 +254,7 @@ func TestTLSMin13(t *testing.T) {
 // TestTLSClientCA: tlsclientca= admits a client with a certificate the CA
 // signed, logs its subject, and refuses one without ("tls: no certificate").
 func TestTLSClientCA(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
 	ccert, ckey := ca.issue(t, dir, "alice", certSpec{cn: "alice", client: true})
@@ -281,7 +281,7 @@ func TestTLSClientCA(t *testing.T) {
 // finishes its handshake are each closed with one line saying why, and
 // the route goes on.
 func TestTLSBadClients(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
 	backend := echoServer(t)
@@ -316,7 +316,7 @@ func TestTLSBadClients(t *testing.T) {
 // TestTLSBadFiles: a route whose certificate or CA files are missing or
 // not PEM does not start, and the error names the file.
 func TestTLSBadFiles(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
 	other, otherKey := ca.issue(t, dir, "other", certSpec{cn: "other"})
@@ -350,7 +350,7 @@ func TestTLSBadFiles(t *testing.T) {
 // certificate is refused with the reason and the next backend is tried;
 // noverify takes any; backendcert= is presented to a backend that asks.
 func TestBackendTLS(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	good, goodKey := ca.issue(t, dir, "good", certSpec{cn: "backend", names: []string{"backend.example.com"}})
 	expired, expiredKey := ca.issue(t, dir, "expired", certSpec{cn: "old", expired: true})
@@ -439,7 +439,7 @@ func TestBackendTLS(t *testing.T) {
 // on (a second later at most); a bad new pair keeps the old one and is
 // reported once.
 func TestTLSCertReload(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "first"})
 	backend := echoServer(t)
@@ -494,7 +494,7 @@ func writeAtomic(t testing.TB, path string, data []byte) {
 // keep connecting (and one connection stays open) fail no connection, and
 // the new certificate is presented in the end.
 func TestTLSCertSwapUnderLoad(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "gen-0"})
 	backend := echoServer(t)

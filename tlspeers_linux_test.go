@@ -73,7 +73,7 @@ func runTool(t *testing.T, stdin string, name string, args ...string) (string, e
 // through the command-line relay's -tls route, verifying the chain.
 func TestOpenSSLAndCurlAgainstTLSRoute(t *testing.T) {
 	openssl, curl := needTool(t, "openssl"), needTool(t, "curl")
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	backend := httpBackend(t)
 	for _, keyType := range []string{"ecdsa", "rsa"} {
@@ -121,7 +121,7 @@ func stunnelConf(t *testing.T, dir, name string, lines ...string) string {
 // the chain and the name, connects to a tls= route; bytes go both ways.
 func TestStunnelClientInFrontOfTLSRoute(t *testing.T) {
 	needTool(t, "stunnel4")
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay.example.com", names: []string{"relay.example.com"}})
 	backend := echoServer(t)
@@ -155,7 +155,7 @@ func TestStunnelClientInFrontOfTLSRoute(t *testing.T) {
 // in server mode against backendca= and relays through it to an echo.
 func TestStunnelServerBehindBackendTLS(t *testing.T) {
 	needTool(t, "stunnel4")
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "stunnel", certSpec{cn: "backend.example.com", names: []string{"backend.example.com"}})
 	backend := echoServer(t)
@@ -226,7 +226,7 @@ func TestSNIAgainstHAProxy(t *testing.T) {
 	}
 	defer syslog.Close()
 	front := freePort(t)
-	dir := t.TempDir()
+	dir := tempDir(t)
 	conf := filepath.Join(dir, "haproxy.cfg")
 	os.WriteFile(conf, []byte(fmt.Sprintf(`global
   maxconn 100

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -130,4 +131,74 @@ route 127.0.0.1:%d 127.0.0.1 %d backendtls=noverify
 	}) {
 		t.Fatalf("the renewed certificate is not presented:\n%s", p.output())
 	}
+}
+
+// TestServiceSNIPortBecomesShared: a reload that adds an sni= route on the
+// port of a running route without sni= makes it the port's default, and a
+// reload that takes the sni= route away gives it its port back.
+func TestServiceSNIPortBecomesShared(t *testing.T) {
+	dir := tempDir(t)
+	ca := newTestCA(t, dir, "ca")
+	a, def := tlsBackend(t, ca, dir, "backend-a"), tlsBackend(t, ca, dir, "backend-default")
+	port := freePort(t)
+	conf := filepath.Join(dir, "relaytcp.conf")
+	write := func(routes ...string) {
+		text := "logdir " + filepath.Join(dir, "logs") + "\n"
+		for _, r := range routes {
+			text += "route " + r + "\n"
+		}
+		if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defRoute := fmt.Sprintf("127.0.0.1:%d 127.0.0.1 %d", port, def)
+	write(defRoute)
+	p := startProc(t, dir, "service", "-config", conf)
+	p.waitStderr(t, "successfully started")
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if got, err := whoAnswers(t, addr, "a.example.com", ca); err != nil || got != "backend-default" {
+		t.Fatalf("before: %q, %v", got, err)
+	}
+	write(fmt.Sprintf("127.0.0.1:%d 127.0.0.1 %d sni=a.example.com", port, a), defRoute)
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	p.waitStderr(t, "sni=a.example.com")
+	for name, want := range map[string]string{"a.example.com": "backend-a", "other.example.com": "backend-default"} {
+		if !eventually(10*time.Second, func() bool {
+			got, err := whoAnswers(t, addr, name, ca)
+			return err == nil && got == want
+		}) {
+			t.Fatalf("after adding sni=: %s not answered by %s\n%s", name, want, p.output())
+		}
+	}
+	write(defRoute)
+	reloads := strings.Count(p.output(), "configuration was reloaded")
+	p.cmd.Process.Signal(syscall.SIGHUP)
+	if !eventually(10*time.Second, func() bool { return strings.Count(p.output(), "configuration was reloaded") > reloads }) {
+		t.Fatalf("no reload:\n%s", p.output())
+	}
+	coLog := filepath.Join(dir, "logs", "CO"+time.Now().Format("060102")+".LOG")
+	if !routeRunsPlain(t, port, coLog) {
+		t.Errorf("the route without sni= still reads ClientHellos:\n%s", p.output())
+	}
+	if got, err := whoAnswers(t, addr, "a.example.com", ca); err != nil || got != "backend-default" {
+		t.Fatalf("after removing sni=: %q, %v\n%s", got, err, p.output())
+	}
+}
+
+// routeRunsPlain reports whether the service's route on port relays a
+// plaintext client (its port no longer read for a ClientHello): the
+// connection log coLog has its line, and no "client spoke plaintext".
+func routeRunsPlain(t *testing.T, port int, coLog string) bool {
+	c := dialTCP(t, "127.0.0.1:"+strconv.Itoa(port))
+	io.WriteString(c, "plain\n")
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.Copy(io.Discard, c)
+	local := c.LocalAddr().String()
+	c.Close()
+	var data []byte
+	eventually(5*time.Second, func() bool {
+		data, _ = os.ReadFile(coLog)
+		return strings.Contains(string(data), "Closed "+local)
+	})
+	return strings.Contains(string(data), "Closed "+local) && !strings.Contains(string(data), "client spoke plaintext")
 }

@@ -68,7 +68,7 @@ func whoAnswers(t testing.TB, addr, name string, ca *testCA) (string, error) {
 // for their names (exact and *. wildcards), the route without sni= the
 // others; the bytes reach the backends as sent, so they terminate TLS.
 func TestSNIRouting(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	a, b, def := tlsBackend(t, ca, dir, "backend-a"), tlsBackend(t, ca, dir, "backend-b"), tlsBackend(t, ca, dir, "backend-default")
 	r, addr, log := startSNIRoutes(t,
@@ -119,7 +119,7 @@ func (w slowWriter) Write(b []byte) (int, error) {
 // is closed and the name asked for is logged; plaintext and a silent
 // client are cut too, each with one line.
 func TestSNINoMatch(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	a := tlsBackend(t, ca, dir, "backend-a")
 	r, addr, log := startSNIRoutes(t, fmt.Sprintf("LOCALPORT 127.0.0.1 %d sni=a.example.com handshake=300ms", a))
@@ -150,7 +150,7 @@ func TestSNINoMatch(t *testing.T) {
 // own certificate for its names, while another on the port passes its
 // clients' TLS through; proxy= sends the header before the ClientHello.
 func TestSNIWithTLSAndProxy(t *testing.T) {
-	dir := t.TempDir()
+	dir := tempDir(t)
 	ca := newTestCA(t, dir, "ca")
 	cert, key := ca.issue(t, dir, "terminated", certSpec{cn: "relay-own", names: []string{"t.example.com"}})
 	plain := echoServer(t)
