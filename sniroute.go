@@ -29,6 +29,9 @@ type sniGroup struct {
 	mu      sync.Mutex
 	members []*routeListener // in the order they joined
 	closed  bool
+	// reading are the clients whose ClientHello is being read: closing
+	// the port closes them too.
+	reading map[*net.TCPConn]struct{}
 }
 
 // sniNamesMatch reports whether a route's sni= names (canonical, comma-
@@ -115,6 +118,10 @@ func (r *Relay) startSNI(id int, rt Route) error {
 		go g.acceptLoop()
 	} else {
 		g.mu.Lock()
+		if g.closed { // its last route is leaving: the port is not free yet
+			g.mu.Unlock()
+			return fmt.Errorf("listen on %s: the port's last route is stopping; try again", rt.ListenAddr)
+		}
 		for _, m := range g.members {
 			if other := m.cfg.Load().TLS.SNI; other == rt.TLS.SNI || (other == "" && rt.TLS.SNI == "") {
 				g.mu.Unlock()
@@ -148,6 +155,27 @@ func (r *Relay) startSNI(id int, rt Route) error {
 	return nil
 }
 
+// startReading records a client whose ClientHello is read; false when
+// the port is closing.
+func (g *sniGroup) startReading(c *net.TCPConn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	if g.reading == nil {
+		g.reading = make(map[*net.TCPConn]struct{})
+	}
+	g.reading[c] = struct{}{}
+	return true
+}
+
+func (g *sniGroup) doneReading(c *net.TCPConn) {
+	g.mu.Lock()
+	delete(g.reading, c)
+	g.mu.Unlock()
+}
+
 // leaveSNI takes a stopping route out of its group; the last one out
 // closes the port.
 func (l *routeListener) leaveSNI() {
@@ -161,9 +189,16 @@ func (l *routeListener) leaveSNI() {
 	if last {
 		g.closed = true
 	}
+	var reading []*net.TCPConn
+	for c := range g.reading {
+		reading = append(reading, c)
+	}
 	g.mu.Unlock()
 	if !last {
 		return
+	}
+	for _, c := range reading {
+		c.Close()
 	}
 	r := g.relay
 	r.mu.Lock()
@@ -203,7 +238,12 @@ func (g *sniGroup) route(client *net.TCPConn) {
 		client.Close()
 		return
 	}
+	if !g.startReading(client) {
+		client.Close()
+		return
+	}
 	hello, name, err := readClientHello(client, timeout)
+	g.doneReading(client)
 	l := reporter
 	if err == nil {
 		if l = g.pick(name); l == nil {
