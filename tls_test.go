@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -572,5 +573,39 @@ func TestTLSCommandLineBadCertificate(t *testing.T) {
 	}
 	if !strings.Contains(p.output(), "relaytcp: tls=missing.crt,missing.key: certificate: open missing.crt") {
 		t.Errorf("output lacks the file's error:\n%s", p.output())
+	}
+}
+
+// TestTLSDataLogIsPlaintext: the data log (-d) of a terminating route
+// holds the plaintext, both ways.
+func TestTLSDataLogIsPlaintext(t *testing.T) {
+	dir := tempDir(t)
+	ca := newTestCA(t, dir, "ca")
+	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
+	backend := echoServer(t)
+	rs, err := ParseRouteSpec(fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s", portOf(backend.Addr()), cert, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := rs.Route()
+	rt.ListenAddr, rt.DataLogDir = "127.0.0.1:0", dir
+	r := &Relay{}
+	if err := r.Start(1, rt); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	if _, err := tlsRoundTrip(t, r.Addr(1).String(), &tls.Config{RootCAs: ca.pool(), ServerName: "127.0.0.1"}, "PLAINTEXT-ABC"); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(5*time.Second, func() bool {
+		logs, _ := filepath.Glob(filepath.Join(dir, "RL*.LOG"))
+		if len(logs) != 1 {
+			return false
+		}
+		data, _ := os.ReadFile(logs[0])
+		return strings.Count(string(data), "PLAINTEXT-ABC") == 2
+	}) {
+		logs, _ := filepath.Glob(filepath.Join(dir, "RL*.LOG"))
+		t.Fatalf("no data log with the plaintext both ways: %v", logs)
 	}
 }
