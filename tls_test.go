@@ -155,6 +155,8 @@ func TestTLSOptionForms(t *testing.T) {
 		{"25 mail.example.com 465 backendtls=1 backendca=ca.pem backendsni=Mail.Example.com backendcert=c.pem,k.pem",
 			"25 mail.example.com 465 backendtls=1 backendca=ca.pem backendsni=mail.example.com backendcert=c.pem,k.pem",
 			"Route 3 : From local port 25 to IP mail.example.com port 465 (backendtls=1 backendca=ca.pem backendsni=mail.example.com backendcert=c.pem,k.pem)"},
+		{`443 10.0.0.5 80 tls=C:\certs\relay.pem,C:\certs\relay.key`, `443 10.0.0.5 80 tls=C:\certs\relay.pem,C:\certs\relay.key`,
+			`Route 3 : From local port 443 to IP 10.0.0.5 port 80 (tls=C:\certs\relay.pem,C:\certs\relay.key)`},
 		{"25 10.0.0.5 465 backendtls=noverify maxconn=5", "25 10.0.0.5 465 maxconn=5 backendtls=noverify",
 			"Route 3 : From local port 25 to IP 10.0.0.5 port 465 (maxconn=5 backendtls=noverify)"},
 		{"443 10.0.0.5 443 sni=A.example.com,*.b.example.com,a.example.com. disabled=1",
@@ -608,4 +610,45 @@ func TestTLSDataLogIsPlaintext(t *testing.T) {
 		logs, _ := filepath.Glob(filepath.Join(dir, "RL*.LOG"))
 		t.Fatalf("no data log with the plaintext both ways: %v", logs)
 	}
+}
+
+// TestTLSAfterProxyHeader: with acceptproxy=1 the PROXY header comes
+// first, then the TLS handshake; the log names the header's client.
+func TestTLSAfterProxyHeader(t *testing.T) {
+	dir := tempDir(t)
+	ca := newTestCA(t, dir, "ca")
+	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
+	backend := echoServer(t)
+	_, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s acceptproxy=1", portOf(backend.Addr()), cert, key))
+	c := dialTCP(t, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// The header and the ClientHello in one write: the relay must keep
+	// what follows the header for TLS.
+	tc := tls.Client(&headerFirst{Conn: c, header: "PROXY TCP4 192.0.2.7 127.0.0.1 40000 443\r\n"}, &tls.Config{RootCAs: ca.pool(), ServerName: "127.0.0.1"})
+	io.WriteString(tc, "behind a proxy")
+	tc.CloseWrite()
+	got, err := io.ReadAll(tc)
+	if err != nil || string(got) != "behind a proxy" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	log.find(t, ConnOpened, "Connection from 192.0.2.7:40000")
+}
+
+// headerFirst sends header in front of the first write.
+type headerFirst struct {
+	net.Conn
+	header string
+	sent   bool
+}
+
+func (h *headerFirst) Write(b []byte) (int, error) {
+	if !h.sent {
+		h.sent = true
+		if _, err := h.Conn.Write(append([]byte(h.header), b...)); err != nil {
+			return 0, err
+		}
+		return len(b), nil
+	}
+	return h.Conn.Write(b)
 }

@@ -218,3 +218,17 @@ func TestSNIPortSharingRules(t *testing.T) {
 		}
 	}
 }
+
+// TestSNISeveralBackends: an sni= route whose first backend refuses goes
+// on to the next, and the ClientHello reaches it whole.
+func TestSNISeveralBackends(t *testing.T) {
+	dir := tempDir(t)
+	ca := newTestCA(t, dir, "ca")
+	good := tlsBackend(t, ca, dir, "backend-a")
+	dead := freePort(t)
+	_, addr, log := startSNIRoutes(t, fmt.Sprintf("LOCALPORT 127.0.0.1 %d sni=a.example.com also=127.0.0.1:%d balance=first", dead, good))
+	if got, err := whoAnswers(t, addr, "a.example.com", ca); err != nil || got != "backend-a" {
+		t.Fatalf("answered by %q, %v; want backend-a", got, err)
+	}
+	log.find(t, ConnOpened, fmt.Sprintf("to 127.0.0.1:%d (server name a.example.com)", good))
+}
