@@ -22,10 +22,14 @@ import (
 	"time"
 )
 
-// needTool skips the test when a program is missing.
+// needTool skips the test when a program is missing, except in CI (CI
+// set), where scripts/test.sh has installed it: there it fails.
 func needTool(t *testing.T, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
+	if err != nil && os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed, and CI is set: scripts/test.sh installs it from Debian's packages", name)
+	}
 	if err != nil {
 		t.Skipf("%s is not installed (scripts/test.sh installs it from Debian's packages)", name)
 	}
