@@ -40,19 +40,30 @@ var errPlaintext = errors.New("client spoke plaintext")
 // of the ClientHello take; errHelloIncomplete when data ends before that;
 // another error when data is not a ClientHello within the bounds.
 func parseClientHello(data []byte) (name string, n int, err error) {
-	var msg []byte // the handshake bytes of the records so far
+	var p helloParser
+	return p.feed(data)
+}
+
+// helloParser reads a ClientHello's records as they arrive: each record
+// is looked at once, however the bytes come (a byte at a time, say), so
+// reading a ClientHello costs time in proportion to its size.
+type helloParser struct {
+	n   int    // the bytes of the records read so far
+	msg []byte // their handshake bytes
+}
+
+// feed reads the complete records in data (all the bytes so far, from
+// the first) that it has not read yet; its results are parseClientHello's.
+func (p *helloParser) feed(data []byte) (name string, n int, err error) {
 	for {
-		if len(data[n:]) < recordHeaderLen {
-			if n == 0 && len(data) > 0 && data[0] != recordHandshake {
-				return "", 0, errPlaintext
-			}
+		if len(data) > 0 && data[0] != recordHandshake {
+			return "", 0, errPlaintext
+		}
+		if len(data[p.n:]) < recordHeaderLen {
 			return "", 0, errHelloIncomplete
 		}
-		h := data[n : n+recordHeaderLen]
+		h := data[p.n : p.n+recordHeaderLen]
 		if h[0] != recordHandshake {
-			if n == 0 {
-				return "", 0, errPlaintext
-			}
 			return "", 0, fmt.Errorf("record of type %d inside the ClientHello", h[0])
 		}
 		if h[1] != 3 {
@@ -65,29 +76,29 @@ func parseClientHello(data []byte) (name string, n int, err error) {
 		if size > maxRecordPayload {
 			return "", 0, fmt.Errorf("record of %d bytes is over TLS's %d", size, maxRecordPayload)
 		}
-		if len(data[n:]) < recordHeaderLen+size {
+		if len(data[p.n:]) < recordHeaderLen+size {
 			return "", 0, errHelloIncomplete
 		}
-		msg = append(msg, data[n+recordHeaderLen:n+recordHeaderLen+size]...)
-		n += recordHeaderLen + size
-		if len(msg) < 4 {
+		p.msg = append(p.msg, data[p.n+recordHeaderLen:p.n+recordHeaderLen+size]...)
+		p.n += recordHeaderLen + size
+		if len(p.msg) < 4 {
 			continue
 		}
-		if msg[0] != msgClientHello {
-			return "", 0, fmt.Errorf("handshake message %d is not a ClientHello", msg[0])
+		if p.msg[0] != msgClientHello {
+			return "", 0, fmt.Errorf("handshake message %d is not a ClientHello", p.msg[0])
 		}
-		length := int(msg[1])<<16 | int(msg[2])<<8 | int(msg[3])
+		length := int(p.msg[1])<<16 | int(p.msg[2])<<8 | int(p.msg[3])
 		if length > maxClientHello {
 			return "", 0, fmt.Errorf("ClientHello of %d bytes is over %d", length, maxClientHello)
 		}
-		if len(msg) < 4+length {
+		if len(p.msg) < 4+length {
 			continue
 		}
-		if len(msg) > 4+length {
+		if len(p.msg) > 4+length {
 			return "", 0, errors.New("bytes after the ClientHello in its record")
 		}
-		name, err := serverName(msg[4:])
-		return name, n, err
+		name, err := serverName(p.msg[4:])
+		return name, p.n, err
 	}
 }
 
@@ -199,8 +210,9 @@ func readClientHello(c net.Conn, timeout time.Duration) (hello []byte, name stri
 	c.SetReadDeadline(time.Now().Add(timeout))
 	defer c.SetReadDeadline(time.Time{})
 	buf := make([]byte, 0, 2048)
+	var p helloParser
 	for {
-		name, _, err := parseClientHello(buf)
+		name, _, err := p.feed(buf)
 		if err == nil {
 			// Bytes after the ClientHello (a client that sent on before
 			// hearing from a server) are relayed too, after it.
