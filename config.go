@@ -164,6 +164,9 @@ func (c *Config) findRoute(s string) (int, error) {
 // one with the port; when several are, the error names them.
 func (c *Config) routeAt(given, bind string, first, last int, proto string) (int, error) {
 	if i := c.routeOn(bind, first, last, proto); i >= 0 || bind != "" {
+		if err := c.sniAmbiguous(given, i); err != nil { // routes sharing the port by sni=: sniroute.go
+			return 0, err
+		}
 		return i, nil
 	}
 	var found []string

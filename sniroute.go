@@ -324,3 +324,26 @@ func (r RouteSpec) sniKey() string {
 	}
 	return " sni=" + r.SNI
 }
+
+// sniAmbiguous says that a local side given names route i and others that
+// share its port by sni=: only a route's number tells them apart. i < 0:
+// nothing.
+func (c *Config) sniAmbiguous(given string, i int) error {
+	if i < 0 {
+		return nil
+	}
+	var found []string
+	for j, r := range c.Routes {
+		if handled, _ := sniShares(c.Routes[i], r); j == i || handled {
+			what := "without sni="
+			if r.SNI != "" {
+				what = "sni=" + r.SNI
+			}
+			found = append(found, fmt.Sprintf("route %d (%s)", j, what))
+		}
+	}
+	if len(found) > 1 {
+		return fmt.Errorf("%s names several routes that share the port by sni=: %s; give the route's number", given, strings.Join(found, ", "))
+	}
+	return nil
+}

@@ -232,3 +232,26 @@ func TestSNISeveralBackends(t *testing.T) {
 	}
 	log.find(t, ConnOpened, fmt.Sprintf("to 127.0.0.1:%d (server name a.example.com)", good))
 }
+
+// TestSNIFindRoute: a local side that routes sharing a port by sni= have
+// in common does not pick one of them: the route's number does.
+func TestSNIFindRoute(t *testing.T) {
+	cfg := &Config{}
+	for _, s := range []string{"443 10.0.0.1 443 sni=a.example.com", "443 10.0.0.2 443", "8080 10.0.0.3 80"} {
+		r, err := ParseRouteSpec(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Routes = append(cfg.Routes, r)
+	}
+	want := ":443 names several routes that share the port by sni=: route 0 (sni=a.example.com), route 1 (without sni=); give the route's number"
+	if _, err := cfg.findRoute(":443"); err == nil || err.Error() != want {
+		t.Errorf("findRoute(:443) error %v; want %q", err, want)
+	}
+	if i, err := cfg.findRoute(":8080"); err != nil || i != 2 {
+		t.Errorf("findRoute(:8080) = %d, %v; want 2", i, err)
+	}
+	if i, err := cfg.findRoute("1"); err != nil || i != 1 {
+		t.Errorf("findRoute(1) = %d, %v; want 1", i, err)
+	}
+}
