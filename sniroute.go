@@ -238,6 +238,14 @@ func (g *sniGroup) route(client *net.TCPConn) {
 		client.Close()
 		return
 	}
+	if why := g.relay.atGlobalCap(); why != "" {
+		// Before the ClientHello: at the cap, a client may not hold a
+		// descriptor for the handshake timeout.
+		client.SetLinger(0)
+		client.Close()
+		reporter.refused(reporter.cfg.Load(), &reporter.stats.slots[goroutineSlot], client.RemoteAddr().String(), why, refusedByCap)
+		return
+	}
 	if !g.startReading(client) {
 		client.Close()
 		return
