@@ -51,6 +51,12 @@ func (c *Config) conflict(r RouteSpec, n int) error {
 		if !old.overlaps(r) {
 			continue
 		}
+		if shared, err := sniShares(old, r); shared { // a port shared by sni=: sniroute.go
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch {
 		case old.BindAddr == r.BindAddr && old.LocalPort == r.LocalPort && old.LocalPortEnd == r.LocalPortEnd:
 			return fmt.Errorf("local port %s is already used by route %d", r.key(), i)
@@ -162,6 +168,9 @@ func (c *Config) findRoute(s string) (int, error) {
 // one with the port; when several are, the error names them.
 func (c *Config) routeAt(given, bind string, first, last int, proto string) (int, error) {
 	if i := c.routeOn(bind, first, last, proto); i >= 0 || bind != "" {
+		if err := c.sniAmbiguous(given, i); err != nil { // routes sharing the port by sni=: sniroute.go
+			return 0, err
+		}
 		return i, nil
 	}
 	var found []string

@@ -152,6 +152,8 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 		}
 	}
 
+	writeTLSMetrics(m, st) // tlsstatus.go
+
 	type backendFamily struct {
 		name, typ, help string
 		value           func(BackendReport) float64

@@ -44,6 +44,7 @@ type routeStats struct {
 	// limits are the route's per-client limits and bandwidth caps, with
 	// their refusal counts (clientlimits.go, bandwidth.go).
 	limits routeLimiter
+	tls    tlsCounters // TLS handshakes (tlsroute.go)
 }
 
 // udpCounters are what only a UDP route counts (udp.go): datagrams it did
@@ -71,6 +72,8 @@ type counters struct {
 	// UDP routes: datagrams dropped for a full receive queue, for want of
 	// a backend, held by a session evicted at the cap; sessions evicted.
 	QueueDrops, BackendDrops, CapDrops, Evicted int64
+	// TLS routes: handshakes done and failed (tlsroute.go).
+	TLSDone, TLSFailed int64
 }
 
 // sum adds up the slots' counts; bytes are added by Status, which reads
@@ -84,6 +87,7 @@ func (s *routeStats) sum() counters {
 		c.RefusedACL += sl.refusedACL.Load()
 		c.RefusedCap += sl.refusedCap.Load()
 		c.RefusedProxy += sl.refusedProxy.Load()
+		c.TLSDone, c.TLSFailed = s.tls.done.Load(), s.tls.failed.Load()
 	}
 	c.QueueDrops = s.udp.queueDrops.Load()
 	c.BackendDrops = s.udp.backendDrops.Load()

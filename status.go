@@ -57,6 +57,9 @@ type RouteReport struct {
 	// A UDP route's own numbers; nil for a TCP route. Embedded, so that
 	// its fields are the route's own in JSON, and absent for TCP.
 	*UDPReport
+	// A TLS route's handshakes (tlsstatus.go); nil for a route without
+	// TLS, likewise.
+	*TLSReport
 }
 
 // UDPReport is what only a UDP route reports: the datagrams it did not
@@ -121,6 +124,7 @@ func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport 
 			Queue: rs.QueueDrops, Denied: rs.RefusedACL, MaxConn: rs.RefusedCap + rs.CapDrops, Backend: rs.BackendDrops,
 			Client: r.LimitReport.refused(), Rate: rs.Limits.rateDrops}}
 	}
+	r.TLSReport = tlsReport(spec, rs) // tlsstatus.go
 	switch {
 	case spec.Disabled: // nothing is wrong: it listens on nothing on purpose
 	case !rs.Listening:
@@ -188,7 +192,7 @@ func (r RouteReport) line() string {
 		listening += " (" + r.Error + ")"
 	}
 	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s%s%s",
-		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived), r.LimitReport.counts(), r.UDPReport.counts())
+		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived), r.LimitReport.counts(), r.UDPReport.counts()+r.TLSReport.counts())
 }
 
 // counts is the end of a UDP route's status line: its dropped datagrams,

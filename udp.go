@@ -566,7 +566,13 @@ func (sess *udpSession) close(reason error) {
 		}
 		sess.remote.Close()
 		if sess.dlog != nil {
-			sess.dlog.Close()
+			if reason == errEvicted {
+				// Evicted by the route's reader, which must not wait
+				// for the log's queue to reach the disk.
+				go sess.dlog.Close()
+			} else {
+				sess.dlog.Close()
+			}
 		}
 		sess.backend.open.Add(-1)
 		u.relay.emit(Event{Kind: SessionClosed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo,
