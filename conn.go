@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -42,9 +43,15 @@ type relayConn struct {
 	// one tried, HOST:PORT.
 	backend   *backend
 	lastTried string
+	// The TLS sides (tlsconn.go), nil for plaintext; sniName is the server
+	// name an SNI route was picked by (sniroute.go).
+	clientTLS, remoteTLS *tls.Conn
+	sniName              string
+	peeked               []byte // an SNI route's ClientHello, relayed first
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
 	slot       *statSlot   // the route's counters this connection adds to
+	hold       *clientHold // its place under the per-client limits (clientlimits.go); often nil
 
 	mu      sync.Mutex
 	remote  *net.TCPConn
@@ -102,6 +109,9 @@ type halfConn struct {
 	dlog       *dataLogDirection // nil: not logged
 	other      *halfConn         // the opposite direction
 	early      []byte            // read from src already (after a PROXY header): relayed first
+	// srcTLS and dstTLS, when set, are the TLS over src and dst that the
+	// direction reads and writes through (tlsconn.go).
+	srcTLS, dstTLS *tls.Conn
 	// srcCut: src was reset before its end, as the other direction's write
 	// to it found (that write took the error), so the end its reads now
 	// return is not one (endWasCut).
@@ -124,7 +134,7 @@ func (c *relayConn) serve() {
 	l := c.route
 	clientAddr := c.client.RemoteAddr().String()
 	c.clientAP = c.client.RemoteAddr().(*net.TCPAddr).AddrPort()
-	var early []byte // the client's bytes that came with its PROXY header
+	early := c.peeked // the ClientHello an SNI route read, or the bytes that came with a PROXY header
 	if c.cfg.AcceptProxy {
 		h, rest, err := readProxyHeader(c.client, c.cfg.connectTimeout())
 		why, kind := "", refusedByProxy
@@ -141,7 +151,20 @@ func (c *relayConn) serve() {
 			l.connDone(c)
 			return
 		}
+		var admitted bool
+		if c.hold, admitted = l.admitNamed(c.cfg, c.clientAP); !admitted { // limits: per client (clientlimits.go)
+			c.client.SetLinger(0)
+			c.client.Close()
+			l.connDone(c)
+			return
+		}
 		early = rest
+	}
+	if c.cfg.tls != nil { // the client's TLS handshake: tlsconn.go
+		var ok bool
+		if early, ok = c.startTLS(clientAddr, early); !ok {
+			return
+		}
 	}
 	remote, err := c.dialBackend()
 	if err != nil {
@@ -154,7 +177,7 @@ func (c *relayConn) serve() {
 	l.recovered()
 	c.slot.total.Add(1)
 	remoteAddr := remote.RemoteAddr().String()
-	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr}
+	opened := Event{Kind: ConnOpened, Time: time.Now(), Route: l.id, Client: clientAddr, Remote: remoteAddr, TLS: c.tlsSummary()}
 
 	var dlog *dataLog
 	if dir := c.cfg.DataLogDir; dir != "" {
@@ -172,6 +195,7 @@ func (c *relayConn) serve() {
 	up := &halfConn{conn: c, src: c.client, dst: remote, fromClient: true, dlog: dlog.direction(clientAddr, remoteAddr), early: early}
 	down := &halfConn{conn: c, src: remote, dst: c.client, dlog: dlog.direction(remoteAddr, clientAddr)}
 	up.other, down.other = down, up
+	c.wrapTLS(up, down) // tlsconn.go
 	finish := func() {
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
@@ -248,6 +272,11 @@ func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 				conn.Close()
 			}
 		}
+		if err == nil && c.cfg.originates() { // backendtls=: tlsconn.go
+			if err = c.backendHandshake(conn, c.lastTried); err != nil {
+				conn.Close()
+			}
+		}
 		if err == nil {
 			pool.connected(b)
 			c.backend = b
@@ -307,14 +336,16 @@ func (h *halfConn) copy() {
 			return
 		}
 	}
-	if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
+	if p := h.conn.route.stats.limits.pacer(h.dir()); p != nil { // limits: rate=, connrate= (bandwidth.go)
+		err = h.copyPaced(p)
+	} else if h.dlog == nil && h.conn.idleTimer == nil && copySplices && !h.hasTLS() {
 		var n int64
 		n, err = io.Copy(h.dst, h.src)
 		h.bytes.Add(n)
 	} else {
 		// Each write is watched for a stall; io.Copy's are not (its
 		// splice cannot be watched from outside: see copySplices).
-		err = copyChunks(h.write, h.src, h.dlog, h.conn.touch, &h.bytes)
+		err = copyChunks(h.write, h.reader(), h.dlog, h.conn.touch, &h.bytes)
 	}
 	if err != nil && socketGone(h.dst) && !errors.Is(err, syscall.EPIPE) {
 		// A write took dst's reset error (EPIPE would say its end came
@@ -348,7 +379,7 @@ func (h *halfConn) finish(err error) {
 		lastDirection := c.pending == 1
 		c.mu.Unlock()
 		if !lastDirection {
-			if cerr := h.dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			if cerr := h.closeWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 				err = cerr
 			}
 		}
@@ -445,7 +476,7 @@ func (c *relayConn) closeReason() error {
 // recording every chunk read in the data log (if any) before it is written
 // on, calling touch, and adding what it wrote to copied as it goes (status
 // shows it live).
-func copyChunks(write func([]byte) (int, error), src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
+func copyChunks(write func([]byte) (int, error), src io.Reader, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
 	size := 32 << 10 // as io.Copy's
 	if dlog != nil {
 		size = 64 << 10 // fewer, bigger entries in the data log
@@ -485,7 +516,7 @@ func (h *halfConn) write(b []byte) (int, error) {
 	}
 	h.writing.Store(true)
 	h.stallTimer.Reset(stallPoll)
-	n, err := h.dst.Write(b)
+	n, err := h.writer().Write(b)
 	h.writing.Store(false)
 	h.stallTimer.Stop()
 	return n, err
@@ -524,4 +555,15 @@ func (h *halfConn) checkStall() {
 		return
 	}
 	h.stallTimer.Reset(stallPoll)
+}
+
+// held is the connection's place under the per-client limits.
+func (c *relayConn) held() *clientHold { return c.hold }
+
+// dir is the direction's index for the bandwidth caps (bandwidth.go).
+func (h *halfConn) dir() int {
+	if h.fromClient {
+		return dirSent
+	}
+	return dirReceived
 }

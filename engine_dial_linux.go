@@ -23,10 +23,16 @@ func (e *engine) newFlow(l *routeListener, fd int, client netip.AddrPort, port i
 		l.refused(cfg, &l.stats.slots[e.index], client.String(), why, kind)
 		return
 	}
+	hold, ok := l.admit(cfg, client) // limits: per client (clientlimits.go)
+	if !ok {
+		closeReset(fd)
+		return
+	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}, start: e.now, cfg: cfg,
 		client:  client.String(),
-		dialing: &flowDial{clientAP: client, offset: cfg.remoteOffset(port)}}
+		dialing: &flowDial{clientAP: client, offset: cfg.remoteOffset(port)}, hold: hold}
 	if !l.track(f) {
+		hold.release()
 		rawClose(fd)
 		return
 	}

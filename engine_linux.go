@@ -166,7 +166,11 @@ type flow struct {
 	reason     error
 	timer      *time.Timer // connect timeout; then onTimer: idle timeout, stall and drain checks
 	lastActive time.Time
+	hold       *clientHold // its place under the per-client limits (clientlimits.go); often nil
 }
+
+// held is the flow's place under the per-client limits.
+func (f *flow) held() *clientHold { return f.hold }
 
 // flowDial is a flow's state while it connects.
 type flowDial struct {

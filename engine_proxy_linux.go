@@ -73,6 +73,11 @@ func (e *engine) readHeader(f *flow) {
 		e.finish(f, true)
 		return
 	}
+	var admitted bool
+	if f.hold, admitted = f.l.admitNamed(f.cfg, f.dialing.clientAP); !admitted { // limits: per client (clientlimits.go)
+		e.finish(f, true)
+		return
+	}
 	e.nextBackend(f, nil)
 }
 

@@ -82,6 +82,17 @@ type Route struct {
 	// RcvBuf is the receive buffer of a UDP route's sockets in bytes; zero
 	// means defaultRcvBuf (udpbuf.go).
 	RcvBuf int
+
+	// Limits are the per-client limits and the bandwidth caps
+	// (limitoptions.go); the zero value is none.
+	Limits
+
+	// TLS are the route's TLS options (tlsoptions.go); a route that uses
+	// them is relayed by the goroutine relay (tlsroute.go). SNIShared
+	// marks a route without sni= on a port that routes with sni= share:
+	// it is the port's default (sniroute.go).
+	TLS       TLSOptions
+	SNIShared bool
 }
 
 // routeConfig is what a running route relays its new connections with:
@@ -90,7 +101,8 @@ type Route struct {
 type routeConfig struct {
 	Route
 	pool      *backendPool
-	firstPort int // the route's first local port: a port's offset in a range counts from it
+	firstPort int       // the route's first local port: a port's offset in a range counts from it
+	tls       *routeTLS // the route's TLS (tlsroute.go); nil without
 }
 
 // remoteOffset is the offset that a connection to local port adds to the
@@ -165,11 +177,15 @@ type Relay struct {
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
+	// clients counts each client's open connections for the global
+	// clientmaxconn (SetClientMaxConns, clientlimits.go).
+	clients globalClients
 
 	mu       sync.Mutex
 	routes   map[int]*routeListener
 	retiring map[*routeListener]struct{} // stopped accepting, connections still running
 	udp      map[int]*udpRoute           // the UDP routes (udp.go)
+	sni      map[string]*sniGroup        // ports shared by sni=, by address (sniroute.go)
 	stats    map[int]*routeStats         // by route number, from its first Start on
 	pools    map[int]*backendPool        // each route number's last backends, whose state a restart keeps
 	names    dataLogNamer
@@ -194,7 +210,14 @@ func (r *Relay) Start(id int, rt Route) error {
 	if rt.Proto == "udp" {
 		return r.startUDP(id, rt)
 	}
+	if rt.TLS.SNI != "" || rt.SNIShared {
+		return r.startSNI(id, rt) // a port shared by sni=: sniroute.go
+	}
 	host, ports, err := listenPorts(rt)
+	if err != nil {
+		return err
+	}
+	rtls, err := newRouteTLS(rt.TLS, r.tlsReporter(id)) // tlsroute.go
 	if err != nil {
 		return err
 	}
@@ -208,7 +231,8 @@ func (r *Relay) Start(id int, rt Route) error {
 		ctx:    ctx,
 		cancel: cancel,
 	}
-	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]).withTLS(rtls))
+	l.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	// The engines accept and relay the route's clients, on descriptors of
 	// their own: the runtime's poller must not wake up for every client.
 	l.engines = r.enginesFor(rt)
@@ -216,7 +240,7 @@ func (r *Relay) Start(id int, rt Route) error {
 	if first := l.firstAddr(); first != nil && ports[0] == 0 {
 		// Port 0: the one the system chose (a configuration is never
 		// changed once its accept loops may read it).
-		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port))
+		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port).withTLS(rtls))
 	}
 	if len(l.socks) == 0 {
 		cancel()
@@ -270,13 +294,13 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 		return r.updateUDP(u, rt)
 	}
 	l, ok := r.routes[id]
-	if !ok || rt.Proto == "udp" {
+	if !ok || rt.Proto == "udp" || l.sni != nil { // sni: restarted, sniroute.go
 		return false, nil
 	}
 	old := l.cfg.Load()
 	host, ports, ok := updatedPorts(old, rt)
-	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") {
-		return false, nil
+	if !ok || (rt.DataLogDir == "") != (old.DataLogDir == "") || rt.TLS != old.TLS || (l.engines != nil && rt.paced()) {
+		return false, nil // TLS: tlsroute.go; limits: a cap moves the route off the engines (bandwidth.go)
 	}
 	rt.ListenAddr = net.JoinHostPort(host, strconv.Itoa(ports[0]))
 	// Ports the route gains, or that could not be listened on before,
@@ -288,9 +312,10 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	if len(l.socks) == len(gone) {
 		return false, nil
 	}
-	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0])
+	cfg := newRouteConfig(rt, newBackendPool(id, rt, old.pool, r.emit), ports[0]).withTLS(old.tls)
 	old.pool.stop()
 	l.cfg.Store(cfg)
+	l.stats.limits.set(rt.Limits) // limits: open connections go on under the new figures
 	r.pools[id] = cfg.pool
 	cfg.pool.startChecks()
 	var goneSocks []*listenSock
@@ -448,7 +473,7 @@ func (r *Relay) Shutdown(ctx context.Context) {
 // goroutines relay them: where the platform has no engine, and for routes
 // with a data log. r.mu is held.
 func (r *Relay) enginesFor(rt Route) []*engine {
-	if rt.DataLogDir != "" || r.noEngine {
+	if rt.DataLogDir != "" || rt.usesGoroutines() || r.noEngine || rt.paced() { // usesGoroutines: tlsroute.go; paced: bandwidth.go
 		return nil
 	}
 	if r.engines == nil {
@@ -491,6 +516,9 @@ type routeListener struct {
 	// accept loop per socket does.
 	socks   map[int]*listenSock
 	engines []*engine
+	// sni is the port the route shares by sni= (sniroute.go), whose
+	// socket is the group's; nil for a route with sockets of its own.
+	sni *sniGroup
 
 	closeOnce sync.Once // closes the listening sockets
 
@@ -566,8 +594,15 @@ func (l *routeListener) acceptLoop(s *listenSock) {
 			l.refused(cfg, slot, client.RemoteAddr().String(), why, kind)
 			continue
 		}
-		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now(), offset: cfg.remoteOffset(s.port)}
+		hold, ok := l.admit(cfg, client.RemoteAddr().(*net.TCPAddr).AddrPort()) // limits: per client (clientlimits.go)
+		if !ok {
+			client.SetLinger(0)
+			client.Close()
+			continue
+		}
+		c := &relayConn{route: l, cfg: cfg, slot: slot, client: client, start: time.Now(), offset: cfg.remoteOffset(s.port), hold: hold}
 		if !l.track(c) {
+			hold.release()
 			client.Close()
 			continue
 		}
@@ -689,6 +724,7 @@ func (l *routeListener) closeListener() {
 		}
 		l.relay.mu.Unlock()
 		l.closeSocks(socks)
+		l.leaveSNI()             // sniroute.go
 		l.cfg.Load().pool.stop() // no new connection needs the checks
 	})
 }
@@ -698,6 +734,9 @@ func (l *routeListener) closeListener() {
 type trackedConn interface {
 	// abort closes the connection at once, from any goroutine.
 	abort(reason error)
+	// held is the client's place under the per-client limits, given
+	// back when the connection is done (clientlimits.go); often nil.
+	held() *clientHold
 }
 
 // track registers c as active; it reports false once the route is closing.
@@ -713,6 +752,7 @@ func (l *routeListener) track(c trackedConn) bool {
 
 // connDone is called once per accepted connection, when it is over.
 func (l *routeListener) connDone(c trackedConn) {
+	c.held().release()
 	l.relay.open.Add(-1)
 	l.untrack(c)
 	l.wg.Done()
@@ -723,6 +763,7 @@ func (l *routeListener) connDone(c trackedConn) {
 // counters in one step under the route's byte lock, so that Status counts
 // them once, neither twice nor never.
 func (l *routeListener) connClosed(c *relayConn, sent, received int64) {
+	c.held().release()
 	l.stats.bytesMu.Lock()
 	slot := &l.stats.slots[goroutineSlot]
 	slot.sent.Add(sent)

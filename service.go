@@ -106,6 +106,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration, control s
 		started: time.Now(), config: cfg, stopAsked: make(chan struct{})}
 	s.lookups, s.stopLookups = context.WithCancel(context.Background())
 	s.relay.SetMaxConns(cfg.MaxConn)
+	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
@@ -209,6 +210,8 @@ func (s *service) event(e Event) {
 		go s.log.Warning(eventBackend, e.Message())
 	case BackendUp, BackendDisabled, BackendEnabled:
 		go s.log.Info(eventBackend, e.Message())
+	case TLSWarning: // a certificate that did not reload, backendtls=noverify: tlsroute.go
+		go s.log.Warning(eventRoute, e.Message())
 	}
 }
 
@@ -370,6 +373,7 @@ func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why stri
 		log.Warning(eventRoute, fmt.Sprintf(msgNoResolveBackend, b.host, r.localPorts(), b.err))
 	}
 	rt = r.Route()
+	rt.SNIShared = s.config != nil && sharesPortBySNI(s.config.Routes, r) // sniroute.go
 	if s.debug {
 		rt.DataLogDir = s.logDir
 	}
@@ -426,7 +430,9 @@ func (s *service) apply(cfg *Config) {
 		delete(s.routes, local)
 		delete(s.partial, local)
 	}
+	s.restartSNIChanges(cfg) // tlsservice.go
 	s.relay.SetMaxConns(cfg.MaxConn)
+	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.connLog.guard.check() // a reload also repairs a removed log directory
 	if settingsChanged {
 		s.closeLogs()

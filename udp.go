@@ -120,6 +120,11 @@ type udpSession struct {
 	dlog     *dataLog
 	up, down *dataLogDirection
 	drops    socketDrops // the kernel's, on remote
+	// Limits (clientlimits.go, bandwidth.go): the client's place under
+	// the per-client limits, and the pacers of rate= and connrate=; nil
+	// on a route without them.
+	hold *clientHold
+	pace *udpPace
 
 	sentDatagrams, sentBytes         atomic.Int64
 	receivedDatagrams, receivedBytes atomic.Int64
@@ -152,6 +157,7 @@ func (r *Relay) startUDP(id int, rt Route) error {
 		stopJanitor: make(chan struct{})}
 	u.dials, u.stopDials = context.WithCancel(context.Background())
 	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	u.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	failed, buf := u.openSocks(host, ports, rcvBufFor(rt))
 	if len(u.socks) == 0 {
 		u.stopDials()
@@ -265,6 +271,9 @@ func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
 // so (ECONNREFUSED: an ICMP port unreachable came back for it, and the
 // write, not the session's reader, reports it).
 func (sess *udpSession) send(data []byte) {
+	if !sess.pace.pass(dirSent, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
+		return
+	}
 	if sess.up != nil {
 		sess.up.packet(data)
 	}
@@ -325,13 +334,18 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 		}
 		return nil
 	}
+	hold, ok := u.admit(cfg, key.client) // limits: per client (clientlimits.go)
+	if !ok {
+		return nil
+	}
 	now := time.Now()
-	sess := &udpSession{route: u, cfg: cfg, key: key, sock: s, start: now, dialing: true}
+	sess := &udpSession{route: u, cfg: cfg, key: key, sock: s, start: now, dialing: true, hold: hold, pace: u.stats.limits.udpPace()}
 	sess.last.Store(now.UnixNano())
 	var evicted *udpSession
 	u.mu.Lock()
 	if u.closing || u.socks[s.port] != s { // the route stops, or this port left it (update)
 		u.mu.Unlock()
+		hold.release()
 		return nil
 	}
 	if max := sessionCap(cfg); len(u.sessions) >= max {
@@ -343,6 +357,7 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 			u.capLogged = now
 		}
 		u.mu.Unlock()
+		hold.release()
 		u.stats.slots[goroutineSlot].refusedCap.Add(1)
 		if report {
 			u.relay.emit(Event{Kind: ConnRefused, Time: now, Route: u.id, Client: key.client.String(),
@@ -465,6 +480,9 @@ func (sess *udpSession) readReplies() {
 	// backend's host refused.
 	readDatagrams(sess.remote, &sess.drops, &sess.route.stats.udp.backendDrops, func(data []byte, _ netip.AddrPort) {
 		sess.last.Store(time.Now().UnixNano())
+		if !sess.pace.pass(dirReceived, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
+			return
+		}
 		if sess.down != nil {
 			sess.down.packet(data)
 		}
@@ -525,6 +543,7 @@ func (sess *udpSession) end(reason error) {
 	u.stats.bytesMu.Unlock()
 	if removed {
 		u.relay.open.Add(-1)
+		sess.hold.release()
 	}
 	sess.close(reason)
 }
@@ -547,7 +566,13 @@ func (sess *udpSession) close(reason error) {
 		}
 		sess.remote.Close()
 		if sess.dlog != nil {
-			sess.dlog.Close()
+			if reason == errEvicted {
+				// Evicted by the route's reader, which must not wait
+				// for the log's queue to reach the disk.
+				go sess.dlog.Close()
+			} else {
+				sess.dlog.Close()
+			}
 		}
 		sess.backend.open.Add(-1)
 		u.relay.emit(Event{Kind: SessionClosed, Time: time.Now(), Route: u.id, Client: sess.key.client.String(), Remote: sess.remoteTo,
@@ -797,6 +822,7 @@ func (r *Relay) updateUDP(u *udpRoute, rt Route) (bool, error) {
 	}
 	old.pool.stop()
 	r.pools[u.id] = pool
+	u.stats.limits.set(rt.Limits) // limits: open sessions go on under the new figures
 	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}
 	}

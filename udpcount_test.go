@@ -47,7 +47,7 @@ func TestUDPBytesAfterEnd(t *testing.T) {
 // update took its port from the route opens no session (it would outlive
 // the socket, its answers lost).
 func TestUDPNoSessionOnARemovedPort(t *testing.T) {
-	u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, socks: map[int]*udpSock{}}
+	u := &udpRoute{sessions: map[udpKey]*udpSession{}, stats: &routeStats{}, socks: map[int]*udpSock{}, relay: &Relay{}}
 	u.cfg.Store(&routeConfig{})
 	removed := &udpSock{port: 5300}
 	key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 4000), port: 5300}

@@ -100,8 +100,9 @@ fi
 step "packages the tests use"
 # Real peers from Debian's packages: promtool (prometheus) checks /metrics;
 # nginx and haproxy speak the PROXY protocol with relaytcp; dnsmasq answers
-# dig through UDP routes; headless chromium loads the status page; curl
-# follows the documentation's examples (TestDocExamples).
+# dig through UDP routes; headless chromium loads the status page; openssl,
+# curl and stunnel4 are TLS routes' clients and servers; curl also follows the
+# documentation's examples (TestDocExamples).
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
@@ -109,6 +110,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 [ -x /usr/sbin/dnsmasq ] || command -v dnsmasq >/dev/null || missing+=(dnsmasq)
 command -v dig >/dev/null || missing+=(dnsutils)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v stunnel4 >/dev/null || missing+=(stunnel4)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "test.sh: installing ${missing[*]}"
@@ -136,7 +139,7 @@ step "short fuzz runs, a fixed number each (the seed corpus in testdata/fuzz run
 fuzz_log=$(mktemp)
 # A count of runs rather than a time: at a time limit the engine sometimes
 # fails with "context deadline exceeded" while a worker is mid-run.
-for spec in FuzzParseRouteSpec:200000x FuzzParseConfig:30000x FuzzParseArgs:200000x FuzzParseProxyHeader:100000x; do
+for spec in FuzzParseRouteSpec:200000x FuzzParseConfig:30000x FuzzParseArgs:200000x FuzzParseProxyHeader:100000x FuzzClientHello:100000x; do
 	target=${spec%%:*} runs=${spec#*:}
 	for attempt in 1 2; do
 		if go test -run XXX -fuzz "^$target\$" -fuzztime "$runs" . >"$fuzz_log" 2>&1; then
