@@ -11,7 +11,7 @@ import (
 )
 
 // usageLine is printed with every argument error.
-const usageLine = "usage: relaytcp [ADDR:]listenPort {remoteHost remotePort | remoteHost:remotePort} [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-rcvbuf SIZE] [-metrics ADDR:PORT]"
+const usageLine = "usage: relaytcp [ADDR:]listenPort {remoteHost remotePort | remoteHost:remotePort} [-d] [-q] [-bind ADDR] [-allow LIST] [-deny LIST] [-maxconn N] [-idle DURATION] [-connect DURATION] [-drain DURATION] [-also LIST] [-backup LIST] [-balance MODE] [-check DURATION] [-rise N] [-fall N] [-proxy v1|v2] [-acceptproxy] [-udp] [-rcvbuf SIZE] [-clientmaxconn N] [-clientprefix4 BITS] [-clientprefix6 BITS] [-clientrate N/DURATION] [-rate BYTES] [-connrate BYTES] [-tls CERT,KEY] [-backendtls[=noverify]] [-metrics ADDR:PORT]"
 
 // usageText is printed by relaytcp -h.
 const usageText = usageLine + `
@@ -49,6 +49,20 @@ IPv6) to remoteHost:remotePort. Press ESC, Ctrl-C or send SIGTERM to stop.
   -udp              relay UDP datagrams instead of TCP connections (a session per client;
                     -idle defaults to 60s, -maxconn to 10000 sessions)
   -rcvbuf SIZE      with -udp: the sockets' receive buffer for bursts (default 4M; 256K, ...)
+  -clientmaxconn N  at most N open connections per client; more from it are refused
+  -clientprefix4 BITS, -clientprefix6 BITS  the prefix that is one client (default 32 and 64)
+  -clientrate N/DURATION  at most N new connections per client per DURATION (20/1s, 100/1m)
+  -rate BYTES       bytes a second of all connections together, each way (10M, 512K;
+                    K, M, G are powers of 1024); over it the relay reads slower
+  -connrate BYTES   bytes a second of each connection, each way (UDP: datagrams over
+                    either rate are dropped)
+  -tls CERT,KEY     terminate TLS from clients with this PEM certificate (chain) and key;
+                    -tlsmin 1.3, -tlsclientca FILE (require client certificates),
+                    -handshake DURATION (default 10s) go with it (docs/tls.md)
+  -backendtls       speak TLS to the backend, verified against the system's roots;
+                    -backendtls=noverify does not verify; -backendca FILE,
+                    -backendsni NAME, -backendcert CERT,KEY go with it
+  -sni NAMES        relay only clients whose TLS server name matches (*.example.com)
   -metrics ADDR:PORT serve a status page at http://ADDR:PORT/ and Prometheus metrics at
                     /metrics (e.g. 127.0.0.1:9155: it shows addresses and counts to anyone)
 
@@ -112,7 +126,16 @@ func parseArgs(args []string) (cliOptions, error) {
 				return opts, fmt.Errorf("option -acceptproxy takes no value: %s", arg)
 			}
 			opts.limits.AcceptProxy = true
-		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall", "proxy", "rcvbuf":
+		case "backendtls": // TLS options: tlsoptions.go
+			if !hasValue {
+				value = "1"
+			}
+			if err := opts.setLimit(name, value); err != nil {
+				return opts, err
+			}
+		case "bind", "allow", "deny", "maxconn", "idle", "also", "backup", "balance", "check", "rise", "fall", "proxy", "rcvbuf",
+			"clientmaxconn", "clientprefix4", "clientprefix6", "clientrate", "rate", "connrate",
+			"tls", "tlsmin", "tlsclientca", "handshake", "backendca", "backendsni", "backendcert", "sni":
 			if !hasValue {
 				if i+1 >= len(args) {
 					return opts, fmt.Errorf("option %s needs a value", arg)
@@ -171,6 +194,9 @@ func parseArgs(args []string) (cliOptions, error) {
 		return opts, err
 	}
 	if err := opts.routeSpec().checkUDP(); err != nil {
+		return opts, err
+	}
+	if err := opts.routeSpec().checkTLS(); err != nil {
 		return opts, err
 	}
 	return opts, nil

@@ -377,7 +377,7 @@ func routeLine(n int, r RouteSpec) string {
 	if settings != "" {
 		extra = append(extra, settings)
 	}
-	if opts := r.limitOptions(); len(opts) > 0 {
+	if opts := append(r.limitOptions(), r.tlsOptions()...); len(opts) > 0 { // tlsOptions: tlsoptions.go
 		extra = append(extra, strings.Join(opts, " "))
 	}
 	if r.Disabled {

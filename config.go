@@ -19,6 +19,10 @@ type Config struct {
 	// MaxConn caps the open connections of all routes together; 0 is no
 	// cap (each route may have its own maxconn= too).
 	MaxConn int
+	// ClientMaxConn caps the open connections of one client (as each
+	// route's clientprefix4=/clientprefix6= group it) across all routes
+	// together; 0 is no cap (clientlimits.go).
+	ClientMaxConn int
 	// LogRetentionDays deletes connection and data logs older than that
 	// many days, once a day; 0 keeps everything.
 	LogRetentionDays int
@@ -45,6 +49,12 @@ func (c *Config) Validate() error {
 func (c *Config) conflict(r RouteSpec, n int) error {
 	for i, old := range c.Routes[:n] {
 		if !old.overlaps(r) {
+			continue
+		}
+		if shared, err := sniShares(old, r); shared { // a port shared by sni=: sniroute.go
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		switch {
@@ -158,6 +168,9 @@ func (c *Config) findRoute(s string) (int, error) {
 // one with the port; when several are, the error names them.
 func (c *Config) routeAt(given, bind string, first, last int, proto string) (int, error) {
 	if i := c.routeOn(bind, first, last, proto); i >= 0 || bind != "" {
+		if err := c.sniAmbiguous(given, i); err != nil { // routes sharing the port by sni=: sniroute.go
+			return 0, err
+		}
 		return i, nil
 	}
 	var found []string
@@ -317,7 +330,7 @@ func parseConfig(name, text string) (*Config, error) {
 				return nil, fmt.Errorf("%s: invalid debug value %q (want 0 or 1)", where, rest)
 			}
 			seenDebug, cfg.Debug = true, d
-		case key == "maxconn" || key == "logretention":
+		case key == "maxconn" || key == "logretention" || key == "clientmaxconn":
 			if seen[key] {
 				return nil, fmt.Errorf("%s: %s given twice", where, key)
 			}
@@ -326,9 +339,12 @@ func parseConfig(name, text string) (*Config, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", where, err)
 			}
-			if key == "maxconn" {
+			switch key {
+			case "maxconn":
 				cfg.MaxConn = n
-			} else {
+			case "clientmaxconn":
+				cfg.ClientMaxConn = n
+			default:
 				cfg.LogRetentionDays = n
 			}
 		case key == "metrics":
@@ -348,7 +364,7 @@ func parseConfig(name, text string) (*Config, error) {
 			}
 			cfg.Routes = append(cfg.Routes, r)
 		default:
-			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug, maxconn, logretention, metrics or route)", where, key)
+			return nil, fmt.Errorf("%s: unknown setting %q (want logdir, debug, maxconn, clientmaxconn, logretention, metrics or route)", where, key)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -369,17 +385,20 @@ func splitSetting(line string) (key, rest string) {
 
 // settingNames are the single-value settings of the config file, in the
 // order a new file lists them.
-var settingNames = []string{"logdir", "debug", "maxconn", "logretention", "metrics"}
+var settingNames = []string{"logdir", "debug", "maxconn", "clientmaxconn", "logretention", "metrics"}
 
 // settings returns the single-value settings as the file writes them; ""
 // is a setting's default.
 func (c *Config) settings() map[string]string {
-	v := map[string]string{"logdir": c.LogDir, "debug": "", "maxconn": "", "logretention": "", "metrics": c.MetricsAddr}
+	v := map[string]string{"logdir": c.LogDir, "debug": "", "maxconn": "", "clientmaxconn": "", "logretention": "", "metrics": c.MetricsAddr}
 	if c.Debug {
 		v["debug"] = "1"
 	}
 	if c.MaxConn > 0 {
 		v["maxconn"] = strconv.Itoa(c.MaxConn)
+	}
+	if c.ClientMaxConn > 0 {
+		v["clientmaxconn"] = strconv.Itoa(c.ClientMaxConn)
 	}
 	if c.LogRetentionDays > 0 {
 		v["logretention"] = strconv.Itoa(c.LogRetentionDays)

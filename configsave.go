@@ -71,7 +71,7 @@ func (f *configFile) merge(cfg *Config) []string {
 	out = append(out[:lastRoute+1], append(routes.rest(), out[lastRoute+1:]...)...)
 	var head []string
 	if len(f.lines) == 0 {
-		head = []string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, logretention DAYS, metrics IP:PORT,",
+		head = []string{"# relaytcp service configuration: logdir DIR, debug 0|1, maxconn N, clientmaxconn N, logretention DAYS, metrics IP:PORT,",
 			"# route [ADDR:]LOCALPORT[-LAST] REMOTEHOST REMOTEPORT[-LAST] [OPTION=VALUE ...] (relaytcp route -h lists the options)"}
 	}
 	for _, key := range settingNames {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -24,6 +25,11 @@ type relayConn struct {
 	dial       connAttempt // connLife.attempt while a backend is tried
 
 	sideFailed atomic.Bool // a write failed: one side was gone before the end
+	// The TLS sides (tlsconn.go), nil for plaintext; sniName is the server
+	// name an SNI route was picked by (sniroute.go).
+	clientTLS, remoteTLS *tls.Conn
+	sniName              string
+	peeked               []byte // an SNI route's ClientHello, relayed first
 
 	mu          sync.Mutex // the connection's end: aborted, the halves, connLife.reason
 	backendConn *net.TCPConn
@@ -67,6 +73,9 @@ type halfConn struct {
 	dlog       *dataLogDirection // nil: not logged
 	other      *halfConn         // the opposite direction
 	early      []byte            // read from src already (after a PROXY header): relayed first
+	// srcTLS and dstTLS, when set, are the TLS over src and dst that the
+	// direction reads and writes through (tlsconn.go).
+	srcTLS, dstTLS *tls.Conn
 	// srcCut: src was reset before its end, as the other direction's write
 	// to it found (that write took the error), so the end its reads now
 	// return is not one (endWasCut).
@@ -87,7 +96,7 @@ type halfConn struct {
 // goroutine per accepted client.
 func (c *relayConn) serve() {
 	l := c.l
-	var early []byte // the client's bytes that came with its PROXY header
+	early := c.peeked // the ClientHello an SNI route read, or the bytes that came with a PROXY header
 	if c.cfg.AcceptProxy {
 		h, rest, err := readProxyHeader(c.clientConn, c.cfg.connectTimeout())
 		ok := err == nil
@@ -104,6 +113,12 @@ func (c *relayConn) serve() {
 		}
 		early = rest
 	}
+	if c.cfg.tls != nil { // the client's TLS handshake: tlsconn.go
+		var ok bool
+		if early, ok = c.startTLS(c.connLife.client, early); !ok {
+			return
+		}
+	}
 	remote, err := c.dialBackend()
 	if err != nil {
 		c.clientConn.SetLinger(0)
@@ -118,6 +133,7 @@ func (c *relayConn) serve() {
 	up := &halfConn{conn: c, src: c.clientConn, dst: remote, fromClient: true, dlog: dlog.direction(client, backend), early: early}
 	down := &halfConn{conn: c, src: remote, dst: c.clientConn, dlog: dlog.direction(backend, client)}
 	up.other, down.other = down, up
+	c.wrapTLS(up, down) // tlsconn.go
 	finish := func() {
 		if c.idleTimer != nil {
 			c.idleTimer.Stop()
@@ -158,7 +174,7 @@ func (c *relayConn) serve() {
 		c.idleTimer = time.AfterFunc(time.Hour, c.checkIdle)
 		c.idleTimer.Reset(idle)
 	}
-	c.opened(at, dlog)
+	c.opened(at, dlog, c.tlsSummary())
 
 	go up.copy()
 	down.copy()
@@ -176,6 +192,11 @@ func (c *relayConn) dialBackend() (*net.TCPConn, error) {
 		conn, err := d.DialContext(c.l.dials, "tcp", c.connLife.remote)
 		if err == nil {
 			if err = c.sendProxyHeader(conn, d.Timeout); err != nil {
+				conn.Close()
+			}
+		}
+		if err == nil && c.cfg.originates() { // backendtls=: tlsconn.go
+			if err = c.backendHandshake(conn, c.remote); err != nil {
 				conn.Close()
 			}
 		}
@@ -236,14 +257,16 @@ func (h *halfConn) copy() {
 			return
 		}
 	}
-	if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
+	if p := h.conn.route.stats.limits.pacer(h.dir()); p != nil { // limits: rate=, connrate= (bandwidth.go)
+		err = h.copyPaced(p)
+	} else if h.dlog == nil && h.conn.idleTimer == nil && copySplices && !h.hasTLS() {
 		var n int64
 		n, err = io.Copy(h.dst, h.src)
 		h.bytes.Add(n)
 	} else {
 		// Each write is watched for a stall; io.Copy's are not (its
 		// splice cannot be watched from outside: see copySplices).
-		err = copyChunks(h.write, h.src, h.dlog, h.conn.touch, &h.bytes)
+		err = copyChunks(h.write, h.reader(), h.dlog, h.conn.touch, &h.bytes)
 	}
 	if err != nil && socketGone(h.dst) && !errors.Is(err, syscall.EPIPE) {
 		// A write took dst's reset error (EPIPE would say its end came
@@ -272,7 +295,7 @@ func (h *halfConn) finish(err error) {
 		lastDirection := c.pending == 1
 		c.mu.Unlock()
 		if !lastDirection {
-			if cerr := h.dst.CloseWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
+			if cerr := h.closeWrite(); cerr != nil && !errors.Is(cerr, net.ErrClosed) {
 				err = cerr
 			}
 		}
@@ -362,7 +385,7 @@ func (c *relayConn) liveBytes() (sent, received int64) {
 // recording every chunk read in the data log (if any) before it is written
 // on, calling touch, and adding what it wrote to copied as it goes (status
 // shows it live).
-func copyChunks(write func([]byte) (int, error), src *net.TCPConn, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
+func copyChunks(write func([]byte) (int, error), src io.Reader, dlog *dataLogDirection, touch func(), copied *atomic.Int64) error {
 	size := 32 << 10 // as io.Copy's
 	if dlog != nil {
 		size = 64 << 10 // fewer, bigger entries in the data log
@@ -402,7 +425,7 @@ func (h *halfConn) write(b []byte) (int, error) {
 	}
 	h.writing.Store(true)
 	h.stallTimer.Reset(stallPoll)
-	n, err := h.dst.Write(b)
+	n, err := h.writer().Write(b)
 	h.writing.Store(false)
 	h.stallTimer.Stop()
 	return n, err
@@ -441,4 +464,12 @@ func (h *halfConn) checkStall() {
 		return
 	}
 	h.stallTimer.Reset(stallPoll)
+}
+
+// dir is the direction's index for the bandwidth caps (bandwidth.go).
+func (h *halfConn) dir() int {
+	if h.fromClient {
+		return dirSent
+	}
+	return dirReceived
 }

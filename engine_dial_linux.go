@@ -23,9 +23,16 @@ func (e *engine) newFlow(l *tcpRoute, fd int, client netip.AddrPort, port int) {
 		l.turnAway(cfg, slot, client.String(), why, kind, true)
 		return
 	}
+	hold, ok := l.admit(cfg, client) // limits: per client (clientlimits.go)
+	if !ok {
+		closeReset(fd)
+		return
+	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}}
 	f.begin(&l.routeCore, cfg, slot, client, e.now, cfg.remoteOffset(port), &connAttempt{})
+	f.hold = hold
 	if !l.track(f) {
+		hold.release()
 		rawClose(fd)
 		return
 	}
@@ -190,7 +197,7 @@ func (e *engine) connectDone(f *flow, events uint32) {
 		f.lastActive = 0
 		e.armTimer(f, idle)
 	}
-	f.opened(e.now, nil)
+	f.opened(e.now, nil, "")
 	e.relay(f)
 }
 

@@ -259,6 +259,6 @@ func mustResolve(t *testing.T, addr string) *net.TCPAddr {
 // connected).
 func TestFlowRecordSize(t *testing.T) {
 	if n := unsafe.Sizeof(flow{}); n > 320 {
-		t.Errorf("the flow record is %d bytes; it was 312 (idle memory per connection: README, Performance)", n)
+		t.Errorf("the flow record is %d bytes; it was 312 (idle memory per connection: docs/performance.md)", n)
 	}
 }

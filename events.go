@@ -50,6 +50,13 @@ const (
 	// than rcvbuf= asked (Err says what was granted, and why); once per
 	// start of the route.
 	BufferCapped
+	// TLSFailed: a TLS handshake with a client, or an SNI route's
+	// ClientHello, failed (Err says why); the client was closed.
+	// TLSWarning: a route's changed certificate could not be loaded and
+	// the one before is kept (tlscert.go), or a route starts with
+	// backendtls=noverify (Err says which).
+	TLSFailed
+	TLSWarning
 )
 
 // Event is one thing that happened on a route, reported through Relay.Events.
@@ -69,7 +76,10 @@ type Event struct {
 	// SessionClosed: the datagrams relayed each way.
 	SentDatagrams, ReceivedDatagrams int64
 	DataLog                          string // ConnOpened: the data log file, if any
-	Err                              error  // why it failed or closed
+	// TLS is ConnOpened's TLS summary on a TLS route: version, cipher
+	// suite, server name, client certificate (tlsconn.go).
+	TLS string
+	Err error // why it failed or closed
 }
 
 // logTimeLayout is the manual's connection-log time stamp: 2000/08/20 00:18:35.
@@ -88,6 +98,9 @@ func (e Event) String() string {
 func (e Event) Message() string {
 	switch e.Kind {
 	case ConnOpened:
+		if e.TLS != "" {
+			return fmt.Sprintf("Connection from %s to %s (%s)", e.Client, e.Remote, e.TLS)
+		}
 		return fmt.Sprintf("Connection from %s to %s", e.Client, e.Remote)
 	case ConnClosed:
 		return fmt.Sprintf("Closed %s to %s sent %d received %d bytes in %s (%v)",
@@ -118,6 +131,10 @@ func (e Event) Message() string {
 		return fmt.Sprintf("Route %d: %v", e.Route, e.Err)
 	case SessionsEvicting:
 		return fmt.Sprintf("Route %d has its maximum of %d UDP sessions: the least recently used ones end for new clients", e.Route, e.Cap)
+	case TLSFailed:
+		return fmt.Sprintf("TLS failed %s to %s: %v", e.Client, e.Remote, e.Err)
+	case TLSWarning:
+		return fmt.Sprintf("Route %d: %v", e.Route, e.Err)
 	case DataLogFailed:
 		return fmt.Sprintf("DataLogError %s to %s: %v", e.Client, e.Remote, e.Err)
 	}

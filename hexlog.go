@@ -99,6 +99,8 @@ type dataLog struct {
 	mu     sync.Mutex
 	f      *os.File
 	failed bool
+
+	queue dataLogQueue // a UDP session's text waiting for the file
 }
 
 // dataLogDirection formats the packets of one direction of a connection.
@@ -107,6 +109,7 @@ type dataLogDirection struct {
 	log      *dataLog
 	word     string // the header's word: "Packet", or "Datagram" (UDP)
 	from, to string
+	queued   bool // written behind the relay (UDP): see datalogqueue.go
 	buf      []byte
 }
 
@@ -124,17 +127,27 @@ func (d *dataLog) direction(from, to string) *dataLogDirection {
 func (d *dataLog) datagrams(from, to string) *dataLogDirection {
 	dd := d.direction(from, to)
 	if dd != nil {
-		dd.word = "Datagram"
+		dd.word, dd.queued = "Datagram", true
 	}
 	return dd
 }
 
-// packet logs one chunk of relayed bytes. The file is written at once, so
-// the log can be followed while the connection runs. After a write error the
-// connection is no longer logged; the relay itself goes on.
+// packet logs one chunk of relayed bytes. A TCP connection's file is
+// written at once, so the log can be followed while the connection runs; a
+// UDP session's is queued for its writer (datalogqueue.go). After a write
+// error the connection is no longer logged; the relay itself goes on.
 func (dd *dataLogDirection) packet(p []byte) {
 	dd.buf = appendChunk(dd.buf[:0], time.Now(), dd.word, dd.from, dd.to, p)
-	d := dd.log
+	if dd.queued {
+		dd.log.enqueue(dd.buf)
+		return
+	}
+	dd.log.write(dd.buf)
+}
+
+// write writes formatted text to the file, reopening it first if its
+// directory was recreated.
+func (d *dataLog) write(text []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.failed {
@@ -142,7 +155,7 @@ func (dd *dataLogDirection) packet(p []byte) {
 	}
 	err := d.reopenIfMoved()
 	if err == nil {
-		_, err = d.f.Write(dd.buf)
+		_, err = d.f.Write(text)
 	}
 	if err != nil {
 		d.fail(err)
@@ -182,8 +195,9 @@ func (d *dataLog) reopenIfMoved() error {
 	return nil
 }
 
-// Close closes the file.
+// Close writes what is still queued and closes the file.
 func (d *dataLog) Close() error {
+	d.drainQueue()
 	if d.guard != nil {
 		d.guard.untrack(d)
 	}

@@ -54,7 +54,14 @@ type connLife struct {
 	// once opened (an idle connection does not carry it).
 	attempt *connAttempt
 	reason  error // why it ended
+	// hold is the client's place under the per-client limits
+	// (clientlimits.go), given back once when the connection is over; nil
+	// on a route without them.
+	hold *clientHold
 }
+
+// held is the connection's place under the per-client limits.
+func (c *connLife) held() *clientHold { return c.hold }
 
 // connAttempt is a connection's state until a backend answers.
 type connAttempt struct {
@@ -97,17 +104,22 @@ func (c *connLife) turnAway(why string, kind int) {
 // it). A LOCAL header names nobody: it is the proxy's own connection (a
 // health check), so the client stays the connecting proxy, which allow=
 // and deny= admitted already when it was accepted.
+//
+// The per-client limits (clientlimits.go) then admit the client it
+// names, or the proxy itself for a LOCAL header; a refusal is counted and
+// reported there.
 func (c *connLife) takeProxyHeader(h proxyHeader) bool {
-	if h.local {
-		return true
+	if !h.local {
+		c.attempt.clientAP, c.attempt.dstAP = h.src, h.dst
+		c.client = h.src.String()
+		if why := c.cfg.denies(h.src.Addr()); why != "" {
+			c.turnAway(why, refusedByACL)
+			return false
+		}
 	}
-	c.attempt.clientAP, c.attempt.dstAP = h.src, h.dst
-	c.client = h.src.String()
-	if why := c.cfg.denies(h.src.Addr()); why != "" {
-		c.turnAway(why, refusedByACL)
-		return false
-	}
-	return true
+	var admitted bool
+	c.hold, admitted = c.route.admitNamed(c.cfg, c.attempt.clientAP)
+	return admitted
 }
 
 // nextBackend picks the backend to try next, in balance order
@@ -219,8 +231,8 @@ func (c *connLife) openDataLog(at time.Time) *dataLog {
 
 // opened reports that the connection relays, since at: it ends the
 // route's incident (if any), counts, and reports Opened (with the data
-// log's file, if any).
-func (c *connLife) opened(at time.Time, dlog *dataLog) {
+// log's file, if any, and for a TLS route what was negotiated, tlsText).
+func (c *connLife) opened(at time.Time, dlog *dataLog, tlsText string) {
 	r := c.route
 	r.recovered()
 	c.slot.total.Add(1)
@@ -231,7 +243,7 @@ func (c *connLife) opened(at time.Time, dlog *dataLog) {
 	if dlog != nil {
 		name = dlog.name
 	}
-	r.relay.emit(Event{Kind: kind, Time: at, Route: r.id, Client: c.client, Remote: c.remote, DataLog: name})
+	r.relay.emit(Event{Kind: kind, Time: at, Route: r.id, Client: c.client, Remote: c.remote, DataLog: name, TLS: tlsText})
 }
 
 // idleExpired checks the idle timeout after quiet without data either

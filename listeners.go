@@ -163,6 +163,9 @@ func (l *tcpRoute) closeSocks(socks []*listenSock) {
 
 // firstAddr is the address of the route's lowest port.
 func (l *tcpRoute) firstAddr() net.Addr {
+	if l.sni != nil {
+		return l.sni.sock.addr // sniroute.go
+	}
 	var first *listenSock
 	for _, s := range l.socks {
 		if first == nil || s.port < first.port {

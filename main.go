@@ -148,6 +148,13 @@ func runCommandLineRelay(opts cliOptions, stdin *os.File, stdout, stderr io.Writ
 		return exitResolve
 	}
 
+	// Certificates and CA files are read before listening: a bad one is
+	// an argument's fault, not the port's (tlsroute.go).
+	if _, err := newRouteTLS(spec.TLSOptions, nil); err != nil {
+		fmt.Fprintf(stderr, "relaytcp: %v\n", err)
+		return exitUsage
+	}
+
 	out, errs := newLineQueue(stdout, "\n"), newLineQueue(stderr, "\n")
 	defer errs.Close()
 	defer out.Close()

@@ -124,12 +124,14 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 		for _, c := range []struct {
 			reason string
 			n      int64
-		}{{"acl", r.RefusedACL}, {"maxconn", r.RefusedMaxConn}, {"proxy", r.RefusedProxy}} {
-			m.sample("relaytcp_route_refused_total", "counter", "Clients refused: by allow=/deny= (acl), by maxconn= or the global cap (maxconn), for want of a PROXY header (proxy).",
+		}{{"acl", r.RefusedACL}, {"maxconn", r.RefusedMaxConn}, {"proxy", r.RefusedProxy},
+			{"clientmaxconn", r.RefusedClientMaxConn}, {"clientrate", r.RefusedClientRate}, {"global_clientmaxconn", r.RefusedGlobalClientMaxConn}} {
+			m.sample("relaytcp_route_refused_total", "counter", "Clients refused: by allow=/deny= (acl), by maxconn= or the global cap (maxconn), for want of a PROXY header (proxy), by clientmaxconn=, clientrate= or the global clientmaxconn.",
 				float64(c.n), "route", strconv.Itoa(r.Route), "listen", r.Listen, "reason", c.reason)
 		}
 	}
 
+	writeLimitMetrics(m, st) // limitstatus.go
 	for _, r := range st.Routes {
 		if r.UDPReport == nil {
 			continue
@@ -138,8 +140,8 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 		for _, c := range []struct {
 			reason string
 			n      int64
-		}{{"queue", d.Queue}, {"denied", d.Denied}, {"maxconn", d.MaxConn}, {"backend", d.Backend}} {
-			m.sample("relaytcp_route_datagrams_dropped_total", "counter", "UDP datagrams not relayed: a receive queue was full (queue), by allow=/deny= (denied), by a cap (maxconn), for want of a backend (backend).",
+		}{{"queue", d.Queue}, {"denied", d.Denied}, {"maxconn", d.MaxConn}, {"backend", d.Backend}, {"client", d.Client}, {"rate", d.Rate}} {
+			m.sample("relaytcp_route_datagrams_dropped_total", "counter", "UDP datagrams not relayed: a receive queue was full (queue), by allow=/deny= (denied), by a cap (maxconn), for want of a backend (backend), by a per-client limit (client), over rate= or connrate= (rate).",
 				float64(c.n), "route", strconv.Itoa(r.Route), "listen", r.Listen, "reason", c.reason)
 		}
 	}
@@ -149,6 +151,8 @@ func writeMetrics(w io.Writer, st *ServiceStatus) {
 				float64(r.SessionsEvicted), "route", strconv.Itoa(r.Route), "listen", r.Listen)
 		}
 	}
+
+	writeTLSMetrics(m, st) // tlsstatus.go
 
 	type backendFamily struct {
 		name, typ, help string

@@ -35,7 +35,7 @@ func TestRouteSpecOptions(t *testing.T) {
 		{"155 h 1 maxconn=0", "invalid maxconn=0"},
 		{"155 h 1 idle=soon", "invalid idle=soon"},
 		{"155 h 1 allow=10.0.0.0/33", `invalid allow=10.0.0.0/33: "10.0.0.0/33" is not an address`},
-		{"155 h 1 speed=fast", `unknown option "speed=" (options: proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, disabled)`},
+		{"155 h 1 speed=fast", `unknown option "speed=" (options: proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, clientmaxconn, clientprefix4, clientprefix6, clientrate, rate, connrate, tls, tlsmin, tlsclientca, handshake, backendtls, backendca, backendsni, backendcert, sni, disabled)`},
 		{"155 h 1 maxconn=1 maxconn=2", "option maxconn= given twice"},
 		{"155 h 1 extra", `unexpected "extra" after the remote port`},
 		{"localhost:155 h 1", `invalid local address "localhost:155": "localhost" is not an IP address`},

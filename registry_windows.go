@@ -21,6 +21,7 @@ const (
 	valueRoutes = "Routes" // REG_MULTI_SZ, one "LOCALPORT REMOTEHOST REMOTEPORT" per route
 
 	valueMaxConn   = "MaxConn"          // REG_DWORD or REG_SZ: open connections of all routes; 0 no cap
+	valueClientMax = "ClientMaxConn"    // REG_DWORD or REG_SZ: open connections of one client, all routes; 0 no cap
 	valueRetention = "LogRetentionDays" // REG_DWORD or REG_SZ: delete logs older than that; 0 keeps all
 	valueMetrics   = "MetricsAddr"      // REG_SZ IP:PORT: serve /metrics there; missing or empty: off
 )
@@ -113,6 +114,9 @@ func readConfigValues(k registry.Key) (*Config, error) {
 	if cfg.MaxConn, err = readCount(k, valueMaxConn, where(valueMaxConn)); err != nil {
 		return nil, err
 	}
+	if cfg.ClientMaxConn, err = readCount(k, valueClientMax, where(valueClientMax)); err != nil {
+		return nil, err
+	}
 	if cfg.LogRetentionDays, err = readCount(k, valueRetention, where(valueRetention)); err != nil {
 		return nil, err
 	}
@@ -181,7 +185,7 @@ func writeConfigValues(k registry.Key, cfg *Config) error {
 	if err := k.SetStringValue(valueDebug, strconv.Itoa(boolInt(cfg.Debug))); err != nil {
 		return fmt.Errorf("write %s: %w", valueDebug, err)
 	}
-	for name, n := range map[string]int{valueMaxConn: cfg.MaxConn, valueRetention: cfg.LogRetentionDays} {
+	for name, n := range map[string]int{valueMaxConn: cfg.MaxConn, valueClientMax: cfg.ClientMaxConn, valueRetention: cfg.LogRetentionDays} {
 		if err := k.SetDWordValue(name, uint32(n)); err != nil {
 			return fmt.Errorf("write %s: %w", name, err)
 		}
@@ -256,7 +260,7 @@ func copyConfigValues(src, dst registry.Key) error {
 			return fmt.Errorf("copy %s: %w", valueDebug, err)
 		}
 	}
-	for _, name := range []string{valueMaxConn, valueRetention} {
+	for _, name := range []string{valueMaxConn, valueClientMax, valueRetention} {
 		if n, _, err := src.GetIntegerValue(name); err == nil {
 			if err := dst.SetDWordValue(name, uint32(n)); err != nil {
 				return fmt.Errorf("copy %s: %w", name, err)
@@ -353,7 +357,7 @@ func restoreBackup(dst registry.Key) error {
 		// The orphan's values go, so that none of them outlives the
 		// restore (LogDir, which the MSI has just written, stays unless the
 		// copy has one).
-		for _, name := range []string{valueRoutes, valueDebug, valueMaxConn, valueRetention, valueMetrics} {
+		for _, name := range []string{valueRoutes, valueDebug, valueMaxConn, valueClientMax, valueRetention, valueMetrics} {
 			if err := dst.DeleteValue(name); err != nil && !errors.Is(err, registry.ErrNotExist) {
 				return fmt.Errorf(`delete HKLM\%s\%s: %w`, parametersKey, name, err)
 			}

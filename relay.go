@@ -25,7 +25,8 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: -
 type routeConfig struct {
 	Route
 	pool      *backendPool
-	firstPort int // the route's first local port: a port's offset in a range counts from it
+	firstPort int       // the route's first local port: a port's offset in a range counts from it
+	tls       *routeTLS // the route's TLS (tlsroute.go); nil without
 }
 
 // remoteOffset is the offset that a connection to local port adds to the
@@ -49,12 +50,16 @@ type Relay struct {
 	Events   func(Event)
 	open     atomic.Int64 // open connections, all routes
 	maxConns atomic.Int64 // SetMaxConns
+	// clients counts each client's open connections for the global
+	// clientmaxconn (SetClientMaxConns, clientlimits.go).
+	clients globalClients
 
 	mu       sync.Mutex
 	routes   map[int]runningRoute
 	retiring map[runningRoute]struct{} // stopped accepting, connections still running
 	stats    map[int]*routeStats       // by route number, from its first Start on
 	pools    map[int]*backendPool      // each route number's last backends, whose state a restart keeps
+	sni      map[string]*sniGroup      // ports shared by sni=, by address (sniroute.go)
 	names    dataLogNamer
 	engines  []*engine // created with the first route they run; nil where unsupported
 	noEngine bool      // the engines could not be created: use goroutines
@@ -108,11 +113,18 @@ func (r *Relay) Start(id int, rt Route) error {
 	if _, ok := r.routes[id]; ok {
 		return fmt.Errorf("route %d is already running", id)
 	}
+	if rt.Proto != "udp" && (rt.TLS.SNI != "" || rt.SNIShared) {
+		return r.startSNI(id, rt) // a port shared by sni=: sniroute.go
+	}
 	host, ports, err := listenPorts(rt)
 	if err != nil {
 		return err
 	}
-	route, failed := newRunningRoute(r, id, rt, host, ports)
+	rtls, err := newRouteTLS(rt.TLS, r.tlsReporter(id)) // tlsroute.go; nil without TLS
+	if err != nil {
+		return err
+	}
+	route, failed := newRunningRoute(r, id, rt, host, ports, rtls)
 	if route == nil {
 		if len(ports) == 1 {
 			return failed[ports[0]]
@@ -135,18 +147,19 @@ func (r *Relay) Start(id int, rt Route) error {
 // newRunningRoute starts route id on host's ports, by its protocol: the one
 // place that chooses. It returns nil when no port could be listened on,
 // and the ports that failed. r.mu is held.
-func newRunningRoute(r *Relay, id int, rt Route, host string, ports []int) (runningRoute, map[int]error) {
+func newRunningRoute(r *Relay, id int, rt Route, host string, ports []int, rtls *routeTLS) (runningRoute, map[int]error) {
 	if rt.Proto == "udp" {
 		return startUDP(r, id, rt, host, ports)
 	}
-	return startTCP(r, id, rt, host, ports)
+	return startTCP(r, id, rt, host, ports, rtls)
 }
 
 // startTCP starts TCP route id (Start).
-func startTCP(r *Relay, id int, rt Route, host string, ports []int) (runningRoute, map[int]error) {
+func startTCP(r *Relay, id int, rt Route, host string, ports []int, rtls *routeTLS) (runningRoute, map[int]error) {
 	l := &tcpRoute{socks: make(map[int]*listenSock), conns: make(map[trackedConn]struct{})}
 	l.init(r, id, false)
-	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]).withTLS(rtls))
+	l.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	// The engines accept and relay the route's clients, on descriptors of
 	// their own: the runtime's poller must not wake up for every client.
 	l.engines = r.enginesFor(rt)
@@ -154,7 +167,7 @@ func startTCP(r *Relay, id int, rt Route, host string, ports []int) (runningRout
 	if first := l.firstAddr(); first != nil && ports[0] == 0 {
 		// Port 0: the one the system chose (a configuration is never
 		// changed once its accept loops may read it).
-		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port))
+		l.cfg.Store(newRouteConfig(rt, l.cfg.Load().pool, first.(*net.TCPAddr).Port).withTLS(rtls))
 	}
 	if len(l.socks) == 0 {
 		l.stopDials()
@@ -211,6 +224,7 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	old.pool.stop()
 	r.pools[id] = pool
 	pool.startChecks()
+	route.core().stats.limits.set(rt.Limits) // limits: open connections go on under the new figures
 	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}
 	}
@@ -223,15 +237,19 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 // close; the others are not touched. A route that would be left with no
 // socket is not changed: it is restarted instead.
 func (l *tcpRoute) update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error) {
-	if (rt.DataLogDir == "") != (l.cfg.Load().DataLogDir == "") {
-		return false, nil // the engines relay the route, or goroutines: see enginesFor
+	old := l.cfg.Load()
+	if (rt.DataLogDir == "") != (old.DataLogDir == "") || (l.engines != nil && rt.paced()) {
+		return false, nil // the engines relay the route, or goroutines: see enginesFor (paced: bandwidth.go)
+	}
+	if l.sni != nil || rt.TLS != old.TLS {
+		return false, nil // restarted: sniroute.go, tlsroute.go
 	}
 	gone, missing := portChanges(l.socks, ports)
 	failed := l.openSocks(host, missing)
 	if len(l.socks) == len(gone) {
 		return false, nil
 	}
-	l.cfg.Store(newRouteConfig(rt, pool, ports[0]))
+	l.cfg.Store(newRouteConfig(rt, pool, ports[0]).withTLS(old.tls))
 	var goneSocks []*listenSock
 	for _, port := range gone {
 		goneSocks = append(goneSocks, l.socks[port])
@@ -340,7 +358,7 @@ func (r *Relay) Shutdown(ctx context.Context) {
 // goroutines relay them: where the platform has no engine, and for routes
 // with a data log. r.mu is held.
 func (r *Relay) enginesFor(rt Route) []*engine {
-	if rt.DataLogDir != "" || r.noEngine {
+	if rt.DataLogDir != "" || rt.usesGoroutines() || r.noEngine || rt.paced() { // usesGoroutines: tlsroute.go; paced: bandwidth.go
 		return nil
 	}
 	if r.engines == nil {
@@ -380,6 +398,9 @@ type tcpRoute struct {
 	// accept loop per socket does.
 	socks   map[int]*listenSock
 	engines []*engine
+	// sni is the port the route shares by sni= (sniroute.go), whose
+	// socket is the group's; nil for a route with sockets of its own.
+	sni *sniGroup
 
 	closeOnce sync.Once // closes the listening sockets
 
@@ -427,9 +448,17 @@ func (l *tcpRoute) acceptLoop(s *listenSock) {
 			l.turnAway(cfg, slot, peer.String(), why, kind, true)
 			continue
 		}
+		hold, ok := l.admit(cfg, peer) // limits: per client (clientlimits.go)
+		if !ok {
+			client.SetLinger(0)
+			client.Close()
+			continue
+		}
 		c := &relayConn{l: l, clientConn: client}
 		c.begin(&l.routeCore, cfg, slot, peer, time.Now(), cfg.remoteOffset(s.port), &c.dial)
+		c.hold = hold
 		if !l.track(c) {
+			hold.release()
 			client.Close()
 			continue
 		}
@@ -505,6 +534,7 @@ func (l *tcpRoute) closeListener() {
 		}
 		l.relay.mu.Unlock()
 		l.closeSocks(socks)
+		l.leaveSNI()             // sniroute.go
 		l.cfg.Load().pool.stop() // no new connection needs the checks
 	})
 }
@@ -518,6 +548,9 @@ type trackedConn interface {
 	// Status: a relayConn's; an engine's flow says 0, as its engine counts
 	// its flows itself (engine.routeBytes).
 	liveBytes() (sent, received int64)
+	// held is the client's place under the per-client limits, given
+	// back when the connection is done (clientlimits.go); often nil.
+	held() *clientHold
 }
 
 // track registers c as active; it reports false once the route is closing.
@@ -533,6 +566,7 @@ func (l *tcpRoute) track(c trackedConn) bool {
 
 // connDone is called once per accepted connection, when it is over.
 func (l *tcpRoute) connDone(c trackedConn) {
+	c.held().release()
 	l.relay.open.Add(-1)
 	l.untrack(c)
 	l.wg.Done()
@@ -543,6 +577,7 @@ func (l *tcpRoute) connDone(c trackedConn) {
 // counters in one step under the route's byte lock, so that Status counts
 // them once, neither twice nor never.
 func (l *tcpRoute) connClosed(c *relayConn, t traffic) {
+	c.held().release()
 	l.stats.bytesMu.Lock()
 	c.slot.sent.Add(t.sent)
 	c.slot.received.Add(t.received)

@@ -74,6 +74,17 @@ type Route struct {
 	// RcvBuf is the receive buffer of a UDP route's sockets in bytes; zero
 	// means defaultRcvBuf (udpbuf.go).
 	RcvBuf int
+
+	// Limits are the per-client limits and the bandwidth caps
+	// (limitoptions.go); the zero value is none.
+	Limits
+
+	// TLS are the route's TLS options (tlsoptions.go); a route that uses
+	// them is relayed by the goroutine relay (tlsroute.go). SNIShared
+	// marks a route without sni= on a port that routes with sni= share:
+	// it is the port's default (sniroute.go).
+	TLS       TLSOptions
+	SNIShared bool
 }
 
 // admits reports why a client may not use the route, or "" if it may.

@@ -54,6 +54,13 @@ type RouteSpec struct {
 	// bytes (udpbuf.go); 0 is defaultRcvBuf.
 	RcvBuf int
 
+	// Limits are the fair-share options (limitoptions.go): clientmaxconn=,
+	// clientprefix4=, clientprefix6=, clientrate=, rate=, connrate=.
+	Limits
+
+	// TLS options (tlsoptions.go, issue 23).
+	TLSOptions
+
 	// Disabled is disabled=1: the route is switched off (routedisable.go).
 	// It keeps its line, its options and its port in the configuration,
 	// and the service listens on nothing for it.
@@ -61,7 +68,7 @@ type RouteSpec struct {
 }
 
 // routeOptionNames lists the options, in the order String writes them.
-const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, disabled"
+const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy, acceptproxy, allow, deny, maxconn, idle, connect, rcvbuf, " + limitOptionNames + ", " + tlsOptionNames + ", disabled"
 
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
@@ -107,6 +114,9 @@ func routeSpecFromFields(fields []string) (RouteSpec, error) {
 		return RouteSpec{}, err
 	}
 	if err := r.checkUDP(); err != nil {
+		return RouteSpec{}, err
+	}
+	if err := r.checkTLS(); err != nil { // tlsoptions.go
 		return RouteSpec{}, err
 	}
 	return r, nil
@@ -201,6 +211,12 @@ func (r *RouteSpec) setOption(key, value string) error {
 		}
 		r.RcvBuf = n
 	default:
+		if isLimitOption(key) { // limitoptions.go
+			return r.Limits.set(key, value)
+		}
+		if handled, err := r.setTLSOption(key, value); handled { // tlsoptions.go
+			return err
+		}
 		return fmt.Errorf("unknown option %q (options: %s)", key+"=", routeOptionNames)
 	}
 	return nil
@@ -271,7 +287,7 @@ func (r RouteSpec) listen() string {
 
 // key identifies the route among the configuration's: its local side, and
 // its protocol (a TCP and a UDP route may share a port).
-func (r RouteSpec) key() string { return r.Local() + r.protoSuffix() }
+func (r RouteSpec) key() string { return r.Local() + r.protoSuffix() + r.sniKey() /* sniroute.go */ }
 
 // localPorts names the route's local ports for messages: "port 155",
 // "ports 8000-8099", "port 53/udp".
@@ -296,6 +312,7 @@ func (r RouteSpec) Options() []string {
 		opts = append(opts, "proto="+r.Proto)
 	}
 	opts = append(append(opts, r.backendOptions()...), r.limitOptions()...)
+	opts = append(opts, r.tlsOptions()...) // tlsoptions.go
 	if r.Disabled {
 		opts = append(opts, "disabled=1")
 	}
@@ -329,7 +346,7 @@ func (r RouteSpec) limitOptions() []string {
 	if r.RcvBuf > 0 {
 		opts = append(opts, "rcvbuf="+formatRcvBuf(r.RcvBuf))
 	}
-	return opts
+	return append(opts, r.Limits.text()...)
 }
 
 // shortDuration writes an option's duration as people write it, without
@@ -384,6 +401,8 @@ func (r RouteSpec) Route() Route {
 		Rise:           r.Rise,
 		Fall:           r.Fall,
 		RcvBuf:         r.RcvBuf,
+		Limits:         r.Limits,
+		TLS:            r.TLSOptions,
 	}
 }
 

@@ -107,6 +107,7 @@ func newService(cfg *Config, log serviceLog, retryEvery time.Duration, control s
 		started: time.Now(), config: cfg, stopAsked: make(chan struct{})}
 	s.lookups, s.stopLookups = context.WithCancel(context.Background())
 	s.relay.SetMaxConns(cfg.MaxConn)
+	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.openLogs(cfg)
 	s.relay.Events = s.event
 	for _, r := range cfg.Routes {
@@ -210,6 +211,8 @@ func (s *service) event(e Event) {
 		go s.log.Warning(eventBackend, e.Message())
 	case BackendUp, BackendDisabled, BackendEnabled:
 		go s.log.Info(eventBackend, e.Message())
+	case TLSWarning: // a certificate that did not reload, backendtls=noverify: tlsroute.go
+		go s.log.Warning(eventRoute, e.Message())
 	}
 }
 
@@ -371,6 +374,7 @@ func (s *service) resolvedRoute(r RouteSpec, log serviceLog) (rt Route, why stri
 		return Route{}, err.Error()
 	}
 	rt = r.Route()
+	rt.SNIShared = s.config != nil && sharesPortBySNI(s.config.Routes, r) // sniroute.go
 	if s.debug {
 		rt.DataLogDir = s.logDir
 	}
@@ -427,7 +431,9 @@ func (s *service) apply(cfg *Config) {
 		delete(s.routes, local)
 		delete(s.partial, local)
 	}
+	s.restartSNIChanges(cfg) // tlsservice.go
 	s.relay.SetMaxConns(cfg.MaxConn)
+	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.connLog.guard.check() // a reload also repairs a removed log directory
 	if settingsChanged {
 		s.closeLogs()

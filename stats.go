@@ -41,6 +41,10 @@ type routeStats struct {
 	// set, and while Status reads both.
 	bytesMu sync.Mutex
 	udp     udpCounters
+	// limits are the route's per-client limits and bandwidth caps, with
+	// their refusal counts (clientlimits.go, bandwidth.go).
+	limits routeLimiter
+	tls    tlsCounters // TLS handshakes (tlsroute.go)
 }
 
 // udpCounters are what only a UDP route counts (udp.go): datagrams it did
@@ -68,6 +72,8 @@ type counters struct {
 	// UDP routes: datagrams dropped for a full receive queue, for want of
 	// a backend, held by a session evicted at the cap; sessions evicted.
 	QueueDrops, BackendDrops, CapDrops, Evicted int64
+	// TLS routes: handshakes done and failed (tlsroute.go).
+	TLSDone, TLSFailed int64
 }
 
 // sum adds up the slots' counts; bytes are added by Status, which reads
@@ -81,6 +87,7 @@ func (s *routeStats) sum() counters {
 		c.RefusedACL += sl.refusedACL.Load()
 		c.RefusedCap += sl.refusedCap.Load()
 		c.RefusedProxy += sl.refusedProxy.Load()
+		c.TLSDone, c.TLSFailed = s.tls.done.Load(), s.tls.failed.Load()
 	}
 	c.QueueDrops = s.udp.queueDrops.Load()
 	c.BackendDrops = s.udp.backendDrops.Load()
@@ -98,7 +105,8 @@ type RouteStatus struct {
 	Open      int64
 	counters
 	Backends []BackendStatus
-	RcvBuf   int // UDP: the receive buffer its sockets got, in bytes
+	RcvBuf   int         // UDP: the receive buffer its sockets got, in bytes
+	Limits   limitStatus // refusals by client limit, throughput under a cap (limitstatus.go)
 }
 
 // BackendStatus is one backend of a route as its balancing sees it.
@@ -129,7 +137,7 @@ func (r *Relay) Status() map[int]RouteStatus {
 	routes := make(map[int][]runningRoute) // running and retired
 	for id, st := range r.stats {
 		stats[id] = st
-		rs := RouteStatus{counters: st.sum()}
+		rs := RouteStatus{counters: st.sum(), Limits: st.limits.status()}
 		if route, ok := r.routes[id]; ok {
 			rs.Listening, rs.Addr = true, addrString(route.firstAddr())
 			rs.Backends = route.core().cfg.Load().pool.status()

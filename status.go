@@ -66,9 +66,14 @@ type RouteReport struct {
 	BytesSent      int64           `json:"bytes_sent"`
 	BytesReceived  int64           `json:"bytes_received"`
 	Backends       []BackendReport `json:"backends"`
+	// Refusals by client limit, throughput under a cap (limitstatus.go).
+	LimitReport
 	// A UDP route's own numbers; nil for a TCP route. Embedded, so that
 	// its fields are the route's own in JSON, and absent for TCP.
 	*UDPReport
+	// A TLS route's handshakes (tlsstatus.go); nil for a route without
+	// TLS, likewise.
+	*TLSReport
 }
 
 // UDPReport is what only a UDP route reports: the datagrams it did not
@@ -95,10 +100,17 @@ type DatagramDrops struct {
 	// Backend: no backend could be reached for the session, or the
 	// backend's socket refused the datagram (its port unreachable).
 	Backend int64 `json:"backend"`
+	// Client: a client's new session refused by clientmaxconn=,
+	// clientrate= or the global clientmaxconn (refused_client* count the
+	// same datagrams); Rate: over rate= or connrate= (limitstatus.go).
+	Client int64 `json:"client"`
+	Rate   int64 `json:"rate"`
 }
 
 // total is the datagrams dropped for any reason.
-func (d DatagramDrops) total() int64 { return d.Queue + d.Denied + d.MaxConn + d.Backend }
+func (d DatagramDrops) total() int64 {
+	return d.Queue + d.Denied + d.MaxConn + d.Backend + d.Client + d.Rate
+}
 
 // BackendReport is one backend of a route.
 type BackendReport struct {
@@ -118,11 +130,15 @@ type BackendReport struct {
 func routeReport(n int, spec RouteSpec, rs RouteStatus, why string) RouteReport {
 	r := RouteReport{Route: n, Listen: spec.listen(), Config: spec.String(), Proto: cmp.Or(spec.Proto, "tcp"), Listening: rs.Listening,
 		Open: rs.Open, Total: rs.Total, Refused: rs.RefusedACL + rs.RefusedCap + rs.RefusedProxy, RefusedACL: rs.RefusedACL,
-		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received}
+		RefusedMaxConn: rs.RefusedCap, RefusedProxy: rs.RefusedProxy, Failed: rs.Failed, BytesSent: rs.Sent, BytesReceived: rs.Received,
+		LimitReport: limitReport(rs.Limits)}
+	r.Refused += r.LimitReport.refused()
 	if spec.Proto == "udp" {
 		r.UDPReport = &UDPReport{SessionsEvicted: rs.Evicted, RcvBuf: rs.RcvBuf, DatagramsDropped: DatagramDrops{
-			Queue: rs.QueueDrops, Denied: rs.RefusedACL, MaxConn: rs.RefusedCap + rs.CapDrops, Backend: rs.BackendDrops}}
+			Queue: rs.QueueDrops, Denied: rs.RefusedACL, MaxConn: rs.RefusedCap + rs.CapDrops, Backend: rs.BackendDrops,
+			Client: r.LimitReport.refused(), Rate: rs.Limits.rateDrops}}
 	}
+	r.TLSReport = tlsReport(spec, rs) // tlsstatus.go
 	switch {
 	case spec.Disabled: // nothing is wrong: it listens on nothing on purpose
 	case !rs.Listening:
@@ -189,8 +205,8 @@ func (r RouteReport) line() string {
 	case r.Error != "":
 		listening += " (" + r.Error + ")"
 	}
-	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s%s",
-		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived), r.UDPReport.counts())
+	return fmt.Sprintf("%s : %s, %d open, %d total, %d refused, %d failed, sent %s, received %s%s%s",
+		head, listening, r.Open, r.Total, r.Refused, r.Failed, byteSize(r.BytesSent), byteSize(r.BytesReceived), r.LimitReport.counts(), r.UDPReport.counts()+r.TLSReport.counts())
 }
 
 // counts is the end of a UDP route's status line: its dropped datagrams,
@@ -207,7 +223,7 @@ func (u *UDPReport) counts() string {
 	for _, r := range []struct {
 		name string
 		n    int64
-	}{{"queue", d.Queue}, {"denied", d.Denied}, {"maxconn", d.MaxConn}, {"backend", d.Backend}} {
+	}{{"queue", d.Queue}, {"denied", d.Denied}, {"maxconn", d.MaxConn}, {"backend", d.Backend}, {"client", d.Client}, {"rate", d.Rate}} {
 		if r.n > 0 {
 			why = append(why, fmt.Sprintf("%s %d", r.name, r.n))
 		}

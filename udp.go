@@ -91,6 +91,7 @@ type udpSession struct {
 	dlog        *dataLog
 	up, down    *dataLogDirection
 	drops       socketDrops // the kernel's, on backendConn
+	pace        *udpPace    // rate= and connrate= (bandwidth.go); nil on a route without them
 
 	sentDatagrams, sentBytes         atomic.Int64
 	receivedDatagrams, receivedBytes atomic.Int64
@@ -119,6 +120,7 @@ func startUDP(r *Relay, id int, rt Route, host string, ports []int) (runningRout
 		deniedLogged: make(map[netip.Addr]time.Time), stopJanitor: make(chan struct{})}
 	u.init(r, id, true)
 	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
+	u.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	failed, buf := u.openSocks(host, ports, rcvBufFor(rt))
 	if len(u.socks) == 0 {
 		u.stopDials()
@@ -221,6 +223,9 @@ func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
 // so (ECONNREFUSED: an ICMP port unreachable came back for it, and the
 // write, not the session's reader, reports it).
 func (sess *udpSession) send(data []byte) {
+	if !sess.pace.pass(dirSent, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
+		return
+	}
 	if sess.up != nil {
 		sess.up.packet(data)
 	}
@@ -282,14 +287,20 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 		u.refuseQuietly(cfg, slot, key.client, why, "its datagrams are dropped", refusedByACL, u.shouldLogDenied(key.client.Addr()))
 		return nil
 	}
+	hold, ok := u.admit(cfg, key.client) // limits: per client (clientlimits.go)
+	if !ok {
+		return nil
+	}
 	now := time.Now()
 	sess := &udpSession{u: u, key: key, sock: s, dialing: true}
 	sess.begin(&u.routeCore, cfg, slot, key.client, now, cfg.remoteOffset(s.port), &sess.dial)
+	sess.hold, sess.pace = hold, u.stats.limits.udpPace()
 	sess.last.Store(now.UnixNano())
 	var evicted *udpSession
 	u.mu.Lock()
 	if u.closing || u.socks[s.port] != s { // the route stops, or this port left it (update)
 		u.mu.Unlock()
+		hold.release()
 		return nil
 	}
 	if max := sessionCap(cfg); len(u.sessions) >= max {
@@ -301,6 +312,7 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 			u.capLogged = now
 		}
 		u.mu.Unlock()
+		hold.release()
 		u.refuseQuietly(cfg, slot, key.client, why, "new clients' datagrams are dropped", refusedByCap, report)
 		return nil
 	} else {
@@ -358,7 +370,7 @@ func (sess *udpSession) run() {
 	}
 	sess.backendConn = remote
 	sess.openLog()
-	sess.opened(sess.start, sess.dlog)
+	sess.opened(sess.start, sess.dlog, "")
 	// Sent under the lock: a datagram that comes now waits, in order.
 	for _, data := range sess.queued {
 		sess.send(data)
@@ -407,6 +419,9 @@ func (sess *udpSession) readReplies() {
 	// backend's host refused.
 	readDatagrams(sess.backendConn, &sess.drops, &sess.u.stats.udp.backendDrops, func(data []byte, _ netip.AddrPort) {
 		sess.last.Store(time.Now().UnixNano())
+		if !sess.pace.pass(dirReceived, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
+			return
+		}
 		if sess.down != nil {
 			sess.down.packet(data)
 		}
@@ -467,6 +482,7 @@ func (sess *udpSession) end(reason error) {
 	u.stats.bytesMu.Unlock()
 	if removed {
 		u.relay.open.Add(-1)
+		sess.hold.release()
 	}
 	sess.close(reason)
 }
@@ -488,7 +504,13 @@ func (sess *udpSession) close(reason error) {
 		}
 		sess.backendConn.Close()
 		if sess.dlog != nil {
-			sess.dlog.Close()
+			if reason == errEvicted {
+				// Evicted by the route's reader, which must not wait
+				// for the log's queue to reach the disk.
+				go sess.dlog.Close()
+			} else {
+				sess.dlog.Close()
+			}
 		}
 		sess.closed(traffic{sent: sess.sentBytes.Load(), received: sess.receivedBytes.Load(),
 			sentDatagrams: sess.sentDatagrams.Load(), receivedDatagrams: sess.receivedDatagrams.Load()})

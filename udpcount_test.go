@@ -51,6 +51,7 @@ func TestUDPBytesAfterEnd(t *testing.T) {
 func TestUDPNoSessionOnARemovedPort(t *testing.T) {
 	u := &udpRoute{sessions: map[udpKey]*udpSession{}, socks: map[int]*udpSock{}}
 	u.stats = &routeStats{}
+	u.relay = &Relay{}
 	u.cfg.Store(&routeConfig{})
 	removed := &udpSock{port: 5300}
 	key := udpKey{client: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 4000), port: 5300}

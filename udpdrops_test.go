@@ -172,7 +172,7 @@ func TestUDPDropReports(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(data)
-	if want := `"datagrams_dropped":{"queue":44,"denied":3,"maxconn":3,"backend":1},"sessions_evicted":2,"rcvbuf":4194304`; !strings.Contains(text, want) {
+	if want := `"datagrams_dropped":{"queue":44,"denied":3,"maxconn":3,"backend":1,"client":0,"rate":0},"sessions_evicted":2,"rcvbuf":4194304`; !strings.Contains(text, want) {
 		t.Errorf("status -json lacks %s:\n%s", want, text)
 	}
 	if n := strings.Count(text, "datagrams_dropped"); n != 2 {

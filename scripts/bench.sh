@@ -18,6 +18,9 @@
 #   - UDP: datagrams/s and loss of an echo, iperf3's UDP test, memory per
 #     idle session; bursts of BURST clients sending at the same moment, on
 #     an idle machine and with every core kept busy
+#   - TLS (scripts/tlsbench): TLS 1.3 handshakes/s (ECDSA P-256, RSA 2048)
+#     and 1 stream MB/s through a terminating route, stunnel4 and HAProxy
+#     (ssl); an sni= route's conn/s against a plain route's
 # Every figure is the median of ROUNDS rounds; ratios are to HAProxy, or to
 # socat -x for the logging row. Absolute numbers move by 20% between runs on
 # these machines: compare ratios.
@@ -38,10 +41,10 @@ if [ "${QUICK:-}" = 1 ]; then
 	ROUNDS=1 DURATION=2 IDLE=500 FIXED=2000
 fi
 
-for tool in haproxy socat iperf3; do
+for tool in haproxy socat iperf3 stunnel4; do
 	if ! command -v "$tool" >/dev/null; then
 		DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy socat iperf3 >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy socat iperf3 stunnel4 >/dev/null
 		break
 	fi
 done
@@ -59,6 +62,7 @@ trap cleanup EXIT
 
 go build -o "$tmp/relaytcp" .
 go build -o "$tmp/loadgen" ./scripts/loadgen
+go build -o "$tmp/tlsbench" ./scripts/tlsbench
 
 # Ports below the ephemeral range, so no client socket can hold them.
 P_ECHO=19101 P_SINK=19102 P_SINKREAD=19103
@@ -491,3 +495,6 @@ done
 	echo
 	echo "A 10,000-port range (20000-29999): RSS $((RANGE_MANY / 1024)) MiB against $((RANGE_ONE / 1024)) MiB for one port, $(awk -v a="$RANGE_MANY" -v b="$RANGE_ONE" 'BEGIN{printf "%.2f", (a-b)/9999}') KiB per port."
 } | tee "$OUT"
+
+# TLS routes (issue 23), their own table: tlsbench starts its contenders.
+{ echo; "$tmp/tlsbench" -relaytcp "$tmp/relaytcp" -duration "${DURATION}s" -rounds "$ROUNDS"; } | tee -a "$OUT"

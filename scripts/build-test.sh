@@ -37,7 +37,9 @@ check "exe version resource 1.2.3" sh -c "strings -el '$exe' | grep -A1 -x FileV
 check "exe has the message table" sh -c "x86_64-w64-mingw32-objdump -p '$exe' | grep -q 'ID: 0x00000b'"
 check "exe has the manifest (RT_MANIFEST, type 24)" sh -c "x86_64-w64-mingw32-objdump -p '$exe' | grep -q 'Entry: ID: 0x000018'"
 # asInvoker, and the supportedOS GUIDs of Windows 7, 8, 8.1 and 10/11.
-manifest_has() { strings "$exe" | grep -qF -- "$1"; }
+# grep reads all of strings' output: with -q it would stop at the first match,
+# and strings, cut off (SIGPIPE), would fail the pipeline (pipefail).
+manifest_has() { strings "$exe" | grep -F -- "$1" >/dev/null; }
 check "manifest: asInvoker" manifest_has '<requestedExecutionLevel level="asInvoker" uiAccess="false" />'
 for guid in 35138b9a-5d96-4fbd-8e2d-a2440225f93a 4a2f28e3-53b9-4441-ba9c-d69d4a4a6e38 \
 	1f676c76-80e1-4239-95bb-83d0f6d0da78 8e0f7a12-bfb3-4fe8-b9a5-48fd50a15a9a; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tests the MSI under wine, in a fresh prefix: msiinfo checks of the tables;
-# the README's "Windows quick start", followed as written; msiexec /x while
+# the README's Windows quick start ("Quick start 3"), followed as written; msiexec /x while
 # an admin menu and a command-line relay of relaytcp.exe run (they close,
 # the exe goes, an admin menu of another copy refuses edits, no orphan
 # Parameters key); ConfigBackup restored over an orphan key; msiexec /i
@@ -96,11 +96,11 @@ msi() {
 	iconv -f UTF-16LE -t UTF-8 "$T/$log" 2>/dev/null | tr -d '\r' | grep -iE 'error|return value 3|failed|marked for deletion' | tail -20
 	return 1
 }
-# The README's "Windows quick start", followed line by line as written:
+# The README's "Quick start 3: the Windows service", followed line by line as written:
 # the lines of its code block, each run as it stands but for the MSI's
 # name, and the route's ports and host (a local echo server). A line this
 # test does not know fails it, so README and test cannot drift apart.
-quickstart=$(awk '/^### Windows quick start/{f=1} f&&/^```/{n++; next} f&&n==1{print} n==2{exit}' README.md)
+quickstart=$(awk '/^## Quick start 3: the Windows service/{f=1} f&&/^```/{n++; next} f&&n==1{print} n==2{exit}' README.md)
 check "quick start: six commands in the README" test "$(grep -c . <<<"$quickstart")" = 6
 while IFS= read -r line; do
 	cmd=$(sed -E 's/ {2,}.*$//' <<<"$line")

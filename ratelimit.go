@@ -1,0 +1,209 @@
+package main
+
+// Token buckets, written as GCRA (the generic cell rate algorithm): a
+// bucket is one time, its theoretical arrival time (tat), rather than a
+// count of tokens and a refill timer. A full bucket is a tat in the past;
+// each use pushes the tat on by its cost; a use that would push it more
+// than the burst past now is over the rate. No goroutine, no timer: a
+// bucket costs its few bytes and a comparison per use.
+//
+// clientRate is clientrate='s bucket of one client (new connections);
+// byteBucket is a bandwidth bucket of rate= or connrate= (bytes), used
+// by bandwidth.go.
+
+import (
+	"sync"
+	"time"
+)
+
+// clientRate is one client's bucket of new connections (clientrate=N/D):
+// a new connection costs interval (D/N), and the bucket holds N of them.
+// The zero value is full. Its user holds the lock that guards it.
+type clientRate struct{ tat time.Time }
+
+// allow takes one connection at now, or reports false, taking nothing,
+// when the client has used its burst and not waited interval since.
+func (b *clientRate) allow(now time.Time, interval time.Duration, burst int) bool {
+	tat := b.tat
+	if tat.Before(now) {
+		tat = now
+	}
+	next := tat.Add(interval)
+	if next.Sub(now) > time.Duration(burst)*interval {
+		return false
+	}
+	b.tat = next
+	return true
+}
+
+// full reports whether the bucket is full again at now: forgetting it
+// changes nothing.
+func (b *clientRate) full(now time.Time) bool { return !b.tat.After(now) }
+
+// byteBucket is a bandwidth bucket: rate bytes a second, holding up to a
+// burst. Users wait until it is out of debt, move a chunk, and charge it
+// with what they moved, from when they were let through (started): so a
+// reader that finds nothing to read costs nothing, a late wake-up costs
+// no bandwidth, and the bytes moved by any time t stay within
+// burst + rate*t + the chunks in flight.
+//
+// Several users of one bucket (a route's connections under rate=) are let
+// through in turn: one that finds the bucket in debt, or others already
+// waiting, takes a ticket, and tickets go in order. Without the turns, the
+// connections that wake first after each debt would take every chunk.
+// The zero value is full and has nobody waiting; it is safe for concurrent
+// use.
+type byteBucket struct {
+	mu         sync.Mutex
+	tat        time.Time // when the bucket is out of debt
+	next, head uint64    // the next ticket to give, the one whose turn it is
+	gone       map[uint64]bool
+	turn       chan struct{} // closed when head moves on
+}
+
+// owed is how long a user must wait at now before moving more bytes,
+// turns aside.
+func (b *byteBucket) owed(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return max(b.tat.Sub(now), 0)
+}
+
+// wait waits until the bucket is out of debt and it is the caller's turn;
+// it reports false, having given its turn up, once stopped reports true
+// (checked at least every poll).
+func (b *byteBucket) wait(poll time.Duration, stopped func() bool) bool {
+	b.mu.Lock()
+	if b.head == b.next && !b.tat.After(time.Now()) {
+		b.mu.Unlock()
+		return true // nobody waits, no debt
+	}
+	ticket := b.next
+	b.next++
+	for {
+		for b.gone[b.head] {
+			delete(b.gone, b.head)
+			b.head++
+		}
+		var wake <-chan struct{}
+		d := poll
+		if ticket == b.head {
+			owed := b.tat.Sub(time.Now())
+			if owed <= 0 {
+				b.advance()
+				b.mu.Unlock()
+				return true
+			}
+			d = min(owed, poll)
+		} else {
+			if b.turn == nil {
+				b.turn = make(chan struct{})
+			}
+			wake = b.turn
+		}
+		b.mu.Unlock()
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-wake:
+			t.Stop()
+		}
+		gaveUp := stopped()
+		b.mu.Lock()
+		if gaveUp {
+			if ticket == b.head {
+				b.advance()
+			} else {
+				if b.gone == nil {
+					b.gone = make(map[uint64]bool)
+				}
+				b.gone[ticket] = true
+			}
+			b.mu.Unlock()
+			return false
+		}
+	}
+}
+
+// advance passes the turn on. b.mu is held.
+func (b *byteBucket) advance() {
+	b.head++
+	if b.turn != nil {
+		close(b.turn)
+		b.turn = nil
+	}
+}
+
+// charge charges n bytes moved since started to a bucket of rate bytes a
+// second that holds burst bytes at most.
+func (b *byteBucket) charge(n int, started time.Time, rate, burst int64) {
+	b.mu.Lock()
+	b.tat = b.add(n, started, rate, burst)
+	b.mu.Unlock()
+}
+
+// take charges n bytes at now if the bucket is not in debt, for what
+// cannot wait (a datagram); else it reports false, taking nothing.
+func (b *byteBucket) take(n int, now time.Time, rate, burst int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.tat.After(now) {
+		return false
+	}
+	b.tat = b.add(n, now, rate, burst)
+	return true
+}
+
+// add is the bucket's tat once n more bytes are charged, moved from
+// started on. b.mu is held.
+func (b *byteBucket) add(n int, started time.Time, rate, burst int64) time.Time {
+	floor := started.Add(-bytesTime(burst, rate)) // a full bucket
+	tat := b.tat
+	if tat.Before(floor) {
+		tat = floor
+	}
+	return tat.Add(bytesTime(int64(n), rate))
+}
+
+// bytesTime is how long n bytes take at rate bytes a second.
+func bytesTime(n, rate int64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n) / float64(rate) * float64(time.Second))
+}
+
+// meter measures a throughput: the bytes counted in the last whole second.
+// The zero value is ready; it is safe for concurrent use.
+type meter struct {
+	mu        sync.Mutex
+	sec       int64 // the second (Unix) being counted
+	cur, prev int64 // bytes of that second, and of the one before
+}
+
+// add counts n bytes at now.
+func (m *meter) add(n int, now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roll(now.Unix())
+	m.cur += int64(n)
+}
+
+// rate is the bytes counted in the last whole second before now.
+func (m *meter) rate(now time.Time) int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.roll(now.Unix())
+	return m.prev
+}
+
+// roll moves the count on to second s. m.mu is held.
+func (m *meter) roll(s int64) {
+	switch {
+	case s == m.sec:
+	case s == m.sec+1:
+		m.sec, m.prev, m.cur = s, m.cur, 0
+	case s > m.sec:
+		m.sec, m.prev, m.cur = s, 0, 0
+	}
+}
