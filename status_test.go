@@ -218,12 +218,22 @@ func TestMetrics(t *testing.T) {
 		exchange(t, "127.0.0.1:"+strconv.Itoa(f.plain), 1000)
 	}
 	relays("127.0.0.1:" + strconv.Itoa(f.denied))
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", f.metricsPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	// The refused client may see its reset before the relay has counted
+	// it: read the metrics until the refusal is in (or the time is up,
+	// and the check below says what is missing).
+	var resp *http.Response
+	var body []byte
+	deniedLine := fmt.Sprintf(`relaytcp_route_refused_total{route="2",listen="127.0.0.1:%d",reason="acl"} 1`, f.denied)
+	eventually(5*time.Second, func() bool {
+		var err error
+		resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", f.metricsPort))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return strings.Contains(string(body), deniedLine)
+	})
 	if ct := resp.Header.Get("Content-Type"); ct != "text/plain; version=0.0.4; charset=utf-8" {
 		t.Errorf("Content-Type %q", ct)
 	}
@@ -251,7 +261,7 @@ func TestMetrics(t *testing.T) {
 	if !echoes(client) {
 		t.Fatal("no echo")
 	}
-	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", f.metricsPort))
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", f.metricsPort))
 	if err != nil {
 		t.Fatal(err)
 	}
