@@ -20,8 +20,6 @@ package main
 // opened while its route had no cap is not paced.
 
 import (
-	"io"
-	"net"
 	"sync/atomic"
 	"time"
 )
@@ -135,50 +133,6 @@ func (p *pacer) pass(n int) bool {
 	}
 	p.lim.band.through[p.dir].add(n, now)
 	return true
-}
-
-// copyPaced relays direction h under pacer p until it ends, as copy does:
-// by io.CopyN between the sockets a chunk at a time where that splices,
-// else by copyChunks reading through the pacer.
-func (h *halfConn) copyPaced(p *pacer) error {
-	if h.dlog == nil && h.conn.idleTimer == nil && copySplices {
-		for {
-			n := p.wait(h.conn.isAborted)
-			if n == 0 {
-				return net.ErrClosed
-			}
-			m, err := io.CopyN(h.dst, h.src, int64(n))
-			h.bytes.Add(m)
-			p.charge(int(m))
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return copyChunks(h.write, &pacedReader{src: h.src, p: p, stopped: h.conn.isAborted}, h.dlog, h.conn.touch, &h.bytes)
-}
-
-// pacedReader reads src no faster than its pacer lets it.
-type pacedReader struct {
-	src     io.Reader
-	p       *pacer
-	stopped func() bool
-}
-
-func (r *pacedReader) Read(b []byte) (int, error) {
-	n := r.p.wait(r.stopped)
-	if n == 0 {
-		return 0, net.ErrClosed
-	}
-	if len(b) > n {
-		b = b[:n]
-	}
-	m, err := r.src.Read(b)
-	r.p.charge(m)
-	return m, err
 }
 
 // throughput returns the route's bytes a second in each direction over

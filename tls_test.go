@@ -652,3 +652,22 @@ func (h *headerFirst) Write(b []byte) (int, error) {
 	}
 	return h.Conn.Write(b)
 }
+
+// TestTLSWithRate: a terminating route with a bandwidth cap relays TLS to
+// its clients, paced (before, the paced copy spliced the raw sockets and
+// sent the backend's plaintext to the TLS client), and still completes.
+func TestTLSWithRate(t *testing.T) {
+	dir := tempDir(t)
+	ca := newTestCA(t, dir, "ca")
+	backend := echoServer(t)
+	cert, key := ca.issue(t, dir, "ecdsa", certSpec{cn: "relay", names: []string{"relay.example.com"}, keyType: "ecdsa"})
+	_, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s connrate=256K", portOf(backend.Addr()), cert, key))
+	msg := strings.Repeat("paced and encrypted ", 20000) // 400 KB: more than a second at 256K
+	start := time.Now()
+	if _, err := tlsRoundTrip(t, addr, &tls.Config{RootCAs: ca.pool(), ServerName: "relay.example.com"}, msg); err != nil {
+		t.Fatalf("TLS through a route with connrate=: %v\n%s", err, log.dump())
+	}
+	if took := time.Since(start); took < 1200*time.Millisecond {
+		t.Errorf("400 KB each way took %v under connrate=256K; want at least about 1.5 s", took)
+	}
+}
