@@ -336,7 +336,10 @@ func TestStatusPageFromCommandLineRelay(t *testing.T) {
 	for _, v := range st.History.Routes[0].ConnectionsPerSecond {
 		sum += v * st.History.IntervalSeconds
 	}
-	if math.Abs(sum-3) > 0.1 {
+	// Rates are over each interval's real length, which a loaded machine
+	// (or wine) stretches past the nominal 2 s: a sample late by 10% reads
+	// 2.7 connections here, not 3. Traffic counted twice or lost reads 6 or 0.
+	if math.Abs(sum-3) > 0.5 {
 		t.Errorf("the history's rates add up to %.2f connections; want 3: %+v", sum, st.History.Routes[0])
 	}
 	if status, _, body := httpGet(t, metrics, "GET", "/metrics"); status != "HTTP/1.1 200 OK" || !strings.Contains(string(body), "relaytcp_route_connections_total") {
