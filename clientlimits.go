@@ -184,7 +184,7 @@ func (lim *routeLimiter) admit(global *globalClients, addr netip.Addr, now time.
 	if gmax > 0 {
 		h.gkey = clientKey(addr, defaultClientPrefix4, defaultClientPrefix6)
 		if !global.acquire(h.gkey, gmax) {
-			return nil, lim.refuse(byGlobalClient, h.gkey, now,
+			return nil, lim.refuseClient(byGlobalClient, h.gkey, now,
 				fmt.Sprintf("client %s has the global clientmaxconn of %d open connections", h.gkey, gmax))
 		}
 	}
@@ -210,7 +210,7 @@ func (lim *routeLimiter) admit(global *globalClients, addr netip.Addr, now time.
 	lim.mu.Unlock()
 	if why != "" {
 		h.release() // its global place
-		return nil, lim.refuse(kind, key, now, why)
+		return nil, lim.refuseClient(kind, key, now, why)
 	}
 	return h, nil
 }
@@ -266,10 +266,10 @@ func (lim *routeLimiter) forget(key netip.Prefix, now time.Time) {
 	}
 }
 
-// refuse counts a refusal by limit kind of client key and says whether to
+// refuseClient counts a refusal by limit kind of client key and says whether to
 // log it: the first refusal of a client on the route, then at most once
 // every refusalLogEvery, with the refusals since the last line.
-func (lim *routeLimiter) refuse(kind int, key netip.Prefix, now time.Time, why string) *refusal {
+func (lim *routeLimiter) refuseClient(kind int, key netip.Prefix, now time.Time, why string) *refusal {
 	lim.refused[kind].Add(1)
 	r := &refusal{kind: kind, why: why}
 	lim.mu.Lock()
