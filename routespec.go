@@ -73,7 +73,11 @@ const routeOptionNames = "proto, also, backup, balance, check, rise, fall, proxy
 // ParseRouteSpec parses a route's text form. The host's form is checked; it
 // is not resolved (the service resolves it when the route starts).
 func ParseRouteSpec(s string) (RouteSpec, error) {
-	return routeSpecFromFields(strings.Fields(s))
+	fields, err := splitRouteFields(s) // quoted file names: quotedpaths.go
+	if err != nil {
+		return RouteSpec{}, err
+	}
+	return routeSpecFromFields(fields)
 }
 
 // routeSpecFromFields parses a route given as its fields.

@@ -74,10 +74,11 @@ func (o TLSOptions) usesTLS() bool {
 func (o *TLSOptions) setTLSOption(key, value string) (handled bool, err error) {
 	switch key {
 	case "tls", "backendcert":
-		cert, keyFile, ok := strings.Cut(value, ",")
-		if !ok || cert == "" || keyFile == "" || strings.Contains(keyFile, ",") {
-			return true, fmt.Errorf("invalid %s=%s: want CERTFILE,KEYFILE (two PEM files)", key, value)
+		names, err := parseFileNames(value) // quotedpaths.go
+		if err != nil || len(names) != 2 {
+			return true, fmt.Errorf("invalid %s=%s: want CERTFILE,KEYFILE (two PEM files; a name with spaces or commas in double quotes)", key, value)
 		}
+		cert, keyFile := names[0], names[1]
 		if key == "tls" {
 			o.TLSCert, o.TLSKey = cert, keyFile
 		} else {
@@ -93,9 +94,11 @@ func (o *TLSOptions) setTLSOption(key, value string) (handled bool, err error) {
 			return true, fmt.Errorf("invalid tlsmin=%s: want 1.2 or 1.3", value)
 		}
 	case "tlsclientca", "backendca":
-		if value == "" {
-			return true, fmt.Errorf("invalid %s=: want a PEM file of CA certificates", key)
+		names, err := parseFileNames(value) // quotedpaths.go
+		if err != nil || len(names) != 1 {
+			return true, fmt.Errorf("invalid %s=%s: want a PEM file of CA certificates (a name with spaces or commas in double quotes)", key, value)
 		}
+		value = names[0]
 		if key == "tlsclientca" {
 			o.TLSClientCA = value
 		} else {
@@ -218,18 +221,18 @@ func (o TLSOptions) tlsOptions() []string {
 		}
 	}
 	if o.TLSCert != "" {
-		add("tls", o.TLSCert+","+o.TLSKey)
+		add("tls", quoteFileName(o.TLSCert)+","+quoteFileName(o.TLSKey))
 	}
 	add("tlsmin", o.TLSMin)
-	add("tlsclientca", o.TLSClientCA)
+	add("tlsclientca", quoteFileName(o.TLSClientCA))
 	if o.Handshake > 0 {
 		add("handshake", shortDuration(o.Handshake))
 	}
 	add("backendtls", o.BackendTLS)
-	add("backendca", o.BackendCA)
+	add("backendca", quoteFileName(o.BackendCA))
 	add("backendsni", o.BackendSNI)
 	if o.BackendCert != "" {
-		add("backendcert", o.BackendCert+","+o.BackendKey)
+		add("backendcert", quoteFileName(o.BackendCert)+","+quoteFileName(o.BackendKey))
 	}
 	add("sni", o.SNI)
 	return opts
