@@ -439,33 +439,45 @@ func (l *tcpRoute) acceptLoop(s *listenSock) {
 			l.resourceError(err)
 			continue
 		}
-		cfg, slot := l.cfg.Load(), &l.stats.slots[goroutineSlot]
-		peer := client.RemoteAddr().(*net.TCPAddr).AddrPort()
-		peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
-		if why, kind := l.whyRefuse(cfg, peer.Addr()); why != "" {
-			client.SetLinger(0)
-			client.Close()
-			l.turnAway(cfg, slot, peer.String(), why, kind, true)
-			continue
+		cfg := l.cfg.Load()
+		if c := l.accepted(client, cfg, cfg.remoteOffset(s.port)); c != nil {
+			go c.serve()
 		}
-		hold, ok := l.admit(cfg, peer) // limits: per client (clientlimits.go)
-		if !ok {
-			client.SetLinger(0)
-			client.Close()
-			continue
-		}
-		c := &relayConn{l: l, clientConn: client}
-		c.begin(&l.routeCore, cfg, slot, peer, time.Now(), cfg.remoteOffset(s.port), &c.dial)
-		c.hold = hold
-		if !l.track(c) {
-			hold.release()
-			client.Close()
-			continue
-		}
-		l.relay.open.Add(1)
-		l.wg.Add(1)
-		go c.serve()
 	}
+}
+
+// accepted takes a client the goroutine relay accepted (an accept loop's,
+// or one an sni= port handed over) with the route's cfg, on port's place
+// in a range (offset): it refuses it (allow=/deny=, maxconn=, the limits
+// per client), or returns its connection, tracked and counted open, for
+// the caller to serve.
+func (l *tcpRoute) accepted(client *net.TCPConn, cfg *routeConfig, offset int) *relayConn {
+	slot := &l.stats.slots[goroutineSlot]
+	peer := client.RemoteAddr().(*net.TCPAddr).AddrPort()
+	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
+	if why, kind := l.whyRefuse(cfg, peer.Addr()); why != "" {
+		client.SetLinger(0)
+		client.Close()
+		l.turnAway(cfg, slot, peer.String(), why, kind, true)
+		return nil
+	}
+	hold, ok := l.admit(cfg, peer) // limits: per client (clientlimits.go)
+	if !ok {
+		client.SetLinger(0)
+		client.Close()
+		return nil
+	}
+	c := &relayConn{l: l, clientConn: client}
+	c.begin(&l.routeCore, cfg, slot, peer, time.Now(), offset, &c.dial)
+	c.hold = hold
+	if !l.track(c) {
+		hold.release()
+		client.Close()
+		return nil
+	}
+	l.relay.open.Add(1)
+	l.wg.Add(1)
+	return c
 }
 
 // whyRefuse says why a newly accepted client is refused by the route's

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,30 +262,10 @@ func (g *sniGroup) route(client *net.TCPConn) {
 			Remote: cfg.RemoteAddr(), Err: err})
 		return
 	}
-	slot := &l.stats.slots[goroutineSlot]
-	peer := client.RemoteAddr().(*net.TCPAddr).AddrPort()
-	peer = netip.AddrPortFrom(peer.Addr().Unmap(), peer.Port())
-	if why, kind := l.whyRefuse(cfg, peer.Addr()); why != "" {
-		client.SetLinger(0)
-		client.Close()
-		l.turnAway(cfg, slot, peer.String(), why, kind, true)
+	c := l.accepted(client, cfg, 0)
+	if c == nil {
 		return
 	}
-	hold, ok := l.admit(cfg, peer) // limits: per client (clientlimits.go)
-	if !ok {
-		client.SetLinger(0)
-		client.Close()
-		return
-	}
-	c := &relayConn{l: l, clientConn: client, sniName: name, peeked: hello}
-	c.begin(&l.routeCore, cfg, slot, peer, time.Now(), 0, &c.dial)
-	c.hold = hold
-	if !l.track(c) {
-		hold.release()
-		client.Close()
-		return
-	}
-	l.relay.open.Add(1)
-	l.wg.Add(1)
+	c.sniName, c.peeked = name, hello
 	c.serve()
 }
