@@ -3,21 +3,28 @@ package main
 // Bandwidth caps (issue 26, docs/limits.md): rate= is a route's bytes a
 // second in each direction, shared by its connections; connrate= is each
 // connection's, in each direction. Over a cap a TCP connection is read
-// more slowly, never dropped: before each chunk it waits until its own
-// bucket and the route's are out of debt, moves at most a chunk, and is
-// charged what it moved (ratelimit.go). A chunk is 1/20 s of the smaller
-// cap, so the shared bucket is handed out in small pieces, in turn, and
-// a connection under its connrate= never waits for another's.
+// more slowly, never dropped: before each chunk it reserves the chunk in
+// its own bucket and then in the route's, waits until both say it is due,
+// moves at most the chunk and gives back what it did not move
+// (ratelimit.go). A chunk is 1/20 s of the smaller cap, so the shared
+// bucket is handed out in small pieces, in the order the connections ask
+// (fair shares), and a connection under its connrate= never waits for
+// another's.
 //
-// On Linux the chunk is moved with io.CopyN between the two sockets,
-// which splices from an *io.LimitedReader: paced copying keeps splicing.
-// Routes with a cap are relayed by goroutines (Relay.enginesFor), not by
-// the engine. UDP datagrams over a cap are dropped and counted
-// (datagrams_dropped.rate).
+// Each relay paces in its own way, by the same rule (pacer): before each
+// chunk it reserves the chunk, waits until it is due, moves at most that
+// and settles what it moved. The goroutine relay sleeps (pacedcopy.go;
+// on Linux it moves the chunk with io.CopyN, which splices); the Linux
+// engine arms a timer and reads or splices no more than the chunk
+// (engine_pace_linux.go). UDP datagrams over a cap are dropped and
+// counted (datagrams_dropped.rate).
 //
 // The figures live in the route's routeLimiter, which a reload updates in
-// place: open connections go on under the new figures. A connection
-// opened while its route had no cap is not paced.
+// place: open connections go on under the new figures, a cap given to a
+// route applies to its open connections too (the engine looks at the
+// figures before each read; the goroutine relay's unpaced copies are
+// woken by a read deadline, see repaceOpen), and a lifted cap lets them
+// go at full speed.
 
 import (
 	"sync/atomic"
@@ -62,65 +69,112 @@ func (l Limits) chunk() int {
 func (l Limits) burst() int64 { return 4 * int64(l.chunk()) }
 
 // pacer paces one direction of a connection (or UDP session) of a route
-// with a cap.
+// with a cap. A chunk is reserved in two steps, its connection's bucket
+// first (connrate=), then, once that is due, the route's (rate=): so a
+// connection that waits for its own cap holds no place in the route's.
 type pacer struct {
-	lim     *routeLimiter
-	dir     int
-	conn    byteBucket // connrate=
-	started time.Time  // when wait last let the direction through
+	lim  *routeLimiter
+	dir  int
+	conn byteBucket // connrate=
+	// The reservation not settled yet: its bytes, the buckets it holds
+	// (step: 1 its connection's, 2 the route's too) and their rates.
+	held           int
+	step           uint8
+	rate, connRate int64
 }
 
-// pacer returns the pacer of direction dir of a new connection, or nil
-// when the route has no cap.
+// paced reports whether the route has a cap now.
+func (lim *routeLimiter) paced() bool {
+	f := lim.figures.Load()
+	return f != nil && f.paced()
+}
+
+// pacer returns the pacer of direction dir of a connection, or nil when
+// the route has no cap.
 func (lim *routeLimiter) pacer(dir int) *pacer {
-	if f := lim.figures.Load(); f == nil || !f.paced() {
+	if !lim.paced() {
 		return nil
 	}
 	return &pacer{lim: lim, dir: dir}
 }
 
-// wait waits until the connection may move bytes again under its own cap,
-// then for its turn under the route's, and returns how many at most; it
-// returns early, with 0, once stopped reports true.
-func (p *pacer) wait(stopped func() bool) int {
-	for {
+// reserve reserves the direction's next chunk at now, under the figures in
+// force, and returns its bytes and when they may move. When that is after
+// now, the relay waits until then and calls reserve again: it answers for
+// the next step, or that the chunk is due (a time not after now). It
+// returns 0 bytes when the route has no cap any more (a reload lifted it):
+// the relay goes on unpaced.
+func (p *pacer) reserve(now time.Time) (int, time.Time) {
+	if p.held == 0 {
 		l := p.lim.limits()
 		if !l.paced() {
-			return maxChunk // the caps were lifted by a reload
+			return 0, now
 		}
-		if l.ConnRate > 0 {
-			if d := p.conn.owed(time.Now()); d > 0 {
-				if stopped() {
-					return 0
-				}
-				time.Sleep(min(d, pollPaced))
-				continue
+		p.held, p.step, p.rate, p.connRate = l.chunk(), 0, l.Rate, l.ConnRate
+	}
+	burst := Limits{Rate: p.rate, ConnRate: p.connRate}.burst()
+	if p.step == 0 {
+		p.step = 1
+		if p.connRate > 0 {
+			if at := p.conn.reserve(p.held, now, p.connRate, burst); at.After(now) {
+				return p.held, at
 			}
 		}
-		if l.Rate > 0 && !p.lim.band.bucket[p.dir].wait(pollPaced, stopped) {
-			return 0
+	}
+	if p.step == 1 {
+		p.step = 2
+		if p.rate > 0 {
+			if at := p.lim.band.bucket[p.dir].reserve(p.held, now, p.rate, burst); at.After(now) {
+				return p.held, at
+			}
 		}
-		p.started = time.Now()
-		return l.chunk()
+	}
+	return p.held, now
+}
+
+// settle ends the reservation: moved of its bytes moved, and count in the
+// route's throughput; the rest is given back to the buckets it held.
+func (p *pacer) settle(moved int) {
+	moved = max(moved, 0)
+	if rest := p.held - moved; rest > 0 {
+		if p.step >= 1 && p.connRate > 0 {
+			p.conn.refund(rest, p.connRate)
+		}
+		if p.step >= 2 && p.rate > 0 {
+			p.lim.band.bucket[p.dir].refund(rest, p.rate)
+		}
+	}
+	p.held, p.step = 0, 0
+	if moved > 0 {
+		p.lim.band.through[p.dir].add(moved, time.Now())
 	}
 }
 
-// charge charges n bytes moved since wait let them through to the
-// connection's and the route's buckets, and counts them in the route's
-// throughput.
-func (p *pacer) charge(n int) {
-	if n <= 0 {
-		return
+// await reserves the next chunk and sleeps until it is due, for a relay
+// that may block: it returns the chunk's bytes (0: the route has no cap
+// any more), or false, the reservation given back, once stopped reports
+// true (checked at least every pollPaced).
+func (p *pacer) await(stopped func() bool) (int, bool) {
+	for range maxReserveSteps {
+		now := time.Now()
+		n, at := p.reserve(now)
+		if n == 0 || !at.After(now) {
+			return n, true
+		}
+		for d := at.Sub(now); d > 0; d = time.Until(at) {
+			if stopped() {
+				p.settle(0)
+				return 0, false
+			}
+			time.Sleep(min(d, pollPaced))
+		}
 	}
-	l := p.lim.limits()
-	if l.ConnRate > 0 {
-		p.conn.charge(n, p.started, l.ConnRate, l.burst())
-	}
-	if l.Rate > 0 {
-		p.lim.band.bucket[p.dir].charge(n, p.started, l.Rate, l.burst())
-	}
-	p.lim.band.through[p.dir].add(n, time.Now())
+	return p.held, true // both steps were taken: due
 }
+
+// maxReserveSteps bounds the calls to reserve for one chunk: its two steps
+// and the answer that it is due.
+const maxReserveSteps = 3
 
 // pass reports whether a datagram of n bytes goes (and charges it), or
 // is dropped over a cap (and counts it).
@@ -145,18 +199,23 @@ func (lim *routeLimiter) throughput() [2]int64 {
 	return [2]int64{lim.band.through[0].rate(now), lim.band.through[1].rate(now)}
 }
 
-// udpPace is a UDP session's pacers, one per direction; nil when its
-// route had no cap when it opened.
+// udpPace is a UDP session's pacers, one per direction; made at the
+// session's first datagram under a cap (passDatagram).
 type udpPace [2]pacer
 
-// udpPace returns the pacers of a new UDP session, or nil.
-func (lim *routeLimiter) udpPace() *udpPace {
-	if f := lim.figures.Load(); f == nil || !f.paced() {
-		return nil
+// passDatagram reports whether a datagram of n bytes in direction dir of
+// the UDP session whose pacers pace holds goes, or is dropped over a cap
+// (counted). A session of a route without a cap pays an atomic load.
+func (lim *routeLimiter) passDatagram(pace *atomic.Pointer[udpPace], dir, n int) bool {
+	p := pace.Load()
+	if p == nil {
+		if !lim.paced() {
+			return true
+		}
+		p = &udpPace{{lim: lim, dir: dirSent}, {lim: lim, dir: dirReceived}}
+		if !pace.CompareAndSwap(nil, p) {
+			p = pace.Load()
+		}
 	}
-	return &udpPace{{lim: lim, dir: dirSent}, {lim: lim, dir: dirReceived}}
+	return p[dir].pass(n)
 }
-
-// pass reports whether a datagram of n bytes in direction dir goes, or is
-// dropped over a cap (counted).
-func (p *udpPace) pass(dir, n int) bool { return p == nil || p[dir].pass(n) }

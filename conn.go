@@ -240,6 +240,13 @@ func (c *relayConn) setRemote(remote *net.TCPConn, up, down *halfConn, finish fu
 	return true
 }
 
+// splices reports whether the direction moves its bytes with io.Copy
+// between the two TCP connections, which splices on Linux: no data log,
+// no idle timer to touch, no TLS.
+func (h *halfConn) splices() bool {
+	return h.dlog == nil && h.conn.idleTimer == nil && copySplices && !h.hasTLS()
+}
+
 // copy relays the direction with one goroutine until it ends: io.Copy
 // between the two TCP connections (which splices on Linux), or a copy that
 // sees each chunk, to log it or to note the activity for the idle timeout.
@@ -257,16 +264,23 @@ func (h *halfConn) copy() {
 			return
 		}
 	}
-	if p := h.conn.route.stats.limits.pacer(h.dir()); p != nil { // limits: rate=, connrate= (bandwidth.go)
-		err = h.copyPaced(p)
-	} else if h.dlog == nil && h.conn.idleTimer == nil && copySplices && !h.hasTLS() {
-		var n int64
-		n, err = io.Copy(h.dst, h.src)
-		h.bytes.Add(n)
-	} else {
-		// Each write is watched for a stall; io.Copy's are not (its
-		// splice cannot be watched from outside: see copySplices).
-		err = copyChunks(h.write, h.reader(), h.dlog, h.conn.touch, &h.bytes)
+	lim := &h.conn.route.stats.limits
+	for {
+		seen := lim.repaces.Load()
+		if p := lim.pacer(h.dir()); p != nil { // limits: rate=, connrate= (bandwidth.go)
+			err = h.copyPaced(p)
+		} else if h.splices() {
+			var n int64
+			n, err = io.Copy(h.dst, h.src)
+			h.bytes.Add(n)
+		} else {
+			// Each write is watched for a stall; io.Copy's are not (its
+			// splice cannot be watched from outside: see copySplices).
+			err = copyChunks(h.write, h.reader(), h.dlog, h.conn.touch, &h.bytes)
+		}
+		if !h.repaced(err, seen) { // a reload gave the route a cap, or lifted it
+			break
+		}
 	}
 	if err != nil && socketGone(h.dst) && !errors.Is(err, syscall.EPIPE) {
 		// A write took dst's reset error (EPIPE would say its end came

@@ -154,6 +154,7 @@ type flow struct {
 	stall     stallClock  // drainSide's progress, while draining or watching
 	dirs      [2]flowDir  // client→remote, remote→client
 	timer     *time.Timer // connect timeout; then onTimer: idle timeout, stall and drain checks
+	pace      *flowPace   // rate=, connrate= (engine_pace_linux.go); nil on a route without them
 	// lastActive is when data last moved, as time since connLife.start.
 	lastActive time.Duration
 }
@@ -678,20 +679,31 @@ func (e *engine) move(f *flow, d int) {
 			e.putPipe(dir)
 			return
 		}
+		want := len(e.buf)
+		if dir.bulk {
+			want = spliceChunk
+		}
+		limit := e.paceRead(f, d, want) // rate=, connrate=: engine_pace_linux.go
+		if limit == 0 {
+			e.putPipe(dir) // the chunk is not due: the pace timer resumes
+			return
+		}
 		var n int
 		var err error
 		if dir.bulk {
 			if dir.pipe == nil {
 				if dir.pipe, err = e.getPipe(); err != nil {
 					// Out of descriptors, say: copy instead.
+					f.paced(d, 0)
 					dir.bulk = false
 					continue
 				}
 			}
-			n, err = rawSplice(src, dir.pipe.w, spliceChunk, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n, err = rawSplice(src, dir.pipe.w, limit, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 		} else {
-			n, err = rawRead(src, e.buf)
+			n, err = rawRead(src, e.buf[:limit])
 		}
+		f.paced(d, n)
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			f.canRead[d] = false
@@ -717,14 +729,14 @@ func (e *engine) move(f *flow, d int) {
 		}
 		if dir.bulk {
 			dir.inPipe = int32(n)
-			if n < engineBufferSize {
+			if n < engineBufferSize && n < limit {
 				dir.bulk = false // a trickle: back to read and write
 			}
 			continue
 		}
 		if n == len(e.buf) {
 			dir.bulk = true
-		} else if !f.peerDone[d] {
+		} else if n < limit && !f.peerDone[d] {
 			// A short read took all there was: skip the read that would
 			// only say EAGAIN; new data brings a new edge. (Not once the
 			// peer's end was reported: its edge has come already, and the
@@ -921,6 +933,7 @@ func (e *engine) finish(f *flow, reset bool) {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
+	e.dropPace(f)
 	for side, fd := range f.fd {
 		if fd < 0 {
 			continue

@@ -65,3 +65,38 @@ func TestUDPRateDrops(t *testing.T) {
 		t.Errorf("report: dropped over rate %d, throughput %v; want %d and a throughput", rep.DatagramsDropped.Rate, rep.Throughput, drops)
 	}
 }
+
+// TestUDPRateGivenToOpenSession: a session opened before its route had a
+// cap is held to the cap a reload gives the route: a burst of 50
+// datagrams of 1,000 bytes sent after rate=2K arrived mostly dropped.
+func TestUDPRateGivenToOpenSession(t *testing.T) {
+	echo := newUDPEchoServer(t, "")
+	r, addr, _ := startUDPRoute(t, "127.0.0.1 "+strconv.Itoa(echo.port()), "")
+	c := udpClient(t, addr)
+	if _, err := exchangeDatagram(c, []byte("first")); err != nil {
+		t.Fatalf("the first datagram: %v", err)
+	}
+	spec, err := ParseRouteSpec("1 127.0.0.1 " + strconv.Itoa(echo.port()) + " proto=udp rate=2K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := spec.Route()
+	rt.ListenAddr = addr
+	if ok, err := r.Update(0, rt); !ok || err != nil {
+		t.Fatalf("Update with rate=2K: %v, %v", ok, err)
+	}
+	msg := make([]byte, 1000)
+	for range 50 {
+		c.Write(msg)
+	}
+	var drops int64
+	if !eventually(5*time.Second, func() bool {
+		drops = r.Status()[0].Limits.rateDrops
+		return drops > 0 && drops+echo.got.Load() >= 51
+	}) {
+		t.Fatalf("rate drops %d, the backend got %d of 51: the open session did not take the new cap", drops, echo.got.Load())
+	}
+	if got := echo.got.Load(); got > 10 {
+		t.Errorf("the backend got %d of 50 datagrams of 1,000 bytes sent at once under rate=2K; want a few", got)
+	}
+}

@@ -1,27 +1,39 @@
 package main
 
 // The goroutine relay's side of the bandwidth caps (bandwidth.go): a
-// direction under a cap moves a chunk at a time, as its pacer lets it.
+// direction under a cap moves a chunk at a time, as its pacer lets it; a
+// direction without one is woken to take a cap that a reload gives its
+// route (repaceOpen).
 
 import (
+	"errors"
 	"io"
 	"net"
+	"os"
+	"time"
 )
+
+// errUnpaced ends a paced copy whose route has no cap any more: the
+// direction goes on unpaced.
+var errUnpaced = errors.New("the route's bandwidth cap was lifted")
 
 // copyPaced relays direction h under pacer p until it ends, as copy does:
 // by io.CopyN between the sockets a chunk at a time where that splices,
 // else (a data log, an idle timer, TLS) by copyChunks reading through
-// the pacer.
+// the pacer. It returns errUnpaced once the route's cap is lifted.
 func (h *halfConn) copyPaced(p *pacer) error {
-	if h.dlog == nil && h.conn.idleTimer == nil && copySplices && !h.hasTLS() {
+	if h.splices() {
 		for {
-			n := p.wait(h.conn.isAborted)
-			if n == 0 {
+			n, ok := p.await(h.conn.isAborted)
+			if !ok {
 				return net.ErrClosed
+			}
+			if n == 0 {
+				return errUnpaced
 			}
 			m, err := io.CopyN(h.dst, h.src, int64(n))
 			h.bytes.Add(m)
-			p.charge(int(m))
+			p.settle(int(m))
 			if err == io.EOF {
 				return nil
 			}
@@ -41,14 +53,59 @@ type pacedReader struct {
 }
 
 func (r *pacedReader) Read(b []byte) (int, error) {
-	n := r.p.wait(r.stopped)
-	if n == 0 {
+	n, ok := r.p.await(r.stopped)
+	if !ok {
 		return 0, net.ErrClosed
+	}
+	if n == 0 {
+		return 0, errUnpaced
 	}
 	if len(b) > n {
 		b = b[:n]
 	}
 	m, err := r.src.Read(b)
-	r.p.charge(m)
+	r.p.settle(m)
 	return m, err
+}
+
+// repaced reports whether a copy of h ended only for its route's caps to
+// change, and readies h to go on under the new figures: a paced copy whose
+// cap was lifted (errUnpaced), or an unpaced one woken by the read
+// deadline repaceOpen set (its route's repace count is no longer seen,
+// the count when the copy began).
+func (h *halfConn) repaced(err error, seen uint32) bool {
+	if errors.Is(err, errUnpaced) {
+		return true
+	}
+	if !errors.Is(err, os.ErrDeadlineExceeded) || h.conn.route.stats.limits.repaces.Load() == seen {
+		return false
+	}
+	h.src.SetReadDeadline(time.Time{})
+	return true
+}
+
+// repaceOpen wakes the unpaced copies of the route's open connections,
+// which a reload has just given a cap: a read deadline in the past ends
+// each such copy without losing a byte (a read that times out took
+// nothing), and the copy goes on under the cap (halfConn.repaced). The
+// engine's flows need no waking: they look at the figures before each
+// read.
+func (l *tcpRoute) repaceOpen() {
+	l.mu.Lock()
+	conns := make([]*relayConn, 0, len(l.conns))
+	for c := range l.conns {
+		if rc, ok := c.(*relayConn); ok {
+			conns = append(conns, rc)
+		}
+	}
+	l.mu.Unlock()
+	now := time.Now()
+	for _, c := range conns {
+		c.mu.Lock()
+		c.clientConn.SetReadDeadline(now)
+		if c.backendConn != nil {
+			c.backendConn.SetReadDeadline(now)
+		}
+		c.mu.Unlock()
+	}
 }

@@ -41,104 +41,42 @@ func (b *clientRate) allow(now time.Time, interval time.Duration, burst int) boo
 func (b *clientRate) full(now time.Time) bool { return !b.tat.After(now) }
 
 // byteBucket is a bandwidth bucket: rate bytes a second, holding up to a
-// burst. Users wait until it is out of debt, move a chunk, and charge it
-// with what they moved, from when they were let through (started): so a
-// reader that finds nothing to read costs nothing, a late wake-up costs
-// no bandwidth, and the bytes moved by any time t stay within
-// burst + rate*t + the chunks in flight.
-//
-// Several users of one bucket (a route's connections under rate=) are let
-// through in turn: one that finds the bucket in debt, or others already
-// waiting, takes a ticket, and tickets go in order. Without the turns, the
-// connections that wake first after each debt would take every chunk.
-// The zero value is full and has nobody waiting; it is safe for concurrent
-// use.
+// burst. A user reserves the bytes it means to move (reserve): the bucket
+// answers when they may move, which is when the bucket is out of the debt
+// that the reservations before made, and charges them at once; what the
+// user did not move is given back (refund). So the users of one bucket
+// (a route's connections under rate=) are let through in the order they
+// asked, each for a chunk, which shares the rate fairly; a relay that
+// cannot wait (the engine's event loop) arms a timer for the answer; and
+// the bytes moved by any time t stay within burst + rate*t plus the
+// chunks reserved and not yet moved.
+// The zero value is full; it is safe for concurrent use.
 type byteBucket struct {
-	mu         sync.Mutex
-	tat        time.Time // when the bucket is out of debt
-	next, head uint64    // the next ticket to give, the one whose turn it is
-	gone       map[uint64]bool
-	turn       chan struct{} // closed when head moves on
+	mu  sync.Mutex
+	tat time.Time // when the bucket is out of debt
 }
 
-// owed is how long a user must wait at now before moving more bytes,
-// turns aside.
-func (b *byteBucket) owed(now time.Time) time.Duration {
+// reserve reserves n bytes of a bucket of rate bytes a second that holds
+// burst bytes at most, to move no earlier than earliest: it returns when
+// they may move, and charges them from then.
+func (b *byteBucket) reserve(n int, earliest time.Time, rate, burst int64) time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return max(b.tat.Sub(now), 0)
+	at := earliest
+	if b.tat.After(at) {
+		at = b.tat
+	}
+	b.tat = b.add(n, at, rate, burst)
+	return at
 }
 
-// wait waits until the bucket is out of debt and it is the caller's turn;
-// it reports false, having given its turn up, once stopped reports true
-// (checked at least every poll).
-func (b *byteBucket) wait(poll time.Duration, stopped func() bool) bool {
+// refund gives back n reserved bytes that were not moved.
+func (b *byteBucket) refund(n int, rate int64) {
+	if n <= 0 {
+		return
+	}
 	b.mu.Lock()
-	if b.head == b.next && !b.tat.After(time.Now()) {
-		b.mu.Unlock()
-		return true // nobody waits, no debt
-	}
-	ticket := b.next
-	b.next++
-	for {
-		for b.gone[b.head] {
-			delete(b.gone, b.head)
-			b.head++
-		}
-		var wake <-chan struct{}
-		d := poll
-		if ticket == b.head {
-			owed := b.tat.Sub(time.Now())
-			if owed <= 0 {
-				b.advance()
-				b.mu.Unlock()
-				return true
-			}
-			d = min(owed, poll)
-		} else {
-			if b.turn == nil {
-				b.turn = make(chan struct{})
-			}
-			wake = b.turn
-		}
-		b.mu.Unlock()
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-wake:
-			t.Stop()
-		}
-		gaveUp := stopped()
-		b.mu.Lock()
-		if gaveUp {
-			if ticket == b.head {
-				b.advance()
-			} else {
-				if b.gone == nil {
-					b.gone = make(map[uint64]bool)
-				}
-				b.gone[ticket] = true
-			}
-			b.mu.Unlock()
-			return false
-		}
-	}
-}
-
-// advance passes the turn on. b.mu is held.
-func (b *byteBucket) advance() {
-	b.head++
-	if b.turn != nil {
-		close(b.turn)
-		b.turn = nil
-	}
-}
-
-// charge charges n bytes moved since started to a bucket of rate bytes a
-// second that holds burst bytes at most.
-func (b *byteBucket) charge(n int, started time.Time, rate, burst int64) {
-	b.mu.Lock()
-	b.tat = b.add(n, started, rate, burst)
+	b.tat = b.tat.Add(-bytesTime(int64(n), rate))
 	b.mu.Unlock()
 }
 

@@ -78,6 +78,9 @@ type runningRoute interface {
 	update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error)
 	// active is its open connections (UDP: sessions).
 	active() int
+	// repaceOpen makes its open connections take the bandwidth cap a
+	// reload has just given it (bandwidth.go).
+	repaceOpen()
 	// live is its open connections and what they relayed so far that
 	// Status reads from it, and the kernel's drops on its sockets (UDP).
 	// The route's byte lock is held.
@@ -224,7 +227,9 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	old.pool.stop()
 	r.pools[id] = pool
 	pool.startChecks()
-	route.core().stats.limits.set(rt.Limits) // limits: open connections go on under the new figures
+	if route.core().stats.limits.set(rt.Limits) { // limits: open connections go on under the new figures
+		route.repaceOpen() // a cap given: pacedcopy.go
+	}
 	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}
 	}
@@ -238,8 +243,8 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 // socket is not changed: it is restarted instead.
 func (l *tcpRoute) update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error) {
 	old := l.cfg.Load()
-	if (rt.DataLogDir == "") != (old.DataLogDir == "") || (l.engines != nil && rt.paced()) {
-		return false, nil // the engines relay the route, or goroutines: see enginesFor (paced: bandwidth.go)
+	if (rt.DataLogDir == "") != (old.DataLogDir == "") {
+		return false, nil // the engines relay the route, or goroutines: see enginesFor
 	}
 	if l.sni != nil || rt.TLS != old.TLS {
 		return false, nil // restarted: sniroute.go, tlsroute.go
@@ -358,7 +363,7 @@ func (r *Relay) Shutdown(ctx context.Context) {
 // goroutines relay them: where the platform has no engine, and for routes
 // with a data log. r.mu is held.
 func (r *Relay) enginesFor(rt Route) []*engine {
-	if rt.DataLogDir != "" || rt.usesGoroutines() || r.noEngine || rt.paced() { // usesGoroutines: tlsroute.go; paced: bandwidth.go
+	if rt.DataLogDir != "" || rt.usesGoroutines() || r.noEngine { // usesGoroutines: tlsroute.go
 		return nil
 	}
 	if r.engines == nil {

@@ -90,8 +90,8 @@ type udpSession struct {
 	last        atomic.Int64 // Unix nanoseconds of the last datagram either way
 	dlog        *dataLog
 	up, down    *dataLogDirection
-	drops       socketDrops // the kernel's, on backendConn
-	pace        *udpPace    // rate= and connrate= (bandwidth.go); nil on a route without them
+	drops       socketDrops             // the kernel's, on backendConn
+	pace        atomic.Pointer[udpPace] // rate= and connrate= (bandwidth.go); nil until a datagram meets a cap
 
 	sentDatagrams, sentBytes         atomic.Int64
 	receivedDatagrams, receivedBytes atomic.Int64
@@ -223,7 +223,7 @@ func (u *udpRoute) fromClient(s *udpSock, client netip.AddrPort, data []byte) {
 // so (ECONNREFUSED: an ICMP port unreachable came back for it, and the
 // write, not the session's reader, reports it).
 func (sess *udpSession) send(data []byte) {
-	if !sess.pace.pass(dirSent, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
+	if !sess.u.stats.limits.passDatagram(&sess.pace, dirSent, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
 		return
 	}
 	if sess.up != nil {
@@ -294,7 +294,7 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	now := time.Now()
 	sess := &udpSession{u: u, key: key, sock: s, dialing: true}
 	sess.begin(&u.routeCore, cfg, slot, key.client, now, cfg.remoteOffset(s.port), &sess.dial)
-	sess.hold, sess.pace = hold, u.stats.limits.udpPace()
+	sess.hold = hold
 	sess.last.Store(now.UnixNano())
 	var evicted *udpSession
 	u.mu.Lock()
@@ -419,7 +419,7 @@ func (sess *udpSession) readReplies() {
 	// backend's host refused.
 	readDatagrams(sess.backendConn, &sess.drops, &sess.u.stats.udp.backendDrops, func(data []byte, _ netip.AddrPort) {
 		sess.last.Store(time.Now().UnixNano())
-		if !sess.pace.pass(dirReceived, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
+		if !sess.u.stats.limits.passDatagram(&sess.pace, dirReceived, len(data)) { // limits: over rate= or connrate=, dropped (bandwidth.go)
 			return
 		}
 		if sess.down != nil {
@@ -745,6 +745,10 @@ func (u *udpRoute) active() int {
 	defer u.mu.Unlock()
 	return len(u.sessions)
 }
+
+// repaceOpen does nothing: a UDP session looks at its route's caps for
+// each datagram (routeLimiter.passDatagram).
+func (u *udpRoute) repaceOpen() {}
 
 // retire stops the route: its sessions cannot outlive its sockets, as
 // their answers go out by them.
