@@ -108,6 +108,7 @@ type engine struct {
 	again       []*flow // flows that used their round budget
 	acceptAgain []*engineListener
 	now         time.Time
+	paces       map[*flow]*flowPace // the flows whose route has a cap (engine_pace_linux.go)
 }
 
 // engineListener is a route's listening socket as the engine sees it.
@@ -127,9 +128,13 @@ type pipePair struct{ r, w int }
 type flow struct {
 	connLife
 	id uint32
-	l  *tcpRoute
-	e  *engine
-	fd [2]int // client, remote; -1 once closed
+	// paced: the flow's pacing is in engine.paces (rate=, connrate=:
+	// engine_pace_linux.go). Here, in the padding after id, it costs the
+	// record nothing; a pointer would take it out of its size class.
+	paced bool
+	l     *tcpRoute
+	e     *engine
+	fd    [2]int // client, remote; -1 once closed
 	// While connLife.attempt is set the flow is connecting: no Opened or
 	// Closed event before.
 	ended    bool
@@ -154,7 +159,6 @@ type flow struct {
 	stall     stallClock  // drainSide's progress, while draining or watching
 	dirs      [2]flowDir  // client→remote, remote→client
 	timer     *time.Timer // connect timeout; then onTimer: idle timeout, stall and drain checks
-	pace      *flowPace   // rate=, connrate= (engine_pace_linux.go); nil on a route without them
 	// lastActive is when data last moved, as time since connLife.start.
 	lastActive time.Duration
 }
@@ -694,7 +698,9 @@ func (e *engine) move(f *flow, d int) {
 			if dir.pipe == nil {
 				if dir.pipe, err = e.getPipe(); err != nil {
 					// Out of descriptors, say: copy instead.
-					f.paced(d, 0)
+					if f.paced {
+						e.settlePace(f, d, 0)
+					}
 					dir.bulk = false
 					continue
 				}
@@ -703,7 +709,9 @@ func (e *engine) move(f *flow, d int) {
 		} else {
 			n, err = rawRead(src, e.buf[:limit])
 		}
-		f.paced(d, n)
+		if f.paced {
+			e.settlePace(f, d, n)
+		}
 		switch {
 		case errors.Is(err, unix.EAGAIN):
 			f.canRead[d] = false
@@ -933,7 +941,9 @@ func (e *engine) finish(f *flow, reset bool) {
 	if f.timer != nil {
 		f.timer.Stop()
 	}
-	e.dropPace(f)
+	if f.paced {
+		e.dropPace(f)
+	}
 	for side, fd := range f.fd {
 		if fd < 0 {
 			continue

@@ -11,8 +11,9 @@ import "time"
 
 // flowPace is the pacing of an engine flow whose route has a cap: a pacer
 // per direction, and the timer that resumes a direction whose chunk is not
-// due yet. Made when the flow first reads under a cap, dropped when a
-// reload lifts the cap. Owned by the engine's loop.
+// due yet. Made when the flow first reads under a cap, and kept in
+// engine.paces (the flow marked paced) until a reload lifts the cap or the
+// flow ends. Owned by the engine's loop.
 type flowPace struct {
 	dirs [2]pacer
 	// due is when each direction's chunk is due while it waits for it;
@@ -26,16 +27,21 @@ type flowPace struct {
 // want on a route without a cap, at most the reserved chunk on one with,
 // 0 while the chunk is not due (the pace timer resumes the direction).
 func (e *engine) paceRead(f *flow, d, want int) int {
-	if f.pace == nil {
+	var fp *flowPace
+	if f.paced {
+		fp = e.paces[f]
+	} else {
 		lim := &f.route.stats.limits
 		if !lim.paced() {
 			return want
 		}
-		f.pace = &flowPace{dirs: [2]pacer{{lim: lim, dir: dirSent}, {lim: lim, dir: dirReceived}}}
-		fp := f.pace
+		fp = &flowPace{dirs: [2]pacer{{lim: lim, dir: dirSent}, {lim: lim, dir: dirReceived}}}
 		fp.resume = func() { e.resumePaced(f, fp) }
+		if e.paces == nil {
+			e.paces = make(map[*flow]*flowPace)
+		}
+		e.paces[f], f.paced = fp, true
 	}
-	fp := f.pace
 	if !fp.due[d].IsZero() {
 		return 0
 	}
@@ -46,23 +52,22 @@ func (e *engine) paceRead(f *flow, d, want int) int {
 	}
 	if at.After(e.now) {
 		fp.due[d] = at
-		e.armPace(f)
+		e.armPace(fp)
 		return 0
 	}
 	return min(n, want)
 }
 
-// paced settles direction d's reservation, if it holds one, with the n
-// bytes its read moved (n < 0: none).
-func (f *flow) paced(d, n int) {
-	if f.pace != nil {
-		f.pace.dirs[d].settle(n)
+// settlePace settles direction d's reservation with the n bytes its read
+// moved (n < 0: none). f is paced.
+func (e *engine) settlePace(f *flow, d, n int) {
+	if fp := e.paces[f]; fp != nil {
+		fp.dirs[d].settle(n)
 	}
 }
 
 // armPace sets the pace timer to the first chunk due.
-func (e *engine) armPace(f *flow) {
-	fp := f.pace
+func (e *engine) armPace(fp *flowPace) {
 	var first time.Time
 	for _, at := range fp.due {
 		if !at.IsZero() && (first.IsZero() || at.Before(first)) {
@@ -83,7 +88,7 @@ func (e *engine) armPace(f *flow) {
 // resumePaced runs when the pace timer fires: the directions whose chunk
 // is due move again; the timer is set for the others.
 func (e *engine) resumePaced(f *flow, fp *flowPace) {
-	if f.ended || fp != f.pace { // ended, or its pacing was dropped
+	if f.ended || e.paces[f] != fp { // ended, or its pacing was dropped
 		return
 	}
 	now := time.Now()
@@ -93,14 +98,16 @@ func (e *engine) resumePaced(f *flow, fp *flowPace) {
 			fp.due[d] = time.Time{}
 		}
 	}
-	e.armPace(f)
+	e.armPace(fp)
 	e.relay(f)
 }
 
 // dropPace ends the pacing of f: its reservations are given back and its
 // timer stopped (the flow ended, or its route's cap was lifted).
 func (e *engine) dropPace(f *flow) {
-	fp := f.pace
+	fp := e.paces[f]
+	delete(e.paces, f)
+	f.paced = false
 	if fp == nil {
 		return
 	}
@@ -110,7 +117,6 @@ func (e *engine) dropPace(f *flow) {
 	for d := range fp.dirs {
 		fp.dirs[d].settle(0)
 	}
-	f.pace = nil
 	if waited := !fp.due[0].IsZero() || !fp.due[1].IsZero(); waited && !f.ended && !f.queued {
 		f.queued = true // a direction that waited for its chunk reads again
 		e.again = append(e.again, f)
