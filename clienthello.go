@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"time"
@@ -205,38 +206,31 @@ func serverName(body []byte) (string, error) {
 }
 
 // readClientHello reads a client's first bytes up to the end of its
-// ClientHello, within timeout, and returns them and the server name.
+// ClientHello, within timeout, and returns them and the server name. Bytes
+// after the ClientHello (a client that sent on before hearing from a
+// server) are returned too, to be relayed after it.
 func readClientHello(c net.Conn, timeout time.Duration) (hello []byte, name string, err error) {
-	c.SetReadDeadline(time.Now().Add(timeout))
-	defer c.SetReadDeadline(time.Time{})
-	buf := make([]byte, 0, 2048)
 	var p helloParser
-	for {
-		name, _, err := p.feed(buf)
-		if err == nil {
-			// Bytes after the ClientHello (a client that sent on before
-			// hearing from a server) are relayed too, after it.
-			return buf, name, nil
-		}
-		if !errors.Is(err, errHelloIncomplete) {
-			return buf, "", err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, make([]byte, cap(buf))...)[:len(buf)]
-		}
-		m, rerr := c.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if m > 0 {
-			continue
-		}
-		var ne net.Error
-		switch {
-		case errors.As(rerr, &ne) && ne.Timeout():
-			return buf, "", fmt.Errorf("no ClientHello within %v (%d bytes came)", timeout, len(buf))
-		case errors.Is(rerr, io.EOF):
-			return buf, "", fmt.Errorf("the client closed after %d bytes, before the end of its ClientHello", len(buf))
-		case rerr != nil:
-			return buf, "", rerr
-		}
+	hello, err = readPrefix(c, timeout, prefixMessage{
+		size:       2048,
+		limit:      math.MaxInt, // the parser bounds the ClientHello
+		incomplete: errHelloIncomplete,
+		parse: func(buf []byte) (err error) {
+			name, _, err = p.feed(buf)
+			return err
+		},
+		ended: func(n int, timedOut bool, err error) error {
+			switch {
+			case timedOut:
+				return fmt.Errorf("no ClientHello within %v (%d bytes came)", timeout, n)
+			case errors.Is(err, io.EOF):
+				return fmt.Errorf("the client closed after %d bytes, before the end of its ClientHello", n)
+			}
+			return err
+		},
+	})
+	if err != nil {
+		return hello, "", err
 	}
+	return hello, name, nil
 }

@@ -61,15 +61,49 @@ func newLocalListener(t testing.TB) *net.TCPListener {
 // portOf returns the port of a listener's address.
 func portOf(a net.Addr) int { return a.(*net.TCPAddr).Port }
 
-// freePort returns a TCP port that was free a moment ago.
+// handedOut holds the ports freePort has returned in this test process.
+var handedOut struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// freePort returns a TCP port that was free a moment ago and that it has
+// not returned before in this test process. It closes its listener before
+// it returns, and the system may give that port to the next listener on
+// port 0, so two calls could return one port (TestMetrics, which takes
+// seven in a row, failed so); a port returned once is passed over. The
+// listeners passed over stay open until it returns, so each try gets
+// another port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatalf("listen: %v", err)
+	var held []net.Listener
+	defer func() {
+		for _, ln := range held {
+			ln.Close()
+		}
+	}()
+	for range 100 {
+		ln, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		held = append(held, ln)
+		port := portOf(ln.Addr())
+		handedOut.Lock()
+		seen := handedOut.ports[port]
+		if !seen {
+			if handedOut.ports == nil {
+				handedOut.ports = map[int]bool{}
+			}
+			handedOut.ports[port] = true
+		}
+		handedOut.Unlock()
+		if !seen {
+			return port
+		}
 	}
-	defer ln.Close()
-	return portOf(ln.Addr())
+	t.Fatalf("no port that freePort had not returned before in 100 tries")
+	return 0
 }
 
 // serveEach accepts connections on ln until it is closed and handles each

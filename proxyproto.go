@@ -221,33 +221,30 @@ func proxyHeaderBytes(version string, client, dst netip.AddrPort) []byte {
 // after it (to relay first). A client that sends something else, ends
 // before its header does, or is too slow is refused with the error.
 func readProxyHeader(c net.Conn, timeout time.Duration) (proxyHeader, []byte, error) {
-	c.SetReadDeadline(time.Now().Add(timeout))
-	defer c.SetReadDeadline(time.Time{})
-	buf := make([]byte, 0, 512)
-	for {
-		h, n, err := parseProxyHeader(buf)
-		if err == nil {
-			return h, buf[n:], nil
-		}
-		if !errors.Is(err, errProxyIncomplete) {
-			return proxyHeader{}, nil, err
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, make([]byte, min(2*cap(buf), maxProxyV2)-len(buf))...)[:len(buf)]
-		}
-		m, rerr := c.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+m]
-		if m > 0 {
-			continue
-		}
-		var ne net.Error
-		switch {
-		case errors.As(rerr, &ne) && ne.Timeout():
-			return proxyHeader{}, nil, fmt.Errorf("no PROXY header within %v", timeout)
-		case len(buf) == 0:
-			return proxyHeader{}, nil, fmt.Errorf("no PROXY header: the client ended after 0 bytes")
-		case rerr != nil:
-			return proxyHeader{}, nil, fmt.Errorf("truncated PROXY header: the client ended after %d bytes", len(buf))
-		}
+	var h proxyHeader
+	var size int
+	buf, err := readPrefix(c, timeout, prefixMessage{
+		size:       512,
+		limit:      maxProxyV2,
+		incomplete: errProxyIncomplete,
+		parse: func(buf []byte) (err error) {
+			h, size, err = parseProxyHeader(buf)
+			return err
+		},
+		ended: func(n int, timedOut bool, err error) error {
+			switch {
+			case timedOut:
+				return fmt.Errorf("no PROXY header within %v", timeout)
+			case n == 0:
+				return fmt.Errorf("no PROXY header: the client ended after 0 bytes")
+			case err != nil:
+				return fmt.Errorf("truncated PROXY header: the client ended after %d bytes", n)
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return proxyHeader{}, nil, err
 	}
+	return h, buf[size:], nil
 }

@@ -2,8 +2,8 @@
 # Tests the release build: scripts/build.sh with VERSION=1.2.3 and a
 # throwaway self-signed certificate, then checks what dist/ holds: every
 # artifact, SHA256SUMS, the signatures (osslsigncode verify), the one version
-# everywhere (binary, Windows version resource, MSI), the manifest and the
-# notices.
+# everywhere (binary, Windows version resource, MSI), the manifest, the
+# notices and the docs in every archive.
 # Prints "build: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,24 @@ for f in relaytcp-1.2.3-x64.msi relaytcp-1.2.3-windows-amd64.zip relaytcp-1.2.3-
 	check "dist/$f" test -s "dist/$f"
 done
 check "SHA256SUMS verify" sh -c "cd dist && sha256sum -c --quiet SHA256SUMS"
+# Every archive holds the docs/ pages git tracks and whatever else the
+# README links to (docs/*.md, an image), under its top folder.
+{
+	git ls-files docs
+	grep -oE '\]\([^):#]+' README.md | cut -c3-
+} | sort -u >"$T/want"
+holds_docs() { # holds_docs ARCHIVE
+	local missing
+	missing=$(case $1 in
+		*.zip) python3 -c 'import sys, zipfile; print("\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))' "$1" ;;
+		*) tar -tzf "$1" ;;
+		esac | sed 's|^[^/]*/||' | sort -u | comm -23 "$T/want" -)
+	[ -z "$missing" ] || { echo "$1 lacks: ${missing//$'\n'/ }" >&2; return 1; }
+}
+check "README links to docs/install.md" grep -qx docs/install.md "$T/want"
+for a in dist/*.tar.gz dist/*.zip; do
+	check "${a#dist/} holds docs/ and README's links" holds_docs "$a"
+done
 check "notices name golang.org/x/sys" grep -q '==== golang.org/x/sys' dist/THIRD_PARTY_NOTICES.txt
 tar -xzf dist/relaytcp-1.2.3-linux-amd64.tar.gz -C "$T"
 check "linux binary says 1.2.3" sh -c "'$T/relaytcp-1.2.3-linux-amd64/relaytcp' version | grep -q '^relaytcp 1.2.3 '"

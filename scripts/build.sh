@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds a release into dist/: binaries for windows/amd64, windows/386,
 # linux/amd64, linux/arm64 and darwin/arm64 (static, trimpath), their
-# archives, relaytcp-VERSION-x64.msi, the third-party notices and SHA256SUMS.
+# archives (with the README and docs/), relaytcp-VERSION-x64.msi, the
+# third-party notices and SHA256SUMS.
 #
 #   scripts/build.sh                       VERSION from git describe
 #   VERSION=1.2.0 scripts/build.sh         an explicit version
@@ -90,13 +91,14 @@ msi="relaytcp-$numeric-x64.msi"
 	-D Notices=THIRD_PARTY_NOTICES.txt -D License=LICENSE.txt -o "$dist/$msi" "$work/wix/relaytcp.wxs" 2>/dev/null)
 sign "$dist/$msi"
 
-# Archives: the binary with the README, the license and the notices.
+# Archives: the binary with the README, the docs/ pages it links to, the
+# license and the notices.
 for bin in "$work"/bin/relaytcp_*; do
 	name=$(basename "$bin" .exe)           # relaytcp_linux_amd64
 	platform=${name#relaytcp_}              # linux_amd64
 	pkg="relaytcp-$VERSION-${platform/_/-}" # relaytcp-1.2.0-linux-amd64
 	mkdir -p "$work/pkg/$pkg"
-	cp README.md LICENSE "$work/THIRD_PARTY_NOTICES.txt" "$work/pkg/$pkg/"
+	cp -R README.md docs LICENSE "$work/THIRD_PARTY_NOTICES.txt" "$work/pkg/$pkg/"
 	case $bin in
 	*.exe)
 		cp "$bin" "$work/pkg/$pkg/relaytcp.exe"
