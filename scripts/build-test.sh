@@ -46,6 +46,7 @@ done
 check "notices name golang.org/x/sys" grep -q '==== golang.org/x/sys' dist/THIRD_PARTY_NOTICES.txt
 tar -xzf dist/relaytcp-1.2.3-linux-amd64.tar.gz -C "$T"
 check "linux binary says 1.2.3" sh -c "'$T/relaytcp-1.2.3-linux-amd64/relaytcp' version | grep -q '^relaytcp 1.2.3 '"
+check "linux archive has scripts/relaytcp.service, where the README's systemd step takes it" test -s "$T/relaytcp-1.2.3-linux-amd64/scripts/relaytcp.service"
 check "linux binary is static" sh -c "! ldd '$T/relaytcp-1.2.3-linux-amd64/relaytcp' >/dev/null 2>&1"
 (cd "$T" && python3 -m zipfile -e "$OLDPWD/dist/relaytcp-1.2.3-windows-amd64.zip" .)
 exe="$T/relaytcp-1.2.3-windows-amd64/relaytcp.exe"

@@ -106,7 +106,8 @@ for bin in "$work"/bin/relaytcp_*; do
 		;;
 	*)
 		cp "$bin" "$work/pkg/$pkg/relaytcp"
-		[ "${platform%_*}" = linux ] && cp scripts/relaytcp.service "$work/pkg/$pkg/"
+		# Where the README's systemd step finds it, in a clone or here.
+		[ "${platform%_*}" = linux ] && mkdir -p "$work/pkg/$pkg/scripts" && cp scripts/relaytcp.service "$work/pkg/$pkg/scripts/"
 		tar -C "$work/pkg" --owner=0 --group=0 -czf "$dist/$pkg.tar.gz" "$pkg"
 		;;
 	esac
