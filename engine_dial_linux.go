@@ -29,8 +29,7 @@ func (e *engine) newFlow(l *tcpRoute, fd int, client netip.AddrPort, port int) {
 		return
 	}
 	f := &flow{id: e.newID(), l: l, e: e, fd: [2]int{fd, -1}}
-	f.begin(&l.routeCore, cfg, slot, client, e.now, cfg.remoteOffset(port), &connAttempt{})
-	f.hold = hold
+	f.begin(&l.routeCore, cfg, slot, client, e.now, cfg.remoteOffset(port), hold, &connAttempt{})
 	if !l.track(f) {
 		hold.release()
 		rawClose(fd)

@@ -83,10 +83,12 @@ type connAttempt struct {
 }
 
 // begin starts the life of a connection from peer, accepted at start by a
-// route running cfg, on port's place in the range (offset); a is its
-// attempt state, which the relay may allocate with its own.
-func (c *connLife) begin(route *routeCore, cfg *routeConfig, slot *statSlot, peer netip.AddrPort, start time.Time, offset int, a *connAttempt) {
-	c.route, c.cfg, c.slot, c.start = route, cfg, slot, start
+// route running cfg, on port's place in the range (offset), holding its
+// place under the per-client limits (routeCore.admit, before: a refused
+// client costs no record); a is its attempt state, which the relay may
+// allocate with its own.
+func (c *connLife) begin(route *routeCore, cfg *routeConfig, slot *statSlot, peer netip.AddrPort, start time.Time, offset int, hold *clientHold, a *connAttempt) {
+	c.route, c.cfg, c.slot, c.start, c.hold = route, cfg, slot, start, hold
 	c.client = peer.String()
 	a.clientAP, a.offset = peer, offset
 	c.attempt = a

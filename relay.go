@@ -473,8 +473,7 @@ func (l *tcpRoute) accepted(client *net.TCPConn, cfg *routeConfig, offset int) *
 		return nil
 	}
 	c := &relayConn{l: l, clientConn: client}
-	c.begin(&l.routeCore, cfg, slot, peer, time.Now(), offset, &c.dial)
-	c.hold = hold
+	c.begin(&l.routeCore, cfg, slot, peer, time.Now(), offset, hold, &c.dial)
 	if !l.track(c) {
 		hold.release()
 		client.Close()

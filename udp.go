@@ -293,8 +293,7 @@ func (u *udpRoute) open(s *udpSock, key udpKey) *udpSession {
 	}
 	now := time.Now()
 	sess := &udpSession{u: u, key: key, sock: s, dialing: true}
-	sess.begin(&u.routeCore, cfg, slot, key.client, now, cfg.remoteOffset(s.port), &sess.dial)
-	sess.hold = hold
+	sess.begin(&u.routeCore, cfg, slot, key.client, now, cfg.remoteOffset(s.port), hold, &sess.dial)
 	sess.last.Store(now.UnixNano())
 	var evicted *udpSession
 	u.mu.Lock()
