@@ -431,7 +431,7 @@ func (s *service) apply(cfg *Config) {
 		delete(s.routes, local)
 		delete(s.partial, local)
 	}
-	s.restartSNIChanges(cfg) // tlsservice.go
+	s.restartSNIChanges(cfg) // sniservice.go
 	s.relay.SetMaxConns(cfg.MaxConn)
 	s.relay.SetClientMaxConns(cfg.ClientMaxConn)
 	s.connLog.guard.check() // a reload also repairs a removed log directory

@@ -269,3 +269,11 @@ func (g *sniGroup) route(client *net.TCPConn) {
 	c.sniName, c.peeked = name, hello
 	c.serve()
 }
+
+// sharedBySNI reports whether route id runs on a port shared by sni=.
+func (r *Relay) sharedBySNI(id int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l, ok := r.routes[id].(*tcpRoute)
+	return ok && l.sni != nil
+}

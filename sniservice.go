@@ -16,11 +16,3 @@ func (s *service) restartSNIChanges(cfg *Config) {
 		}
 	}
 }
-
-// sharedBySNI reports whether route id runs on a port shared by sni=.
-func (r *Relay) sharedBySNI(id int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l, ok := r.routes[id].(*tcpRoute)
-	return ok && l.sni != nil
-}
