@@ -63,7 +63,6 @@ type routeLimiter struct {
 
 	refused [limitKinds]atomic.Int64
 	band    routeBandwidth // rate= and connrate= (bandwidth.go)
-	repaces atomic.Uint32  // the times set gave the route a cap (halfConn.repaced)
 }
 
 // clientEntry is one client of a route. The route limiter's mu guards it.
@@ -83,16 +82,13 @@ func (e *clientEntry) idle(now time.Time) bool {
 // for the bandwidth of the open connections at once. It reports whether
 // the route gained a cap it did not have: the goroutine relay's open
 // copies, which do not look at the figures, must then be woken
-// (tcpRoute.repaceOpen); repaces counts those times.
+// (tcpRoute.repaceOpen).
 func (lim *routeLimiter) set(l Limits) (gainedCap bool) {
 	gainedCap = l.paced() && !lim.paced()
 	if l == (Limits{}) {
 		lim.figures.Store(nil)
 	} else {
 		lim.figures.Store(&l)
-	}
-	if gainedCap {
-		lim.repaces.Add(1)
 	}
 	return gainedCap
 }

@@ -80,6 +80,9 @@ type halfConn struct {
 	// to it found (that write took the error), so the end its reads now
 	// return is not one (endWasCut).
 	srcCut atomic.Bool
+	// repace: a reload gave the route a cap, and set a read deadline on
+	// src to wake the direction's unpaced copy (tcpRoute.repaceOpen).
+	repace atomic.Bool
 
 	// The stall watch (stall.go): the timer is armed while a write to dst
 	// waits, and checks every stallPoll whether src has ended and dst has
@@ -266,7 +269,6 @@ func (h *halfConn) copy() {
 	}
 	lim := &h.conn.route.stats.limits
 	for {
-		seen := lim.repaces.Load()
 		if p := lim.pacer(h.dir()); p != nil { // limits: rate=, connrate= (bandwidth.go)
 			err = h.copyPaced(p)
 		} else if h.splices() {
@@ -278,7 +280,7 @@ func (h *halfConn) copy() {
 			// splice cannot be watched from outside: see copySplices).
 			err = copyChunks(h.write, h.reader(), h.dlog, h.conn.touch, &h.bytes)
 		}
-		if !h.repaced(err, seen) { // a reload gave the route a cap, or lifted it
+		if !h.repaced(err) { // a reload gave the route a cap, or lifted it
 			break
 		}
 	}

@@ -71,13 +71,14 @@ func (r *pacedReader) Read(b []byte) (int, error) {
 // repaced reports whether a copy of h ended only for its route's caps to
 // change, and readies h to go on under the new figures: a paced copy whose
 // cap was lifted (errUnpaced), or an unpaced one woken by the read
-// deadline repaceOpen set (its route's repace count is no longer seen,
-// the count when the copy began).
-func (h *halfConn) repaced(err error, seen uint32) bool {
+// deadline repaceOpen set (it marks the direction first: nothing else
+// sets a read deadline on a relayed connection's sockets once its
+// directions run, but a mark tells for sure).
+func (h *halfConn) repaced(err error) bool {
 	if errors.Is(err, errUnpaced) {
 		return true
 	}
-	if !errors.Is(err, os.ErrDeadlineExceeded) || h.conn.route.stats.limits.repaces.Load() == seen {
+	if !errors.Is(err, os.ErrDeadlineExceeded) || !h.repace.Swap(false) {
 		return false
 	}
 	h.src.SetReadDeadline(time.Time{})
@@ -101,10 +102,15 @@ func (l *tcpRoute) repaceOpen() {
 	l.mu.Unlock()
 	now := time.Now()
 	for _, c := range conns {
+		// Only once the directions exist: before, a deadline would cut a
+		// PROXY header's read or a TLS handshake, and the copies will
+		// look at the figures when they start.
 		c.mu.Lock()
-		c.clientConn.SetReadDeadline(now)
-		if c.backendConn != nil {
-			c.backendConn.SetReadDeadline(now)
+		for _, h := range c.halves {
+			if h != nil {
+				h.repace.Store(true)
+				h.src.SetReadDeadline(now)
+			}
 		}
 		c.mu.Unlock()
 	}
