@@ -262,3 +262,67 @@ func TestFlowRecordSize(t *testing.T) {
 		t.Errorf("the flow record is %d bytes; it was 312 (idle memory per connection: docs/performance.md)", n)
 	}
 }
+
+// pacedFlows counts the flows the relay's engines pace, each in its own
+// loop's turn.
+func pacedFlows(t *testing.T, r *Relay) int {
+	t.Helper()
+	r.mu.Lock()
+	engines := r.engines
+	r.mu.Unlock()
+	total := 0
+	for _, e := range engines {
+		n := make(chan int, 1)
+		if !e.submit(func() { n <- len(e.paces) }) {
+			t.Fatal("an engine refused the count")
+		}
+		select {
+		case c := <-n:
+			total += c
+		case <-time.After(5 * time.Second):
+			t.Fatal("an engine did not count its paced flows in 5 s")
+		}
+	}
+	return total
+}
+
+// TestEnginePacingEndsWithFlows: the engine paces a capped route's flows
+// itself (none goes to the goroutine relay) and forgets their pacing when
+// they end. The clients reset their connections while most flows wait for
+// a chunk: what they sent before is still delivered, at the route's rate,
+// then the flows end.
+func TestEnginePacingEndsWithFlows(t *testing.T) {
+	sink, got := countingSink(t)
+	r := &Relay{}
+	rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), Limits: Limits{Rate: 64 << 10}}
+	if err := r.Start(1, rt); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(t.Context())
+	const each = 8 << 10 // 20 of them: 2.5 s at 64K, 12 times the route's burst
+	var conns []*net.TCPConn
+	for range 20 {
+		c := dialTCP(t, r.Addr(1).String())
+		defer c.Close()
+		if _, err := c.Write(make([]byte, each)); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	if !eventually(5*time.Second, func() bool { return pacedFlows(t, r) == 20 }) {
+		t.Fatalf("%d flows paced by the engines; want the 20 connections", pacedFlows(t, r))
+	}
+	if got.Load() >= 20*each {
+		t.Errorf("the sink got all %d bytes at once under rate=64K", got.Load())
+	}
+	for _, c := range conns {
+		c.SetLinger(0)
+		c.Close()
+	}
+	if !eventually(15*time.Second, func() bool { return pacedFlows(t, r) == 0 && r.Status()[1].Open == 0 }) {
+		t.Errorf("%d flows still paced, %d open, 15 s after every connection was reset", pacedFlows(t, r), r.Status()[1].Open)
+	}
+	if n := got.Load(); n != 20*each {
+		t.Errorf("the sink got %d bytes; want all %d the clients sent before their reset", n, 20*each)
+	}
+}
