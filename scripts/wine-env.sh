@@ -67,7 +67,7 @@ wine_teardown() {
 # stays beside it as netsh-wine-stub.exe, and a DllOverrides entry makes
 # wine run the stand-in rather than its builtin netsh. The stand-in keeps
 # its calls and rules in NETSH_DIR (C:\netsh-recorder): calls.log,
-# rules.txt, and fail ("CODE MESSAGE") to make it refuse changes.
+# trace.log, rules.txt, and fail ("CODE MESSAGE") to make it refuse changes.
 wine_netsh_recorder() {
 	local sys32="$WINEPREFIX/drive_c/windows/system32"
 	(cd "$wine_root" && GOOS=windows GOARCH=amd64 go build -o "$WINE_TMP/netsh-recorder.exe" ./scripts/wine/netsh-recorder)
@@ -78,6 +78,22 @@ wine_netsh_recorder() {
 	mkdir -p "$NETSH_DIR"
 }
 
+# netsh_explain prints to stderr what the stand-in was asked last and what
+# it holds: the tail of calls.log, of trace.log (each call's time, process,
+# exit code and rules before->after; a call in calls.log missing there
+# ended before it answered) and rules.txt. A failed firewall check calls
+# it, so that the failure explains itself.
+netsh_explain() {
+	{
+		echo "netsh stand-in: its last calls (calls.log):"
+		tr -d '\r' <"$NETSH_DIR/calls.log" 2>/dev/null | tail -n 8
+		echo "their answers (trace.log):"
+		tr -d '\r' <"$NETSH_DIR/trace.log" 2>/dev/null | tail -n 8
+		echo "its rules (rules.txt):"
+		tr -d '\r' <"$NETSH_DIR/rules.txt" 2>/dev/null
+	} >&2
+}
+
 # netsh_rules prints the stand-in's rules named RelayTCP, one per line.
 netsh_rules() { tr -d '\r' <"$NETSH_DIR/rules.txt" 2>/dev/null | grep 'name=RelayTCP ' || true; }
 
@@ -85,9 +101,11 @@ netsh_rules() { tr -d '\r' <"$NETSH_DIR/rules.txt" 2>/dev/null | grep 'name=Rela
 # RelayTCP, the one relaytcp adds for EXE on PROFILES (domain,private).
 netsh_rule_is() {
 	local want="advfirewall firewall add rule name=RelayTCP dir=in action=allow program=\"$1\" enable=yes profile=$2 description=\"Lets other machines reach the routes of relaytcp (added by its installer)\""
-	[ "$(netsh_rules)" = "$want" ] || { echo "the RelayTCP rules are:"; netsh_rules; echo "want: $want"; } >&2
-	[ "$(netsh_rules)" = "$want" ]
+	[ "$(netsh_rules)" = "$want" ] && return 0
+	{ echo "the RelayTCP rules are:"; netsh_rules; echo "want: $want"; } >&2
+	netsh_explain
+	return 1
 }
 
 # netsh_no_rule: the stand-in holds no rule named RelayTCP.
-netsh_no_rule() { [ -z "$(netsh_rules)" ] || { echo "rules left: $(netsh_rules)" >&2; return 1; }; }
+netsh_no_rule() { [ -z "$(netsh_rules)" ] || { echo "rules left: $(netsh_rules)" >&2; netsh_explain; return 1; }; }

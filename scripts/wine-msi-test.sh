@@ -86,6 +86,15 @@ key='HKLM\SYSTEM\CurrentControlSet\Services\RelayTCPsvc'
 q() { wine reg query "$@" 2>/dev/null | tr -d '\r'; }
 
 check "msi: LOGDIR defaults to %ProgramData%\\RelayTCP\\Logs" sh -c "$(declare -f table); T='$T' table Property | grep -qx 'LOGDIR	%ProgramData%.RelayTCP.Logs'"
+# msi_log LOG: msiexec's log $T/LOG as text: wine 8 writes it in ANSI,
+# Windows in UTF-16LE with a byte-order mark.
+msi_log() {
+	if [ "$(head -c2 "$T/$1" 2>/dev/null | od -An -tx1 | tr -d ' ')" = fffe ]; then
+		iconv -f UTF-16LE -t UTF-8 "$T/$1"
+	else
+		cat "$T/$1"
+	fi 2>/dev/null | tr -d '\r'
+}
 # msi LOG ARGS...: runs msiexec with a verbose log; on failure shows the
 # log's errors, so a failed run in CI says why.
 msi() {
@@ -93,7 +102,7 @@ msi() {
 	shift
 	wine msiexec "$@" /l*v "Z:${T//\//\\}\\$log" && return 0
 	echo "msiexec $* failed; from $log:"
-	iconv -f UTF-16LE -t UTF-8 "$T/$log" 2>/dev/null | tr -d '\r' | grep -iE 'error|return value 3|failed|marked for deletion' | tail -20
+	msi_log "$log" | grep -iE 'error|return value 3|failed|marked for deletion' | tail -20
 	return 1
 }
 # The README's "Quick start 3: the Windows service", followed line by line as written:
@@ -205,19 +214,36 @@ check "payload relayed (1.0.0)" relay_check $R0
 check "event 100 started" sh -c "tr -d '\r' <'$T/services.log' | grep -A3 'ReportEventW (.*0x00000064' | grep -q 'successfully started'"
 
 # The upgrade failed once in ten full runs here, and never again with its
-# log kept; until that log is read, a failed upgrade shows its errors and
-# is tried once more, with a WARN line that says so.
+# log kept (whose errors msi printed as nothing until msi_log read wine's
+# ANSI log as such); until that log is read, a failed upgrade shows its
+# errors and is tried once more, with a WARN line that says so.
+# Its msiexec runs with wine's eventlog channel on (upgrade.err): the
+# Warning events of relaytcp's custom actions, the only trace of why a
+# firewall action failed.
 upgrade() {
-	msi install2.log /i "$msi2" /qn && return 0
+	WINEDEBUG=-all,+eventlog msi install2.log /i "$msi2" /qn 2>>"$T/upgrade.err" && return 0
 	echo "WARN: the upgrade failed once (errors above); trying it again"
 	sleep 3
-	msi install2-retry.log /i "$msi2" /qn
+	WINEDEBUG=-all,+eventlog msi install2-retry.log /i "$msi2" /qn 2>>"$T/upgrade.err"
+}
+# upgrade_rule: the upgrade left the one rule, with Public; if not, what
+# the upgrade's firewall actions did: when the MSI ran them (its logs), and
+# relaytcp's failures (upgrade.err), beside the stand-in's calls.
+upgrade_rule() {
+	netsh_rule_is "$exe" domain,private,public && return 0
+	{
+		echo "the upgrade's actions (RemoveExistingProducts runs the old product's removal, its FirewallRemove included):"
+		for log in install2.log install2-retry.log; do msi_log $log; done | grep -E 'Action (start|ended).*(RemoveExistingProducts|Firewall|InstallFinalize)'
+		echo "relaytcp's firewall failures during the upgrade:"
+		tr -d '\r' <"$T/upgrade.err" | grep -F 'relaytcp firewall' || echo "(none)"
+	} >&2
+	return 1
 }
 check "upgrade to 1.1.0 silently" upgrade
 check "version 1.1.0 installed" sh -c "wine '$exe' version | tr -d '\r' | grep -q 'relaytcp 1.1.0'"
 check "LogDir kept by the upgrade" sh -c "$(declare -f q); q '$key\\Parameters' /v LogDir | grep -q 'REG_SZ.*C:.RelayLogs'"
 check "recovery actions: FailureActions REG_BINARY after the upgrade" sh -c "$(declare -f q); q '$key' /v FailureActions | grep -Eqi '^ +FailureActions +REG_BINARY +$failure_actions\$'"
-check "upgrade: still one firewall rule, still with Public (FIREWALL of the last install)" netsh_rule_is "$exe" domain,private,public
+check "upgrade: still one firewall rule, still with Public (FIREWALL of the last install)" upgrade_rule
 check "route kept by the upgrade" sh -c "wine '$exe' route list | tr -d '\r' | grep -qx 'Route 0 : From local port $R0 to IP 127.0.0.1 port $ECHO'"
 check "service running again after the upgrade" wait_port $R0
 check "payload relayed (1.1.0)" relay_check $R0
@@ -229,7 +255,7 @@ check "payload relayed (1.1.0)" relay_check $R0
 product2=$(msiinfo export "$T/msi/relaytcp-1.1.0-x64.msi" Property | tr -d '\r' | awk -F'\t' '$1 == "ProductCode" {print $2}')
 check "narrow the rule to 192.168.1.0/24" wine netsh advfirewall firewall set rule name=RelayTCP new remoteip=192.168.1.0/24
 check "repair" msi repair.log /i "$product2" REINSTALL=ALL REINSTALLMODE=omus /qn
-check "repair: one rule, its remote addresses kept" sh -c "$(declare -f netsh_rules); NETSH_DIR='$NETSH_DIR' netsh_rules >'$T/rules.out'; [ \$(grep -c . '$T/rules.out') = 1 ] && grep -q 'remoteip=192.168.1.0/24' '$T/rules.out' && grep -qF 'program=\"$exe\" enable=yes' '$T/rules.out' && grep -q 'profile=domain,private,public' '$T/rules.out'"
+check "repair: one rule, its remote addresses kept" sh -c "$(declare -f netsh_rules netsh_explain); NETSH_DIR='$NETSH_DIR'; netsh_rules >'$T/rules.out'; [ \$(grep -c . '$T/rules.out') = 1 ] && grep -q 'remoteip=192.168.1.0/24' '$T/rules.out' && grep -qF 'program=\"$exe\" enable=yes' '$T/rules.out' && grep -q 'profile=domain,private,public' '$T/rules.out' || { netsh_explain; false; }"
 : >"$NETSH_DIR/rules.txt"
 check "status: the firewall rule missing" sh -c "wine '$exe' status | tr -d '\r' | grep -qx 'Firewall: no inbound rule RelayTCP in Windows Firewall: other machines may not reach the routes (relaytcp firewall add, elevated, adds it; see docs/firewall.md)'"
 check "repair again" msi repair2.log /i "$product2" REINSTALL=ALL REINSTALLMODE=omus /qn

@@ -8,9 +8,17 @@
 //
 //	calls.log  one line per call: its command line after the program name,
 //	           as relaytcp wrote it (quotes kept)
+//	trace.log  one line per call: when, which process, its exit code and
+//	           how many rules there were before and after, then the command
+//	           line (what a failed test prints to explain itself)
 //	rules.txt  the rules added, one line each: the add command line
 //	fail       when present, "CODE MESSAGE": every add and delete prints
 //	           MESSAGE and exits with CODE, as netsh refusing a change does
+//	lock       locked while a call runs: calls that overlap (two installers'
+//	           actions, a test's netsh beside an installer's) take turns, so
+//	           none reads rules.txt before another's change is written; a
+//	           change is written to rules.txt.tmp and renamed over rules.txt,
+//	           so a reader never sees a file half written
 //
 // and answers "advfirewall firewall add|set|delete|show rule name=N ..." as
 // netsh does in English: set, delete and show with no such rule say "No
@@ -22,10 +30,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // stateDir is where the recorder keeps its files.
@@ -33,34 +43,43 @@ const stateDir = `C:\netsh-recorder`
 
 func main() {
 	line := commandLine()
+	unlock, err := lockState()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "netsh-recorder: %v\n", err)
+		os.Exit(99)
+	}
 	appendFile(filepath.Join(stateDir, "calls.log"), line+"\n")
+	before := len(readRules())
+	out, code := answer(line)
+	trace := fmt.Sprintf("%s pid %d exit %d rules %d->%d: %s\n",
+		time.Now().Format("15:04:05.000"), os.Getpid(), code, before, len(readRules()), line)
+	appendFile(filepath.Join(stateDir, "trace.log"), trace)
+	unlock()
+	fmt.Print(out)
+	os.Exit(code)
+}
+
+// answer carries out the command line and returns what netsh prints and
+// its exit code. It runs under the lock (lockState).
+func answer(line string) (string, int) {
 	words := splitCommandLine(line)
 	if len(words) < 4 || words[0] != "advfirewall" || words[1] != "firewall" || words[3] != "rule" {
-		fmt.Println("The following command was not found: " + line + ".")
-		os.Exit(1)
+		return "The following command was not found: " + line + ".\n", 1
 	}
 	verb, opts := words[2], options(words[4:])
 	if verb != "show" {
 		if data, err := os.ReadFile(filepath.Join(stateDir, "fail")); err == nil {
 			code, msg, _ := strings.Cut(strings.TrimSpace(string(data)), " ")
 			n, _ := strconv.Atoi(code)
-			fmt.Print("\r\n" + msg + "\r\n\r\n")
-			os.Exit(n)
+			return "\r\n" + msg + "\r\n\r\n", n
 		}
 	}
-	rulesFile := filepath.Join(stateDir, "rules.txt")
-	data, _ := os.ReadFile(rulesFile)
-	var rules []string
-	for _, r := range strings.Split(string(data), "\n") {
-		if strings.TrimSpace(r) != "" {
-			rules = append(rules, r)
-		}
-	}
+	rules := readRules()
 	named := func(r string) bool { return options(splitCommandLine(r)[4:])["name"] == opts["name"] }
 	switch verb {
 	case "add":
-		appendFile(rulesFile, line+"\n")
-		fmt.Print("Ok.\r\n\r\n")
+		writeRules(append(rules, line))
+		return "Ok.\r\n\r\n", 0
 	case "set":
 		newAt := -1
 		for i, w := range words {
@@ -69,8 +88,7 @@ func main() {
 			}
 		}
 		if newAt < 0 {
-			fmt.Print("\r\nA value after new is needed.\r\n\r\n")
-			os.Exit(1)
+			return "\r\nA value after new is needed.\r\n\r\n", 1
 		}
 		changed := 0
 		for i, r := range rules {
@@ -80,10 +98,10 @@ func main() {
 			}
 		}
 		if changed == 0 {
-			noMatch()
+			return noMatch, 1
 		}
-		os.WriteFile(rulesFile, []byte(strings.Join(rules, "\n")+"\n"), 0o644)
-		fmt.Printf("\r\nUpdated %d rule(s).\r\nOk.\r\n\r\n", changed)
+		writeRules(rules)
+		return fmt.Sprintf("\r\nUpdated %d rule(s).\r\nOk.\r\n\r\n", changed), 0
 	case "delete":
 		var kept []string
 		for _, r := range rules {
@@ -92,37 +110,66 @@ func main() {
 			}
 		}
 		if len(kept) == len(rules) {
-			noMatch()
+			return noMatch, 1
 		}
-		os.WriteFile(rulesFile, []byte(strings.Join(kept, "\n")+"\n"), 0o644)
-		fmt.Printf("\r\nDeleted %d rule(s).\r\nOk.\r\n\r\n", len(rules)-len(kept))
+		writeRules(kept)
+		return fmt.Sprintf("\r\nDeleted %d rule(s).\r\nOk.\r\n\r\n", len(rules)-len(kept)), 0
 	case "show":
-		shown := 0
+		var out strings.Builder
 		for _, r := range rules {
 			if named(r) {
-				showRule(options(splitCommandLine(r)[4:]))
-				shown++
+				showRule(&out, options(splitCommandLine(r)[4:]))
 			}
 		}
-		if shown == 0 {
-			noMatch()
+		if out.Len() == 0 {
+			return noMatch, 1
 		}
-		fmt.Print("Ok.\r\n\r\n")
-	default:
-		fmt.Println("The following command was not found: " + line + ".")
-		os.Exit(1)
+		return out.String() + "Ok.\r\n\r\n", 0
 	}
+	return "The following command was not found: " + line + ".\n", 1
 }
 
 // noMatch is netsh's answer when no rule has the name.
-func noMatch() {
-	fmt.Print("\r\nNo rules match the specified criteria.\r\n\r\n")
-	os.Exit(1)
+const noMatch = "\r\nNo rules match the specified criteria.\r\n\r\n"
+
+// readRules is the lines of rules.txt, blank ones aside.
+func readRules() []string {
+	data, _ := os.ReadFile(filepath.Join(stateDir, "rules.txt"))
+	var rules []string
+	for _, r := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(r) != "" {
+			rules = append(rules, r)
+		}
+	}
+	return rules
 }
 
-// showRule prints a rule as "show rule ... verbose" does.
-func showRule(o map[string]string) {
-	field := func(name, value string) { fmt.Printf("%-38s%s\r\n", name+":", value) }
+// writeRules replaces rules.txt with rules, whole: written beside it and
+// renamed over it, so that a reader sees the old rules or the new ones.
+func writeRules(rules []string) {
+	path := filepath.Join(stateDir, "rules.txt")
+	text := ""
+	for _, r := range rules {
+		text += r + "\n"
+	}
+	if err := os.WriteFile(path+".tmp", []byte(text), 0o644); err != nil {
+		fail(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		fail(err)
+	}
+}
+
+// fail ends the recorder on a state file it cannot use: exit code 99, a
+// code no netsh answer has.
+func fail(err error) {
+	fmt.Fprintf(os.Stderr, "netsh-recorder: %v\n", err)
+	os.Exit(99)
+}
+
+// showRule writes a rule to w as "show rule ... verbose" prints it.
+func showRule(w io.Writer, o map[string]string) {
+	field := func(name, value string) { fmt.Fprintf(w, "%-38s%s\r\n", name+":", value) }
 	enabled := "Yes"
 	if strings.EqualFold(o["enable"], "no") {
 		enabled = "No"
@@ -133,9 +180,9 @@ func showRule(o map[string]string) {
 			profiles = append(profiles, strings.ToUpper(p[:1])+p[1:])
 		}
 	}
-	fmt.Print("\r\n")
+	fmt.Fprint(w, "\r\n")
 	field("Rule Name", o["name"])
-	fmt.Print(strings.Repeat("-", 70) + "\r\n")
+	fmt.Fprint(w, strings.Repeat("-", 70)+"\r\n")
 	field("Description", o["description"])
 	field("Enabled", enabled)
 	field("Direction", map[string]string{"in": "In", "out": "Out"}[o["dir"]])
@@ -218,9 +265,10 @@ func splitCommandLine(line string) []string {
 func appendFile(path, text string) {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "netsh-recorder: %v\n", err)
-		os.Exit(99)
+		fail(err)
 	}
 	defer f.Close()
-	f.WriteString(text)
+	if _, err := f.WriteString(text); err != nil {
+		fail(err)
+	}
 }
