@@ -70,9 +70,12 @@ type halfConn struct {
 	fromClient bool
 	bytes      atomic.Int64
 	done       atomic.Bool
-	dlog       *dataLogDirection // nil: not logged
-	other      *halfConn         // the opposite direction
-	early      []byte            // read from src already (after a PROXY header): relayed first
+	// repace: a reload gave the route a cap, and set a read deadline on
+	// src to wake the direction's unpaced copy (tcpRoute.repaceOpen).
+	repace atomic.Bool
+	dlog   *dataLogDirection // nil: not logged
+	other  *halfConn         // the opposite direction
+	early  []byte            // read from src already (after a PROXY header): relayed first
 	// srcTLS and dstTLS, when set, are the TLS over src and dst that the
 	// direction reads and writes through (tlsconn.go).
 	srcTLS, dstTLS *tls.Conn
@@ -80,9 +83,6 @@ type halfConn struct {
 	// to it found (that write took the error), so the end its reads now
 	// return is not one (endWasCut).
 	srcCut atomic.Bool
-	// repace: a reload gave the route a cap, and set a read deadline on
-	// src to wake the direction's unpaced copy (tcpRoute.repaceOpen).
-	repace atomic.Bool
 
 	// The stall watch (stall.go): the timer is armed while a write to dst
 	// waits, and checks every stallPoll whether src has ended and dst has
