@@ -687,7 +687,10 @@ func (e *engine) move(f *flow, d int) {
 		if dir.bulk {
 			want = spliceChunk
 		}
-		limit := e.paceRead(f, d, want) // rate=, connrate=: engine_pace_linux.go
+		limit := want
+		if f.paced || f.route.stats.limits.paced() { // rate=, connrate=: engine_pace_linux.go
+			limit = e.paceRead(f, d, want)
+		}
 		if limit == 0 {
 			e.putPipe(dir) // the chunk is not due: the pace timer resumes
 			return

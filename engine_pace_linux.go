@@ -23,18 +23,17 @@ type flowPace struct {
 	resume func() // submitted by the timer: resumes the flow (resumePaced)
 }
 
-// paceRead returns how many of want bytes direction d of f may read now:
-// want on a route without a cap, at most the reserved chunk on one with,
-// 0 while the chunk is not due (the pace timer resumes the direction).
+// paceRead returns how many of want bytes direction d of f may read now,
+// f being paced or its route having a cap (move looks, which costs a
+// route without a cap two loads): at most the reserved chunk, 0 while the
+// chunk is not due (the pace timer resumes the direction), want once a
+// reload has lifted the cap.
 func (e *engine) paceRead(f *flow, d, want int) int {
 	var fp *flowPace
 	if f.paced {
 		fp = e.paces[f]
 	} else {
 		lim := &f.route.stats.limits
-		if !lim.paced() {
-			return want
-		}
 		fp = &flowPace{dirs: [2]pacer{{lim: lim, dir: dirSent}, {lim: lim, dir: dirReceived}}}
 		fp.resume = func() { e.resumePaced(f, fp) }
 		if e.paces == nil {
