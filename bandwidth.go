@@ -99,18 +99,22 @@ func (lim *routeLimiter) pacer(dir int) *pacer {
 }
 
 // reserve reserves the direction's next chunk at now, under the figures in
-// force, and returns its bytes and when they may move. When that is after
-// now, the relay waits until then and calls reserve again: it answers for
-// the next step, or that the chunk is due (a time not after now). It
-// returns 0 bytes when the route has no cap any more (a reload lifted it):
-// the relay goes on unpaced.
-func (p *pacer) reserve(now time.Time) (int, time.Time) {
+// force, of at most upTo bytes (what the relay knows is there to move; 0:
+// unknown), and returns its bytes and when they may move. When that is
+// after now, the relay waits until then and calls reserve again: it
+// answers for the next step, or that the chunk is due (a time not after
+// now). It returns 0 bytes when the route has no cap any more (a reload
+// lifted it): the relay goes on unpaced.
+func (p *pacer) reserve(now time.Time, upTo int) (int, time.Time) {
 	if p.held == 0 {
 		l := p.lim.limits()
 		if !l.paced() {
 			return 0, now
 		}
 		p.held, p.step, p.rate, p.connRate = l.chunk(), 0, l.Rate, l.ConnRate
+		if upTo > 0 {
+			p.held = min(p.held, upTo)
+		}
 	}
 	burst := Limits{Rate: p.rate, ConnRate: p.connRate}.burst()
 	if p.step == 0 {
@@ -130,6 +134,18 @@ func (p *pacer) reserve(now time.Time) (int, time.Time) {
 		}
 	}
 	return p.held, now
+}
+
+// stale reports whether the pacer holds a reservation taken under figures
+// that a reload has changed since: a relay waiting for it gives it back
+// (settle(0)) and reserves again, so that a cap lifted or raised reaches
+// the connections already waiting in the route's queue.
+func (p *pacer) stale() bool {
+	if p.held == 0 {
+		return false
+	}
+	l := p.lim.limits()
+	return l.Rate != p.rate || l.ConnRate != p.connRate
 }
 
 // settle ends the reservation: moved of its bytes moved, and count in the
@@ -153,11 +169,13 @@ func (p *pacer) settle(moved int) {
 // await reserves the next chunk and sleeps until it is due, for a relay
 // that may block: it returns the chunk's bytes (0: the route has no cap
 // any more), or false, the reservation given back, once stopped reports
-// true (checked at least every pollPaced).
-func (p *pacer) await(stopped func() bool) (int, bool) {
-	for range maxReserveSteps {
+// true. Every pollPaced while it sleeps it looks whether stopped, whether
+// a reload changed the figures (it reserves again under the new ones),
+// and calls touch, if any: a connection waiting for its turn is not idle.
+func (p *pacer) await(stopped func() bool, touch func()) (int, bool) {
+	for {
 		now := time.Now()
-		n, at := p.reserve(now)
+		n, at := p.reserve(now, 0)
 		if n == 0 || !at.After(now) {
 			return n, true
 		}
@@ -166,22 +184,27 @@ func (p *pacer) await(stopped func() bool) (int, bool) {
 				p.settle(0)
 				return 0, false
 			}
+			if p.stale() {
+				p.settle(0)
+				break
+			}
+			if touch != nil {
+				touch()
+			}
 			time.Sleep(min(d, pollPaced))
 		}
 	}
-	return p.held, true // both steps were taken: due
 }
 
-// maxReserveSteps bounds the calls to reserve for one chunk: its two steps
-// and the answer that it is due.
-const maxReserveSteps = 3
-
 // pass reports whether a datagram of n bytes goes (and charges it), or
-// is dropped over a cap (and counts it).
+// is dropped over a cap (and counts it): a datagram that a bucket in debt
+// drops is charged to neither.
 func (p *pacer) pass(n int) bool {
 	l, now := p.lim.limits(), time.Now()
-	if (l.ConnRate > 0 && !p.conn.take(n, now, l.ConnRate, l.burst())) ||
-		(l.Rate > 0 && !p.lim.band.bucket[p.dir].take(n, now, l.Rate, l.burst())) {
+	route := &p.lim.band.bucket[p.dir]
+	if (l.ConnRate > 0 && p.conn.inDebt(now)) || (l.Rate > 0 && route.inDebt(now)) ||
+		(l.ConnRate > 0 && !p.conn.take(n, now, l.ConnRate, l.burst())) ||
+		(l.Rate > 0 && !route.take(n, now, l.Rate, l.burst())) {
 		p.lim.band.rateDrops.Add(1)
 		return false
 	}
@@ -207,11 +230,11 @@ type udpPace [2]pacer
 // the UDP session whose pacers pace holds goes, or is dropped over a cap
 // (counted). A session of a route without a cap pays an atomic load.
 func (lim *routeLimiter) passDatagram(pace *atomic.Pointer[udpPace], dir, n int) bool {
+	if !lim.paced() {
+		return true // no cap, or no more: a session's pacers wait unused
+	}
 	p := pace.Load()
 	if p == nil {
-		if !lim.paced() {
-			return true
-		}
 		p = &udpPace{{lim: lim, dir: dirSent}, {lim: lim, dir: dirReceived}}
 		if !pace.CompareAndSwap(nil, p) {
 			p = pace.Load()

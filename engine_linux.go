@@ -558,6 +558,9 @@ func (e *engine) checkIdle(f *flow) {
 	if idle <= 0 {
 		return
 	}
+	if f.paced && e.waitsForChunk(f) {
+		f.lastActive = time.Since(f.start) // held back by a cap, not idle
+	}
 	wait, expired := f.idleExpired(time.Since(f.start) - f.lastActive)
 	if expired {
 		e.abort(f, errIdle)

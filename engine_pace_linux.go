@@ -7,7 +7,11 @@ package main
 // route has a cap: until then, a look at the route's figures before each
 // read.
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // flowPace is the pacing of an engine flow whose route has a cap: a pacer
 // per direction, and the timer that resumes a direction whose chunk is not
@@ -44,17 +48,43 @@ func (e *engine) paceRead(f *flow, d, want int) int {
 	if !fp.due[d].IsZero() {
 		return 0
 	}
-	n, at := fp.dirs[d].reserve(e.now)
+	p := &fp.dirs[d]
+	upTo := 0
+	if p.held == 0 {
+		// A new chunk: of what is there, so that no turn in the route's
+		// queue is taken for nothing (a reservation of bytes that have
+		// not come holds up the connections behind it).
+		queued, err := unix.IoctlGetInt(f.fd[d], unix.SIOCINQ)
+		switch {
+		case err != nil:
+		case queued > 0:
+			upTo = queued
+		case f.peerDone[d] || f.reset[d]:
+			return want // only its end, or its error, is left: read it now
+		default:
+			f.canRead[d] = false // nothing yet: new data brings an edge
+			return 0
+		}
+	}
+	n, at := p.reserve(e.now, upTo)
 	if n == 0 { // a reload lifted the cap
 		e.dropPace(f)
 		return want
 	}
 	if at.After(e.now) {
 		fp.due[d] = at
+		f.lastActive = e.now.Sub(f.start) // it has bytes to move: not idle
 		e.armPace(fp)
 		return 0
 	}
 	return min(n, want)
+}
+
+// waitsForChunk reports whether a direction of f waits for its chunk: the
+// flow is not idle, whatever its idle timeout says.
+func (e *engine) waitsForChunk(f *flow) bool {
+	fp := e.paces[f]
+	return fp != nil && (!fp.due[0].IsZero() || !fp.due[1].IsZero())
 }
 
 // settlePace settles direction d's reservation with the n bytes its read
@@ -76,7 +106,9 @@ func (e *engine) armPace(fp *flowPace) {
 	if first.IsZero() {
 		return
 	}
-	d := first.Sub(e.now)
+	// At least every pollPaced: a reload may change the figures the
+	// reservation was taken under (resumePaced).
+	d := min(first.Sub(e.now), pollPaced)
 	if fp.timer == nil {
 		fp.timer = time.AfterFunc(d, func() { e.submit(fp.resume) })
 		return
@@ -85,20 +117,31 @@ func (e *engine) armPace(fp *flowPace) {
 }
 
 // resumePaced runs when the pace timer fires: the directions whose chunk
-// is due move again; the timer is set for the others.
+// is due move again, and so do those whose reservation a reload made
+// stale (given back: they reserve again under the new figures); the
+// timer is set for the others.
 func (e *engine) resumePaced(f *flow, fp *flowPace) {
 	if f.ended || e.paces[f] != fp { // ended, or its pacing was dropped
 		return
 	}
 	now := time.Now()
 	e.now = now
+	moved := false
 	for d, at := range fp.due {
-		if !at.IsZero() && !at.After(now) {
+		switch {
+		case at.IsZero():
+		case fp.dirs[d].stale():
+			fp.dirs[d].settle(0)
+			fallthrough
+		case !at.After(now):
 			fp.due[d] = time.Time{}
+			moved = true
 		}
 	}
 	e.armPace(fp)
-	e.relay(f)
+	if moved {
+		e.relay(f)
+	}
 }
 
 // dropPace ends the pacing of f: its reservations are given back and its

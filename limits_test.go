@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -632,7 +633,7 @@ func TestPacerStepsAndRefunds(t *testing.T) {
 	var at time.Time
 	for range 10 {
 		var n int
-		n, at = p.reserve(now)
+		n, at = p.reserve(now, 0)
 		if n != minChunk {
 			t.Fatalf("a chunk of %d bytes; want %d", n, minChunk)
 		}
@@ -654,7 +655,7 @@ func TestPacerStepsAndRefunds(t *testing.T) {
 		t.Errorf("giving up at step 1 changed the route's bucket")
 	}
 	lim.set(Limits{})
-	if n, _ := p.reserve(now); n != 0 {
+	if n, _ := p.reserve(now, 0); n != 0 {
 		t.Errorf("with the cap lifted, reserve gives %d bytes; want 0", n)
 	}
 }
@@ -865,6 +866,142 @@ func TestConnRateDoesNotDelayOthers(t *testing.T) {
 		t.Logf("20 round trips: %v", took)
 		if took > time.Second {
 			t.Errorf("20 round trips took %v beside a connection over its connrate=16K; want well under 1 s", took)
+		}
+	})
+}
+
+// TestCapLiftReachesQueuedConnections: 100 connections wait in turn under
+// rate=16K (a chunk each, 2 KiB: 12.5 s for all); a reload that lifts the
+// cap reaches those already waiting for their turn, not only the next
+// ones: all their bytes arrive soon after, on both relays.
+func TestCapLiftReachesQueuedConnections(t *testing.T) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		sink, got := countingSink(t)
+		r := kind.newRelay(nil)
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), Limits: Limits{Rate: 16 << 10}}
+		if err := r.Start(1, rt); err != nil {
+			t.Fatal(err)
+		}
+		defer r.Shutdown(t.Context())
+		rt.ListenAddr = r.Addr(1).String()
+		const n, each = 100, 16 << 10
+		for range n {
+			c := dialTCP(t, rt.ListenAddr)
+			defer c.Close()
+			c.Write(make([]byte, each))
+			c.CloseWrite()
+		}
+		time.Sleep(500 * time.Millisecond)
+		rt.Limits = Limits{}
+		if ok, err := r.Update(1, rt); !ok || err != nil {
+			t.Fatalf("Update: %v, %v", ok, err)
+		}
+		lifted := time.Now()
+		if !eventually(10*time.Second, func() bool { return got.Load() == n*each }) {
+			t.Fatalf("%d of %d bytes 10 s after the cap was lifted", got.Load(), n*each)
+		}
+		if took := time.Since(lifted); took > 3*time.Second {
+			t.Errorf("the queued connections took %v to deliver once the cap was lifted; want well under 3 s", took)
+		}
+	})
+}
+
+// TestCapEndNotQueued: a client's end (FIN) that comes with its last bytes
+// reaches the backend with them, on a route whose cap 20 busy connections
+// keep full: it does not wait for a turn of its own.
+func TestCapEndNotQueued(t *testing.T) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		ln := newLocalListener(t)
+		type arrival struct{ data, end time.Time }
+		arrived := make(chan arrival, 1)
+		go serveEach(ln, func(c *net.TCPConn) {
+			defer c.Close()
+			buf := make([]byte, 64<<10)
+			if n, _ := io.ReadFull(c, buf[:100]); n != 100 || buf[0] != 'x' {
+				io.Copy(io.Discard, c)
+				return
+			}
+			a := arrival{data: time.Now()}
+			io.Copy(io.Discard, c)
+			a.end = time.Now()
+			arrived <- a
+		})
+		r := kind.newRelay(nil)
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(ln.Addr()), Limits: Limits{Rate: 64 << 10}}
+		if err := r.Start(1, rt); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			r.Shutdown(ctx)
+		}()
+		stop := make(chan struct{})
+		defer close(stop)
+		for range 20 {
+			h := dialTCP(t, r.Addr(1).String())
+			h.SetLinger(0)
+			defer h.Close()
+			go func() {
+				buf := make([]byte, 200)
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					h.SetWriteDeadline(time.Now().Add(time.Second))
+					if _, err := h.Write(buf); err != nil && !isTimeout(err) {
+						return
+					}
+				}
+			}()
+		}
+		time.Sleep(time.Second)
+		c := dialTCP(t, r.Addr(1).String())
+		defer c.Close()
+		c.Write(bytes.Repeat([]byte("x"), 100))
+		c.CloseWrite()
+		select {
+		case a := <-arrived:
+			if gap := a.end.Sub(a.data); gap > 500*time.Millisecond {
+				t.Errorf("the end came %v after the last bytes; want it with them (a turn in the queue is about 1 s)", gap)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("the bytes and the end did not arrive in 15 s")
+		}
+	})
+}
+
+// TestCapNotIdle: connections waiting for their turn under a cap are busy,
+// not idle: with idle=1s, 30 connections whose turns are about 4 s apart
+// under rate=16K are not closed as idle, on both relays.
+func TestCapNotIdle(t *testing.T) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		sink, _ := countingSink(t)
+		var idled atomic.Int64
+		r := kind.newRelay(func(ev Event) {
+			if ev.Kind == ConnClosed && errors.Is(ev.Err, errIdle) {
+				idled.Add(1)
+			}
+		})
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), IdleTimeout: time.Second, Limits: Limits{Rate: 16 << 10}}
+		if err := r.Start(1, rt); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			r.Shutdown(ctx)
+		}()
+		for range 30 {
+			c := dialTCP(t, r.Addr(1).String())
+			defer c.Close()
+			c.Write(make([]byte, 16<<10))
+		}
+		time.Sleep(4 * time.Second)
+		if n := idled.Load(); n != 0 {
+			t.Errorf("%d of 30 connections waiting for their turn under rate=16K were closed as idle (idle=1s)", n)
 		}
 	})
 }

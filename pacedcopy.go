@@ -24,7 +24,7 @@ var errUnpaced = errors.New("the route's bandwidth cap was lifted")
 func (h *halfConn) copyPaced(p *pacer) error {
 	if h.splices() {
 		for {
-			n, ok := p.await(h.conn.isAborted)
+			n, ok := p.await(h.conn.isAborted, nil) // no idle timer here: see splices
 			if !ok {
 				return net.ErrClosed
 			}
@@ -42,7 +42,7 @@ func (h *halfConn) copyPaced(p *pacer) error {
 			}
 		}
 	}
-	return copyChunks(h.write, &pacedReader{src: h.reader(), p: p, stopped: h.conn.isAborted}, h.dlog, h.conn.touch, &h.bytes)
+	return copyChunks(h.write, &pacedReader{src: h.reader(), p: p, stopped: h.conn.isAborted, touch: h.conn.touch}, h.dlog, h.conn.touch, &h.bytes)
 }
 
 // pacedReader reads src no faster than its pacer lets it.
@@ -50,10 +50,11 @@ type pacedReader struct {
 	src     io.Reader
 	p       *pacer
 	stopped func() bool
+	touch   func() // notes the activity for the idle timeout while it waits
 }
 
 func (r *pacedReader) Read(b []byte) (int, error) {
-	n, ok := r.p.await(r.stopped)
+	n, ok := r.p.await(r.stopped, r.touch)
 	if !ok {
 		return 0, net.ErrClosed
 	}

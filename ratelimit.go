@@ -80,6 +80,13 @@ func (b *byteBucket) refund(n int, rate int64) {
 	b.mu.Unlock()
 }
 
+// inDebt reports whether the bucket is in debt at now.
+func (b *byteBucket) inDebt(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.tat.After(now)
+}
+
 // take charges n bytes at now if the bucket is not in debt, for what
 // cannot wait (a datagram); else it reports false, taking nothing.
 func (b *byteBucket) take(n int, now time.Time, rate, burst int64) bool {
