@@ -1005,3 +1005,49 @@ func TestCapNotIdle(t *testing.T) {
 		}
 	})
 }
+
+// TestCapGivenByRestartReachesDrainingConnections: a route restarted with
+// a cap (Retire, then Start: what the service does when a route's data
+// log, TLS or sni= change) holds the connections its old instance still
+// drains to the cap too, on both relays.
+func TestCapGivenByRestartReachesDrainingConnections(t *testing.T) {
+	forRelays(t, func(t *testing.T, kind relayKind) {
+		sink, got := countingSink(t)
+		r := kind.newRelay(nil)
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr())}
+		if err := r.Start(1, rt); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			// What the client queued goes at 256K a second: force it closed.
+			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			r.Shutdown(ctx)
+		}()
+		rt.ListenAddr = r.Addr(1).String()
+		c := dialTCP(t, rt.ListenAddr)
+		defer c.Close()
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+		if !eventually(10*time.Second, func() bool { return got.Load() >= 8<<20 }) {
+			t.Fatalf("only %d bytes through without a cap in 10 s", got.Load())
+		}
+		r.Retire(1)
+		rt.Limits = Limits{Rate: 256 << 10}
+		if err := r.Start(1, rt); err != nil {
+			t.Fatalf("restart with rate=256K: %v", err)
+		}
+		time.Sleep(time.Second)
+		before := got.Load()
+		time.Sleep(2 * time.Second)
+		if moved := got.Load() - before; moved > 800<<10 {
+			t.Errorf("%d bytes in 2 s on the old instance's connection once the route restarted with rate=256K; want about 512K", moved)
+		}
+	})
+}

@@ -116,6 +116,9 @@ func (r *Relay) Start(id int, rt Route) error {
 	if _, ok := r.routes[id]; ok {
 		return fmt.Errorf("route %d is already running", id)
 	}
+	if r.statsFor(id).limits.set(rt.Limits) { // limits: the route's figures (clientlimits.go)
+		r.repaceRetiring(id)
+	}
 	if rt.Proto != "udp" && (rt.TLS.SNI != "" || rt.SNIShared) {
 		return r.startSNI(id, rt) // a port shared by sni=: sniroute.go
 	}
@@ -147,6 +150,18 @@ func (r *Relay) Start(id int, rt Route) error {
 	return nil
 }
 
+// repaceRetiring wakes the connections still open on route id's retired
+// instances to the cap its restart has just given it, as Update does for
+// a route changed in place (a route restarts when its data log, TLS or
+// sni= change). r.mu is held.
+func (r *Relay) repaceRetiring(id int) {
+	for old := range r.retiring {
+		if old.core().id == id {
+			old.repaceOpen()
+		}
+	}
+}
+
 // newRunningRoute starts route id on host's ports, by its protocol: the one
 // place that chooses. It returns nil when no port could be listened on,
 // and the ports that failed. r.mu is held.
@@ -162,7 +177,6 @@ func startTCP(r *Relay, id int, rt Route, host string, ports []int, rtls *routeT
 	l := &tcpRoute{socks: make(map[int]*listenSock), conns: make(map[trackedConn]struct{})}
 	l.init(r, id, false)
 	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]).withTLS(rtls))
-	l.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	// The engines accept and relay the route's clients, on descriptors of
 	// their own: the runtime's poller must not wake up for every client.
 	l.engines = r.enginesFor(rt)

@@ -133,7 +133,6 @@ func (r *Relay) startSNI(id int, rt Route) error {
 	l := &tcpRoute{socks: make(map[int]*listenSock), conns: make(map[trackedConn]struct{}), sni: g}
 	l.init(r, id, false)
 	l.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), g.sock.port).withTLS(rtls))
-	l.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	g.mu.Lock()
 	g.members = append(g.members, l)
 	g.mu.Unlock()

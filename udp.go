@@ -120,7 +120,6 @@ func startUDP(r *Relay, id int, rt Route, host string, ports []int) (runningRout
 		deniedLogged: make(map[netip.Addr]time.Time), stopJanitor: make(chan struct{})}
 	u.init(r, id, true)
 	u.cfg.Store(newRouteConfig(rt, newBackendPool(id, rt, r.pools[id], r.emit), ports[0]))
-	u.stats.limits.set(rt.Limits) // limits: the route's figures (clientlimits.go)
 	failed, buf := u.openSocks(host, ports, rcvBufFor(rt))
 	if len(u.socks) == 0 {
 		u.stopDials()
