@@ -819,19 +819,8 @@ func checkCapGivenToOpen(t *testing.T, r *Relay, rt Route, c net.Conn, got *atom
 func TestConnRateDoesNotDelayOthers(t *testing.T) {
 	forRelays(t, func(t *testing.T, kind relayKind) {
 		echo := echoServer(t)
-		r := kind.newRelay(nil)
 		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(echo.Addr()), Limits: Limits{ConnRate: 16 << 10}}
-		if err := r.Start(1, rt); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			// The hog's reset waits for the echo server to take what the
-			// relay queued for it, which waits for its replies to be read
-			// at 16K a second: force it closed.
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			r.Shutdown(ctx)
-		}()
+		r := startLimited(t, kind, nil, rt)
 		addr := r.Addr(1).String()
 		hog := dialTCP(t, addr)
 		defer hog.Close()
@@ -926,16 +915,8 @@ func TestCapEndNotQueued(t *testing.T) {
 			a.end = time.Now()
 			arrived <- a
 		})
-		r := kind.newRelay(nil)
 		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(ln.Addr()), Limits: Limits{Rate: 64 << 10}}
-		if err := r.Start(1, rt); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			r.Shutdown(ctx)
-		}()
+		r := startLimited(t, kind, nil, rt)
 		stop := make(chan struct{})
 		defer close(stop)
 		for range 20 {
@@ -980,20 +961,12 @@ func TestCapNotIdle(t *testing.T) {
 	forRelays(t, func(t *testing.T, kind relayKind) {
 		sink, _ := countingSink(t)
 		var idled atomic.Int64
-		r := kind.newRelay(func(ev Event) {
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), IdleTimeout: time.Second, Limits: Limits{Rate: 16 << 10}}
+		r := startLimited(t, kind, func(ev Event) {
 			if ev.Kind == ConnClosed && errors.Is(ev.Err, errIdle) {
 				idled.Add(1)
 			}
-		})
-		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), IdleTimeout: time.Second, Limits: Limits{Rate: 16 << 10}}
-		if err := r.Start(1, rt); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			r.Shutdown(ctx)
-		}()
+		}, rt)
 		for range 30 {
 			c := dialTCP(t, r.Addr(1).String())
 			defer c.Close()
@@ -1013,17 +986,8 @@ func TestCapNotIdle(t *testing.T) {
 func TestCapGivenByRestartReachesDrainingConnections(t *testing.T) {
 	forRelays(t, func(t *testing.T, kind relayKind) {
 		sink, got := countingSink(t)
-		r := kind.newRelay(nil)
 		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr())}
-		if err := r.Start(1, rt); err != nil {
-			t.Fatal(err)
-		}
-		defer func() {
-			// What the client queued goes at 256K a second: force it closed.
-			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
-			defer cancel()
-			r.Shutdown(ctx)
-		}()
+		r := startLimited(t, kind, nil, rt)
 		rt.ListenAddr = r.Addr(1).String()
 		c := dialTCP(t, rt.ListenAddr)
 		defer c.Close()
@@ -1050,4 +1014,22 @@ func TestCapGivenByRestartReachesDrainingConnections(t *testing.T) {
 			t.Errorf("%d bytes in 2 s on the old instance's connection once the route restarted with rate=256K; want about 512K", moved)
 		}
 	})
+}
+
+// startLimited starts rt as route 1 on a relay of kind reporting to events
+// (nil: nowhere), and shuts it down when the test ends, its connections
+// forced closed after 100 ms: what their clients queued would otherwise
+// drain at the cap's pace.
+func startLimited(t *testing.T, kind relayKind, events func(Event), rt Route) *Relay {
+	t.Helper()
+	r := kind.newRelay(events)
+	if err := r.Start(1, rt); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		r.Shutdown(ctx)
+	})
+	return r
 }
