@@ -80,17 +80,26 @@ func (e *clientEntry) idle(now time.Time) bool {
 
 // set gives the route its figures: for the clients that come next, and
 // for the bandwidth of the open connections at once. It reports whether
-// the route gained a cap it did not have: the goroutine relay's open
-// copies, which do not look at the figures, must then be woken
-// (tcpRoute.repaceOpen).
-func (lim *routeLimiter) set(l Limits) (gainedCap bool) {
-	gainedCap = l.paced() && !lim.paced()
+// its caps changed, and whether it gained a cap it did not have: the open
+// connections must then be told (runningRoute.repaceOpen).
+func (lim *routeLimiter) set(l Limits) (capsChanged, gainedCap bool) {
+	old := lim.limits()
+	capsChanged = l.Rate != old.Rate || l.ConnRate != old.ConnRate
+	gainedCap = l.paced() && !old.paced()
+	if l.Rate != old.Rate {
+		// The queue of reservations under the old rate means nothing
+		// under the new one: the waiters reserve again, from a full
+		// bucket (their stale reservations are given back to it).
+		for d := range lim.band.bucket {
+			lim.band.bucket[d].reset()
+		}
+	}
 	if l == (Limits{}) {
 		lim.figures.Store(nil)
 	} else {
 		lim.figures.Store(&l)
 	}
-	return gainedCap
+	return capsChanged, gainedCap
 }
 
 // now is the limiter's clock.

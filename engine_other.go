@@ -32,6 +32,7 @@ func closeListenerFD(fd int)                                      {}
 func stopListening(fd int)                                        {}
 func (e *engine) forgetSockets(socks []*listenSock)               {}
 func (e *engine) routeBytes(map[int]*routeStats) map[int][2]int64 { return nil }
+func (e *engine) repace(*routeStats)                              {}
 
 // listenControl sets nothing: accepted sockets get their options from Go.
 var listenControl func(network, address string, c syscall.RawConn) error

@@ -106,9 +106,7 @@ func (e *engine) armPace(fp *flowPace) {
 	if first.IsZero() {
 		return
 	}
-	// At least every pollPaced: a reload may change the figures the
-	// reservation was taken under (resumePaced).
-	d := min(first.Sub(e.now), pollPaced)
+	d := first.Sub(e.now)
 	if fp.timer == nil {
 		fp.timer = time.AfterFunc(d, func() { e.submit(fp.resume) })
 		return
@@ -141,6 +139,31 @@ func (e *engine) resumePaced(f *flow, fp *flowPace) {
 	e.armPace(fp)
 	if moved {
 		e.relay(f)
+	}
+}
+
+// repace gives back the reservations that the paced flows of a route
+// (stats: its counters, which its instances share) took under figures a
+// reload has just changed, and moves those flows again: they reserve under
+// the new figures, or go unpaced once the cap is lifted.
+func (e *engine) repace(stats *routeStats) {
+	e.now = time.Now()
+	for f, fp := range e.paces {
+		if f.route.stats != stats {
+			continue
+		}
+		moved := false
+		for d := range fp.dirs {
+			if !fp.due[d].IsZero() && fp.dirs[d].stale() {
+				fp.dirs[d].settle(0)
+				fp.due[d] = time.Time{}
+				moved = true
+			}
+		}
+		if moved {
+			e.armPace(fp)
+			e.relay(f)
+		}
 	}
 }
 

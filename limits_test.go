@@ -861,38 +861,47 @@ func TestConnRateDoesNotDelayOthers(t *testing.T) {
 
 // TestCapLiftReachesQueuedConnections: 100 connections wait in turn under
 // rate=16K (a chunk each, 2 KiB: 12.5 s for all); a reload that lifts the
-// cap reaches those already waiting for their turn, not only the next
-// ones: all their bytes arrive soon after, on both relays.
+// cap, or raises it to 64M, reaches those already waiting for their turn,
+// not only the next ones: all their bytes arrive soon after, on both
+// relays.
 func TestCapLiftReachesQueuedConnections(t *testing.T) {
-	forRelays(t, func(t *testing.T, kind relayKind) {
-		sink, got := countingSink(t)
-		r := kind.newRelay(nil)
-		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), Limits: Limits{Rate: 16 << 10}}
-		if err := r.Start(1, rt); err != nil {
-			t.Fatal(err)
+	for _, after := range []Limits{{}, {Rate: 64 << 20}} {
+		name := "lifted"
+		if after.paced() {
+			name = "raised"
 		}
-		defer r.Shutdown(t.Context())
-		rt.ListenAddr = r.Addr(1).String()
-		const n, each = 100, 16 << 10
-		for range n {
-			c := dialTCP(t, rt.ListenAddr)
-			defer c.Close()
-			c.Write(make([]byte, each))
-			c.CloseWrite()
-		}
-		time.Sleep(500 * time.Millisecond)
-		rt.Limits = Limits{}
-		if ok, err := r.Update(1, rt); !ok || err != nil {
-			t.Fatalf("Update: %v, %v", ok, err)
-		}
-		lifted := time.Now()
-		if !eventually(10*time.Second, func() bool { return got.Load() == n*each }) {
-			t.Fatalf("%d of %d bytes 10 s after the cap was lifted", got.Load(), n*each)
-		}
-		if took := time.Since(lifted); took > 3*time.Second {
-			t.Errorf("the queued connections took %v to deliver once the cap was lifted; want well under 3 s", took)
-		}
-	})
+		t.Run(name, func(t *testing.T) {
+			forRelays(t, func(t *testing.T, kind relayKind) {
+				sink, got := countingSink(t)
+				r := kind.newRelay(nil)
+				rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(sink.Addr()), Limits: Limits{Rate: 16 << 10}}
+				if err := r.Start(1, rt); err != nil {
+					t.Fatal(err)
+				}
+				defer r.Shutdown(t.Context())
+				rt.ListenAddr = r.Addr(1).String()
+				const n, each = 100, 16 << 10
+				for range n {
+					c := dialTCP(t, rt.ListenAddr)
+					defer c.Close()
+					c.Write(make([]byte, each))
+					c.CloseWrite()
+				}
+				time.Sleep(500 * time.Millisecond)
+				rt.Limits = after
+				if ok, err := r.Update(1, rt); !ok || err != nil {
+					t.Fatalf("Update: %v, %v", ok, err)
+				}
+				changed := time.Now()
+				if !eventually(10*time.Second, func() bool { return got.Load() == n*each }) {
+					t.Fatalf("%d of %d bytes 10 s after the cap was %s", got.Load(), n*each, name)
+				}
+				if took := time.Since(changed); took > 3*time.Second {
+					t.Errorf("the queued connections took %v to deliver once the cap was %s; want well under 3 s", took, name)
+				}
+			})
+		})
+	}
 }
 
 // TestCapEndNotQueued: a client's end (FIN) that comes with its last bytes

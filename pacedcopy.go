@@ -86,13 +86,21 @@ func (h *halfConn) repaced(err error) bool {
 	return true
 }
 
-// repaceOpen wakes the unpaced copies of the route's open connections,
-// which a reload has just given a cap: a read deadline in the past ends
-// each such copy without losing a byte (a read that times out took
-// nothing), and the copy goes on under the cap (halfConn.repaced). The
-// engine's flows need no waking: they look at the figures before each
-// read.
-func (l *tcpRoute) repaceOpen() {
+// repaceOpen makes the route's open connections take the caps a reload
+// has just changed. The engines give back the reservations their flows
+// hold under the old figures and reserve again (engine.repace). A cap
+// given (gained) wakes the goroutine relay's unpaced copies, which do not
+// look at the figures: a read deadline in the past ends each such copy
+// without losing a byte (a read that times out took nothing), and the
+// copy goes on under the cap (halfConn.repaced). Its paced copies look at
+// the figures while they wait (pacer.await).
+func (l *tcpRoute) repaceOpen(gained bool) {
+	for _, e := range l.engines {
+		e.submit(func() { e.repace(l.stats) })
+	}
+	if !gained {
+		return
+	}
 	l.mu.Lock()
 	conns := make([]*relayConn, 0, len(l.conns))
 	for c := range l.conns {

@@ -80,6 +80,13 @@ func (b *byteBucket) refund(n int, rate int64) {
 	b.mu.Unlock()
 }
 
+// reset makes the bucket full, forgetting its debt.
+func (b *byteBucket) reset() {
+	b.mu.Lock()
+	b.tat = time.Time{}
+	b.mu.Unlock()
+}
+
 // inDebt reports whether the bucket is in debt at now.
 func (b *byteBucket) inDebt(now time.Time) bool {
 	b.mu.Lock()

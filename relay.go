@@ -78,9 +78,10 @@ type runningRoute interface {
 	update(rt Route, host string, ports []int, pool *backendPool) (bool, map[int]error)
 	// active is its open connections (UDP: sessions).
 	active() int
-	// repaceOpen makes its open connections take the bandwidth cap a
-	// reload has just given it (bandwidth.go).
-	repaceOpen()
+	// repaceOpen makes its open connections take the bandwidth caps a
+	// reload has just changed (bandwidth.go); gained: it has a cap it did
+	// not have.
+	repaceOpen(gained bool)
 	// live is its open connections and what they relayed so far that
 	// Status reads from it, and the kernel's drops on its sockets (UDP).
 	// The route's byte lock is held.
@@ -116,8 +117,8 @@ func (r *Relay) Start(id int, rt Route) error {
 	if _, ok := r.routes[id]; ok {
 		return fmt.Errorf("route %d is already running", id)
 	}
-	if r.statsFor(id).limits.set(rt.Limits) { // limits: the route's figures (clientlimits.go)
-		r.repaceRetiring(id)
+	if changed, gained := r.statsFor(id).limits.set(rt.Limits); changed { // limits: the route's figures (clientlimits.go)
+		r.repaceRetiring(id, gained)
 	}
 	if rt.Proto != "udp" && (rt.TLS.SNI != "" || rt.SNIShared) {
 		return r.startSNI(id, rt) // a port shared by sni=: sniroute.go
@@ -150,14 +151,14 @@ func (r *Relay) Start(id int, rt Route) error {
 	return nil
 }
 
-// repaceRetiring wakes the connections still open on route id's retired
-// instances to the cap its restart has just given it, as Update does for
+// repaceRetiring tells the connections still open on route id's retired
+// instances of the caps its restart has just changed, as Update does for
 // a route changed in place (a route restarts when its data log, TLS or
 // sni= change). r.mu is held.
-func (r *Relay) repaceRetiring(id int) {
+func (r *Relay) repaceRetiring(id int, gained bool) {
 	for old := range r.retiring {
 		if old.core().id == id {
-			old.repaceOpen()
+			old.repaceOpen(gained)
 		}
 	}
 }
@@ -241,8 +242,8 @@ func (r *Relay) Update(id int, rt Route) (bool, error) {
 	old.pool.stop()
 	r.pools[id] = pool
 	pool.startChecks()
-	if route.core().stats.limits.set(rt.Limits) { // limits: open connections go on under the new figures
-		route.repaceOpen() // a cap given: pacedcopy.go
+	if changed, gained := route.core().stats.limits.set(rt.Limits); changed { // limits: open connections go on under the new figures
+		route.repaceOpen(gained) // pacedcopy.go
 	}
 	if len(failed) > 0 {
 		return true, &ListenError{Failed: failed}

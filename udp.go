@@ -746,7 +746,7 @@ func (u *udpRoute) active() int {
 
 // repaceOpen does nothing: a UDP session looks at its route's caps for
 // each datagram (routeLimiter.passDatagram).
-func (u *udpRoute) repaceOpen() {}
+func (u *udpRoute) repaceOpen(bool) {}
 
 // retire stops the route: its sessions cannot outlive its sockets, as
 // their answers go out by them.
