@@ -151,8 +151,8 @@ func (p *pacer) stale() bool {
 // settle ends the reservation: moved of its bytes moved, and count in the
 // route's throughput; the rest is given back to the buckets it held.
 func (p *pacer) settle(moved int) {
-	moved = max(moved, 0)
-	if rest := p.held - moved; rest > 0 {
+	rest := p.use(moved)
+	if rest > 0 {
 		if p.step >= 1 && p.connRate > 0 {
 			p.conn.refund(rest, p.connRate)
 		}
@@ -161,9 +161,19 @@ func (p *pacer) settle(moved int) {
 		}
 	}
 	p.held, p.step = 0, 0
+}
+
+// use counts moved bytes of the reservation as moved (in the route's
+// throughput) and returns how many it has left, which the relay may move
+// later without waiting again: a reader that got less than the chunk
+// keeps the rest for its next read (settle gives back what is left
+// unused in the end).
+func (p *pacer) use(moved int) int {
 	if moved > 0 {
+		p.held -= moved
 		p.lim.band.through[p.dir].add(moved, time.Now())
 	}
+	return p.held
 }
 
 // await reserves the next chunk and sleeps until it is due, for a relay

@@ -908,6 +908,15 @@ func TestCapLiftReachesQueuedConnections(t *testing.T) {
 // reaches the backend with them, on a route whose cap 20 busy connections
 // keep full: it does not wait for a turn of its own.
 func TestCapEndNotQueued(t *testing.T) {
+	// With idle=, the goroutine relay copies chunk by chunk through a
+	// reader (as on Windows, and for TLS or a data log) rather than by
+	// io.CopyN.
+	for _, idle := range []time.Duration{0, time.Minute} {
+		t.Run(fmt.Sprintf("idle=%v", idle), func(t *testing.T) { testCapEndNotQueued(t, idle) })
+	}
+}
+
+func testCapEndNotQueued(t *testing.T, idle time.Duration) {
 	forRelays(t, func(t *testing.T, kind relayKind) {
 		ln := newLocalListener(t)
 		type arrival struct{ data, end time.Time }
@@ -924,7 +933,7 @@ func TestCapEndNotQueued(t *testing.T) {
 			a.end = time.Now()
 			arrived <- a
 		})
-		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(ln.Addr()), Limits: Limits{Rate: 64 << 10}}
+		rt := Route{ListenAddr: "127.0.0.1:0", RemoteHost: "127.0.0.1", RemotePort: portOf(ln.Addr()), IdleTimeout: idle, Limits: Limits{Rate: 64 << 10}}
 		r := startLimited(t, kind, nil, rt)
 		stop := make(chan struct{})
 		defer close(stop)

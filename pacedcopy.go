@@ -53,19 +53,27 @@ type pacedReader struct {
 	touch   func() // notes the activity for the idle timeout while it waits
 }
 
+// A read that moves less than the chunk keeps the rest of it for the next
+// read, as io.CopyN does: the connection's next bytes, or its end, need
+// not wait for another turn.
 func (r *pacedReader) Read(b []byte) (int, error) {
-	n, ok := r.p.await(r.stopped, r.touch)
-	if !ok {
-		return 0, net.ErrClosed
-	}
+	n := r.p.held // left of the chunk a read before reserved
 	if n == 0 {
-		return 0, errUnpaced
+		var ok bool
+		if n, ok = r.p.await(r.stopped, r.touch); !ok {
+			return 0, net.ErrClosed
+		}
+		if n == 0 {
+			return 0, errUnpaced
+		}
 	}
 	if len(b) > n {
 		b = b[:n]
 	}
 	m, err := r.src.Read(b)
-	r.p.settle(m)
+	if r.p.use(m) == 0 || err != nil {
+		r.p.settle(0) // used up, or the end: what is left goes back
+	}
 	return m, err
 }
 
