@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,26 @@ import (
 // captureHello returns the first bytes a TLS client configured by cfg
 // sends: its ClientHello, as the wire carries it.
 func captureHello(t testing.TB, cfg *tls.Config) []byte {
+	t.Helper()
+	hello := captureWith(t, func(port int) {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 5*time.Second)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		tc := tls.Client(c, cfg)
+		tc.SetDeadline(time.Now().Add(5 * time.Second))
+		tc.Handshake()
+	})
+	if len(hello) == 0 {
+		t.Fatal("no ClientHello captured")
+	}
+	return hello
+}
+
+// captureWith returns the first bytes (up to the end of its ClientHello)
+// that a client program sends to a local port: run is given the port.
+func captureWith(t testing.TB, run func(port int)) []byte {
 	t.Helper()
 	ln := newLocalListener(t)
 	got := make(chan []byte, 1)
@@ -24,22 +45,17 @@ func captureHello(t testing.TB, cfg *tls.Config) []byte {
 			return
 		}
 		defer c.Close()
-		hello, _, _ := readClientHello(c, 5*time.Second)
+		hello, _, _ := readClientHello(c, 10*time.Second)
 		got <- hello
 	}()
-	c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	tc := tls.Client(c, cfg)
-	tc.SetDeadline(time.Now().Add(5 * time.Second))
-	go tc.Handshake()
-	hello := <-got
-	if len(hello) == 0 {
+	go run(portOf(ln.Addr()))
+	select {
+	case h := <-got:
+		return h
+	case <-time.After(15 * time.Second):
 		t.Fatal("no ClientHello captured")
+		return nil
 	}
-	return hello
 }
 
 // refragment re-records a ClientHello (one record) into records of at

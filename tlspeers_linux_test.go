@@ -192,32 +192,6 @@ func TestStunnelServerBehindBackendTLS(t *testing.T) {
 	}
 }
 
-// captureWith returns the first bytes (up to the end of its ClientHello)
-// that a client program sends to a local port: run is given the port.
-func captureWith(t *testing.T, run func(port int)) []byte {
-	t.Helper()
-	ln := newLocalListener(t)
-	got := make(chan []byte, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- nil
-			return
-		}
-		defer c.Close()
-		hello, _, _ := readClientHello(c, 10*time.Second)
-		got <- hello
-	}()
-	go run(portOf(ln.Addr()))
-	select {
-	case h := <-got:
-		return h
-	case <-time.After(15 * time.Second):
-		t.Fatal("no ClientHello captured")
-		return nil
-	}
-}
-
 // TestSNIAgainstHAProxy: on the same ClientHellos (Go's, openssl's and
 // curl's, with and without a name, written at once or a byte at a time),
 // the ClientHello reader finds the server name HAProxy's req.ssl_sni finds.
