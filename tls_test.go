@@ -91,6 +91,19 @@ func startSpecRoute(t testing.TB, spec string) (*Relay, string, *eventLog) {
 	return r, r.Addr(1).String(), log
 }
 
+// startTLSRoute starts route 1 terminating TLS (a certificate for
+// "relay" from a new test CA) in front of an echo server, with the other
+// route options opts; it returns the CA and what startSpecRoute returns.
+func startTLSRoute(t testing.TB, opts string) (*testCA, *Relay, string, *eventLog) {
+	t.Helper()
+	dir := tempDir(t)
+	ca := newTestCA(t, dir, "ca")
+	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
+	backend := echoServer(t)
+	r, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s %s", portOf(backend.Addr()), cert, key, opts))
+	return ca, r, addr, log
+}
+
 // tlsRoundTrip sends msg through a TLS connection to addr (an echo behind
 // it) and checks the echo; it returns the connection's state.
 func tlsRoundTrip(t testing.TB, addr string, cfg *tls.Config, msg string) (tls.ConnectionState, error) {
@@ -237,11 +250,7 @@ func TestTLSTerminates(t *testing.T) {
 
 // TestTLSMin13: tlsmin=1.3 refuses a TLS 1.2 client, and logs why.
 func TestTLSMin13(t *testing.T) {
-	dir := tempDir(t)
-	ca := newTestCA(t, dir, "ca")
-	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
-	backend := echoServer(t)
-	r, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s tlsmin=1.3", portOf(backend.Addr()), cert, key))
+	ca, r, addr, log := startTLSRoute(t, "tlsmin=1.3")
 	if _, err := tlsRoundTrip(t, addr, &tls.Config{RootCAs: ca.pool(), MaxVersion: tls.VersionTLS12, ServerName: "127.0.0.1"}, "x"); err == nil {
 		t.Fatal("a TLS 1.2 client got through tlsmin=1.3")
 	}
@@ -284,11 +293,7 @@ func TestTLSClientCA(t *testing.T) {
 // finishes its handshake are each closed with one line saying why, and
 // the route goes on.
 func TestTLSBadClients(t *testing.T) {
-	dir := tempDir(t)
-	ca := newTestCA(t, dir, "ca")
-	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
-	backend := echoServer(t)
-	_, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s handshake=500ms", portOf(backend.Addr()), cert, key))
+	ca, _, addr, log := startTLSRoute(t, "handshake=500ms")
 	for _, tt := range []struct {
 		send, want string
 	}{
@@ -615,11 +620,7 @@ func TestTLSDataLogIsPlaintext(t *testing.T) {
 // TestTLSAfterProxyHeader: with acceptproxy=1 the PROXY header comes
 // first, then the TLS handshake; the log names the header's client.
 func TestTLSAfterProxyHeader(t *testing.T) {
-	dir := tempDir(t)
-	ca := newTestCA(t, dir, "ca")
-	cert, key := ca.issue(t, dir, "srv", certSpec{cn: "relay"})
-	backend := echoServer(t)
-	_, addr, log := startSpecRoute(t, fmt.Sprintf("1 127.0.0.1 %d tls=%s,%s acceptproxy=1", portOf(backend.Addr()), cert, key))
+	ca, _, addr, log := startTLSRoute(t, "acceptproxy=1")
 	c := dialTCP(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
